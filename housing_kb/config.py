@@ -1,0 +1,53 @@
+"""Paths and settings shared by every step, read from the environment with CLI overrides.
+
+>>> from housing_kb.config import Settings
+>>> Settings.from_env().index_dir.name
+'index'
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Default embedding backend key (see ``housing_kb.ingest.embedders.registry``).
+DEFAULT_EMBEDDER = "e5-small"
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser() if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things live. Every field has an environment variable and a CLI option."""
+
+    #: Root that manifest ``path`` entries are relative to (HOUSING_KB_CORPUS_DIR, --corpus-dir).
+    corpus_dir: Path = field(default_factory=lambda: REPO_ROOT.parent / "shared" / "corpus")
+    #: The manifest (HOUSING_KB_MANIFEST, --manifest).
+    manifest_path: Path = field(default_factory=lambda: REPO_ROOT / "corpus_manifest.yaml")
+    #: The persistent index directory (HOUSING_KB_INDEX, --index).
+    index_dir: Path = field(default_factory=lambda: REPO_ROOT / "data" / "index")
+    #: Git-ignored cache for rebuilt models (HOUSING_KB_CACHE).
+    cache_dir: Path = field(default_factory=lambda: REPO_ROOT / ".cache")
+    #: Embedding backend key or any sentence-transformers name/path (HOUSING_KB_EMBEDDER, --embedder).
+    embedder: str = DEFAULT_EMBEDDER
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        d = cls()
+        return cls(
+            corpus_dir=_env_path("HOUSING_KB_CORPUS_DIR", d.corpus_dir),
+            manifest_path=_env_path("HOUSING_KB_MANIFEST", d.manifest_path),
+            index_dir=_env_path("HOUSING_KB_INDEX", d.index_dir),
+            cache_dir=_env_path("HOUSING_KB_CACHE", d.cache_dir),
+            embedder=os.environ.get("HOUSING_KB_EMBEDDER", d.embedder),
+        )
+
+    @property
+    def models_dir(self) -> Path:
+        return self.cache_dir / "models"
