@@ -17,6 +17,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EMBEDDER = "e5-small"
 
 
+def default_corpus_dir() -> Path:
+    """../shared/corpus beside the checkout when present (development, CI), else ./data/corpus,
+    which ``housing-kb fetch`` fills from the manifest URLs on a user's machine."""
+    shared = REPO_ROOT.parent / "shared" / "corpus"
+    return shared if shared.is_dir() else REPO_ROOT / "data" / "corpus"
+
+
 def _env_path(name: str, default: Path) -> Path:
     value = os.environ.get(name)
     return Path(value).expanduser() if value else default
@@ -27,7 +34,7 @@ class Settings:
     """Where things live. Every field has an environment variable and a CLI option."""
 
     #: Root that manifest ``path`` entries are relative to (HOUSING_KB_CORPUS_DIR, --corpus-dir).
-    corpus_dir: Path = field(default_factory=lambda: REPO_ROOT.parent / "shared" / "corpus")
+    corpus_dir: Path = field(default_factory=lambda: default_corpus_dir())
     #: The manifest (HOUSING_KB_MANIFEST, --manifest).
     manifest_path: Path = field(default_factory=lambda: REPO_ROOT / "corpus_manifest.yaml")
     #: The persistent index directory (HOUSING_KB_INDEX, --index).

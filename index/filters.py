@@ -1,0 +1,242 @@
+"""Exact metadata filters and facet counts over an in-memory table of the passages.
+
+At open, every passage's filterable fields are packed into numpy arrays (one row per passage):
+components and regions as bit masks, language / document type / document as small integer codes,
+year, and an inverted list per country. A filter is then a few vectorised comparisons that yield
+the exact set of allowed passage ids, which the dense and lexical channels apply *inside* their
+search (PITFALLS 1: a filtered query never returns a hit outside the filter, nor fewer hits than
+exist).
+
+Tags degrade gracefully: a passage not tagged yet uses its document's countries and regions.
+
+>>> table = FilterTable.from_store(store)                         # doctest: +SKIP
+>>> table.allowed_ids(Filters(regions=["africa"])).size           # doctest: +SKIP
+1204
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from housing_kb.index.store import IndexStore
+
+COMPONENTS = (
+    "security_of_tenure",
+    "availability_of_services",
+    "affordability",
+    "habitability",
+    "accessibility",
+    "location",
+    "cultural_adequacy",
+    "sustainability",
+)
+REGIONS = (
+    "africa",
+    "arab_states",
+    "asia_pacific",
+    "eastern_europe_central_asia",
+    "latin_america_caribbean",
+    "western_europe_others",
+    "global",
+)
+DOCUMENT_TYPES = (
+    "un_habitat_report",
+    "national_strategy",
+    "law",
+    "case_study",
+    "rights_text",
+    "statistics_metadata",
+    "parliamentary_record",
+    "research",
+    "programme_guideline",
+    "other",
+)
+
+
+class InvalidFilter(ValueError):
+    """An unknown filter value; the message lists the valid ones."""
+
+    def __init__(self, parameter: str, value: str, valid: Iterable[str]) -> None:
+        self.parameter = parameter
+        self.value = value
+        self.valid = sorted(valid)
+        super().__init__(f"unknown {parameter} {value!r}; valid values: {', '.join(self.valid)}")
+
+
+@dataclass
+class Filters:
+    """Filter values; OR within a field, AND across fields. Empty means no restriction."""
+
+    components: list[str] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
+    countries: list[str] = field(default_factory=list)
+    document_types: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    document_ids: list[str] = field(default_factory=list)
+    year_from: int | None = None
+    year_to: int | None = None
+
+    def is_empty(self) -> bool:
+        return not (
+            self.components
+            or self.regions
+            or self.countries
+            or self.document_types
+            or self.languages
+            or self.document_ids
+            or self.year_from is not None
+            or self.year_to is not None
+        )
+
+
+def _mask(values: Iterable[str], vocabulary: Sequence[str]) -> int:
+    m = 0
+    for v in values:
+        if v in vocabulary:
+            m |= 1 << vocabulary.index(v)
+    return m
+
+
+class FilterTable:
+    """Filterable fields of every passage, packed for fast exact filtering and faceting."""
+
+    def __init__(self) -> None:
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.component_mask = np.zeros(0, dtype=np.uint16)
+        self.region_mask = np.zeros(0, dtype=np.uint16)
+        self.language = np.zeros(0, dtype=np.int16)
+        self.doc_type = np.zeros(0, dtype=np.int16)
+        self.doc = np.zeros(0, dtype=np.int32)
+        self.year = np.zeros(0, dtype=np.int32)  # 0 = unknown
+        self.languages: list[str] = []
+        self.doc_ids: list[str] = []
+        self.country_rows: dict[str, np.ndarray] = {}
+        self.row_countries: list[tuple[str, ...]] = []
+        self.tagged = False
+        self._row_of: dict[int, int] = {}
+
+    @classmethod
+    def from_store(cls, store: IndexStore) -> FilterTable:
+        table = cls()
+        docs = {d.doc_id: d for d in store.documents()}
+        table.doc_ids = sorted(docs)
+        doc_index = {d: i for i, d in enumerate(table.doc_ids)}
+        rows = list(store.iter_passages("id, doc_id, language, components, countries, regions, tags_version"))
+        n = len(rows)
+        table.ids = np.fromiter((r["id"] for r in rows), dtype=np.int64, count=n)
+        table.component_mask = np.zeros(n, dtype=np.uint16)
+        table.region_mask = np.zeros(n, dtype=np.uint16)
+        table.language = np.zeros(n, dtype=np.int16)
+        table.doc_type = np.zeros(n, dtype=np.int16)
+        table.doc = np.zeros(n, dtype=np.int32)
+        table.year = np.zeros(n, dtype=np.int32)
+        lang_codes: dict[str, int] = {}
+        country_lists: dict[str, list[int]] = {}
+        for i, r in enumerate(rows):
+            d = docs[r["doc_id"]]
+            tagged = r["tags_version"] is not None
+            table.tagged = table.tagged or tagged
+            countries = json.loads(r["countries"]) if tagged else list(d.countries)
+            regions = json.loads(r["regions"]) if tagged else list(d.regions)
+            table.component_mask[i] = _mask(json.loads(r["components"]), COMPONENTS)
+            table.region_mask[i] = _mask(regions, REGIONS)
+            table.language[i] = lang_codes.setdefault(r["language"], len(lang_codes))
+            table.doc_type[i] = (
+                DOCUMENT_TYPES.index(d.document_type) if d.document_type in DOCUMENT_TYPES else 0
+            )
+            table.doc[i] = doc_index[r["doc_id"]]
+            table.year[i] = d.year or 0
+            table.row_countries.append(tuple(countries))
+            for c in countries:
+                country_lists.setdefault(c, []).append(i)
+        table.languages = sorted(lang_codes, key=lang_codes.__getitem__)
+        table.country_rows = {c: np.asarray(v, dtype=np.int64) for c, v in country_lists.items()}
+        table._row_of = {int(pid): i for i, pid in enumerate(table.ids)}
+        return table
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, f: Filters) -> None:
+        """Raise InvalidFilter naming the parameter and listing the valid values."""
+        from housing_kb.index.store import IndexError_  # noqa: F401  (keeps import graph obvious)
+
+        for c in f.components:
+            if c not in COMPONENTS:
+                raise InvalidFilter("component", c, COMPONENTS)
+        for r in f.regions:
+            if r not in REGIONS:
+                raise InvalidFilter("region", r, REGIONS)
+        for t in f.document_types:
+            if t not in DOCUMENT_TYPES:
+                raise InvalidFilter("document_type", t, DOCUMENT_TYPES)
+        for c in f.countries:
+            if not (len(c) == 3 and c.isalpha()):
+                raise InvalidFilter("country", c, sorted(self.country_rows) or ["<ISO 3166 alpha-3 code>"])
+        for lang in f.languages:
+            if lang not in self.languages and not (len(lang) == 2 and lang.isalpha()):
+                raise InvalidFilter("language", lang, self.languages)
+
+    # ------------------------------------------------------------------ filtering
+    def row_mask(self, f: Filters) -> np.ndarray:
+        keep = np.ones(len(self.ids), dtype=bool)
+        if f.components:
+            keep &= (self.component_mask & _mask(f.components, COMPONENTS)) != 0
+        if f.regions:
+            keep &= (self.region_mask & _mask(f.regions, REGIONS)) != 0
+        if f.document_types:
+            codes = [DOCUMENT_TYPES.index(t) for t in f.document_types]
+            keep &= np.isin(self.doc_type, codes)
+        if f.languages:
+            codes = [self.languages.index(lang) for lang in f.languages if lang in self.languages]
+            keep &= np.isin(self.language, codes)
+        if f.document_ids:
+            codes = [self.doc_ids.index(d) for d in f.document_ids if d in self.doc_ids]
+            keep &= np.isin(self.doc, codes)
+        if f.year_from is not None:
+            keep &= (self.year != 0) & (self.year >= f.year_from)
+        if f.year_to is not None:
+            keep &= (self.year != 0) & (self.year <= f.year_to)
+        if f.countries:
+            in_country = np.zeros(len(self.ids), dtype=bool)
+            for c in f.countries:
+                rows = self.country_rows.get(c.upper())
+                if rows is not None:
+                    in_country[rows] = True
+            keep &= in_country
+        return keep
+
+    def allowed_ids(self, f: Filters) -> np.ndarray | None:
+        """Passage ids passing the filters, or None when there is no filter."""
+        if f.is_empty():
+            return None
+        return self.ids[self.row_mask(f)]
+
+    # ------------------------------------------------------------------ facets
+    def facets(self, passage_ids: Sequence[int]) -> dict[str, dict[str, int]]:
+        """Counts per component, region, country, document type, language and year over these passages."""
+        rows = [self._row_of[int(p)] for p in passage_ids if int(p) in self._row_of]
+        out: dict[str, Counter] = {
+            k: Counter() for k in ("component", "region", "country", "document_type", "language", "year")
+        }
+        for i in rows:
+            cm, rm = int(self.component_mask[i]), int(self.region_mask[i])
+            for b, name in enumerate(COMPONENTS):
+                if cm >> b & 1:
+                    out["component"][name] += 1
+            for b, name in enumerate(REGIONS):
+                if rm >> b & 1:
+                    out["region"][name] += 1
+            for c in self.row_countries[i]:
+                out["country"][c] += 1
+            out["document_type"][DOCUMENT_TYPES[self.doc_type[i]]] += 1
+            out["language"][self.languages[self.language[i]]] += 1
+            if self.year[i]:
+                out["year"][str(int(self.year[i]))] += 1
+        return {k: dict(v.most_common()) for k, v in out.items()}

@@ -1,0 +1,639 @@
+"""The persistent index: SQLite metadata and embedding cache, plus a FAISS file derived from them.
+
+Layout of an index directory::
+
+    index.json            model id, dimension, chunker configuration, schema version
+    meta.sqlite           documents, page texts, passages, tags, embedding cache (WAL mode)
+    vectors.<gen>.faiss   IndexIDMap2(IndexFlatIP) over passage ids, for generation <gen>
+    lexical/              BM25 channel (see index/lexical.py)
+
+Why this shape (PITFALLS 2, 3, 4, 10):
+- SQLite is the single source of truth. Each document is replaced in one transaction, so a run
+  killed at any point leaves every committed document intact and never a half-written one.
+- Vectors live in SQLite too (the embedding cache, keyed by model and passage hash), so the FAISS
+  file is only a derived artefact. It carries the generation it was built from in its file name;
+  when it is missing or stale (a crash between a commit and the FAISS write) it is rebuilt from
+  SQLite on open. Passage ids are SQLite AUTOINCREMENT rowids: stable, never reused, so
+  ``remove_ids`` never shifts anything.
+- ``index.json`` stamps the model and chunker; opening with another configuration is refused.
+
+We do not use llama-index's ``VectorStoreIndex``/``FaissVectorStore`` here: its FAISS store has no
+deletes by document, persists the whole docstore as one JSON blob, and ignores metadata filters
+(llama_index #14982, #6250) — exactly the failures this module exists to avoid.
+
+>>> store = IndexStore.open(Path("data/index"), IndexConfig("e5", 384, {"v": 1}))  # doctest: +SKIP
+>>> store.stats()["passages"]                                                       # doctest: +SKIP
+9132
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from housing_kb.ingest.documents import Page, Passage
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    path TEXT, url TEXT, source_url TEXT,
+    title TEXT NOT NULL,
+    document_type TEXT NOT NULL,
+    countries TEXT NOT NULL DEFAULT '[]',
+    regions TEXT NOT NULL DEFAULT '[]',
+    language TEXT, year INTEGER, publisher TEXT, licence TEXT,
+    sha256 TEXT NOT NULL,
+    pipeline_key TEXT NOT NULL,
+    n_pages INTEGER NOT NULL DEFAULT 0,
+    empty_pages TEXT NOT NULL DEFAULT '[]',
+    warnings TEXT NOT NULL DEFAULT '[]',
+    tag_summary TEXT NOT NULL DEFAULT '{}',
+    ingested_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pages (
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    page_no INTEGER,
+    text TEXT NOT NULL,
+    empty INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (doc_id, seq)
+);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    passage_id TEXT NOT NULL UNIQUE,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    language TEXT NOT NULL,
+    page_start INTEGER, page_end INTEGER,
+    char_start INTEGER NOT NULL, char_end INTEGER NOT NULL,
+    paragraphs TEXT NOT NULL DEFAULT '[]',
+    heading_path TEXT NOT NULL DEFAULT '[]',
+    token_count INTEGER NOT NULL DEFAULT 0,
+    content_hash TEXT NOT NULL,
+    components TEXT NOT NULL DEFAULT '[]',
+    countries TEXT NOT NULL DEFAULT '[]',
+    regions TEXT NOT NULL DEFAULT '[]',
+    component_scores TEXT NOT NULL DEFAULT '{}',
+    tags_version TEXT
+);
+CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id, ordinal);
+CREATE TABLE IF NOT EXISTS embeddings (
+    model_id TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model_id, content_hash)
+) WITHOUT ROWID;
+"""
+
+#: Columns of ``documents`` that come from the manifest entry.
+DOCUMENT_FIELDS = (
+    "path",
+    "url",
+    "source_url",
+    "title",
+    "document_type",
+    "countries",
+    "regions",
+    "language",
+    "year",
+    "publisher",
+    "licence",
+)
+_JSON_DOC = {"countries", "regions", "empty_pages", "warnings", "tag_summary"}
+_JSON_PASSAGE = {"paragraphs", "heading_path", "components", "countries", "regions", "component_scores"}
+
+
+class IndexError_(Exception):
+    """Base class for index problems; the message is meant for the user."""
+
+
+class IndexConfigMismatch(IndexError_):
+    """The index on disk was built with another model or configuration."""
+
+
+class IndexNotFound(IndexError_):
+    """No index at the given directory."""
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """What an index is built with. Two indexes are compatible only when these are equal."""
+
+    model_id: str
+    dim: int
+    chunker: dict[str, Any]
+    schema_version: int = SCHEMA_VERSION
+
+    def differences(self, other: IndexConfig) -> list[str]:
+        out = []
+        for name in ("schema_version", "model_id", "dim", "chunker"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine != theirs:
+                out.append(f"{name}: index has {theirs!r}, configuration asks for {mine!r}")
+        return out
+
+
+@dataclass
+class DocumentRecord:
+    """A document row as stored, with JSON fields decoded."""
+
+    doc_id: str
+    title: str
+    document_type: str
+    sha256: str
+    pipeline_key: str
+    path: str | None = None
+    url: str | None = None
+    source_url: str | None = None
+    countries: list[str] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
+    language: str | None = None
+    year: int | None = None
+    publisher: str | None = None
+    licence: str | None = None
+    n_pages: int = 0
+    empty_pages: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    tag_summary: dict[str, Any] = field(default_factory=dict)
+    ingested_at: float = 0.0
+
+
+@dataclass
+class PassageTagsRecord:
+    components: list[str]
+    countries: list[str]
+    regions: list[str]
+    component_scores: dict[str, float]
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class IndexStore:
+    """An open index directory. Open with :meth:`open`; use one instance per process.
+
+    Reads are safe from several threads (each thread gets its own SQLite connection); writes
+    happen from the ingesting process only.
+    """
+
+    def __init__(self, directory: Path, config: IndexConfig, *, readonly: bool) -> None:
+        self.directory = directory
+        self.config = config
+        self.readonly = readonly
+        self._local = threading.local()
+        self._faiss: faiss.Index | None = None
+        self._faiss_generation = -1
+        self._faiss_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(
+        cls,
+        directory: Path,
+        expected: IndexConfig | None = None,
+        *,
+        readonly: bool = False,
+        create: bool = True,
+    ) -> IndexStore:
+        """Open (or create) the index at ``directory``.
+
+        ``expected`` is the configuration the caller will write or query with; an index built
+        with anything else is refused with :class:`IndexConfigMismatch`. ``expected=None``
+        opens whatever is there (for stats and read-only tools).
+        """
+        directory = Path(directory)
+        manifest = directory / "index.json"
+        if manifest.exists():
+            try:
+                raw = json.loads(manifest.read_text(encoding="utf-8"))
+                on_disk = IndexConfig(
+                    model_id=raw["model_id"],
+                    dim=int(raw["dim"]),
+                    chunker=raw["chunker"],
+                    schema_version=int(raw["schema_version"]),
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                raise IndexError_(f"{manifest}: unreadable index manifest ({exc})") from None
+            if expected is not None:
+                diffs = expected.differences(on_disk)
+                if diffs:
+                    raise IndexConfigMismatch(
+                        f"The index at {directory} was built with a different configuration and "
+                        "will not be mixed:\n  - "
+                        + "\n  - ".join(diffs)
+                        + "\nUse another --index directory, or rebuild it with `housing-kb ingest --rebuild`."
+                    )
+            config = on_disk
+        else:
+            if readonly or not create or expected is None:
+                raise IndexNotFound(
+                    f"No index at {directory}. Build one with `housing-kb ingest` "
+                    "(or point --index / HOUSING_KB_INDEX at an existing one)."
+                )
+            directory.mkdir(parents=True, exist_ok=True)
+            config = expected
+            payload = asdict(config) | {"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            _atomic_write_bytes(manifest, json.dumps(payload, indent=2, ensure_ascii=False).encode())
+        store = cls(directory, config, readonly=readonly)
+        if not readonly:
+            with store._conn() as conn:
+                conn.executescript(_SCHEMA)
+                conn.execute("INSERT OR IGNORE INTO state(key, value) VALUES ('generation', '0')")
+        return store
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            path = self.directory / "meta.sqlite"
+            if self.readonly:
+                if not path.exists():
+                    raise IndexNotFound(f"No index database at {path}. Run `housing-kb ingest` first.")
+                conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            else:
+                conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write: everything inside commits together or not at all."""
+        if self.readonly:
+            raise IndexError_("this index was opened read-only")
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("UPDATE state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # ------------------------------------------------------------------ state
+    @property
+    def generation(self) -> int:
+        row = self._conn().execute("SELECT value FROM state WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def get_state(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_state(self, key: str, value: str) -> None:
+        self._conn().execute(
+            "INSERT INTO state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # ------------------------------------------------------------------ documents
+    def document(self, doc_id: str) -> DocumentRecord | None:
+        row = self._conn().execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        return _document_from_row(row) if row else None
+
+    def documents(self) -> list[DocumentRecord]:
+        rows = self._conn().execute("SELECT * FROM documents ORDER BY doc_id").fetchall()
+        return [_document_from_row(r) for r in rows]
+
+    def document_ids(self) -> set[str]:
+        return {r[0] for r in self._conn().execute("SELECT doc_id FROM documents")}
+
+    def pages(self, doc_id: str) -> list[Page]:
+        rows = (
+            self._conn()
+            .execute("SELECT page_no, text, empty FROM pages WHERE doc_id = ? ORDER BY seq", (doc_id,))
+            .fetchall()
+        )
+        return [Page(number=r["page_no"], text=r["text"], empty=bool(r["empty"])) for r in rows]
+
+    def replace_document(
+        self,
+        record: DocumentRecord,
+        pages: Sequence[Page],
+        passages: Sequence[Passage],
+        vectors: np.ndarray,
+        tags: Sequence[PassageTagsRecord] | None = None,
+        tags_version: str | None = None,
+    ) -> list[int]:
+        """Atomically replace a document, its pages, passages, tags and vectors. Returns new ids."""
+        if len(passages) != len(vectors):
+            raise ValueError("one vector per passage is required")
+        if tags is not None and len(tags) != len(passages):
+            raise ValueError("one tag record per passage is required")
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if len(passages) and vectors.shape[1] != self.config.dim:
+            raise IndexConfigMismatch(
+                f"vector dimension {vectors.shape[1]} does not match the index ({self.config.dim})"
+            )
+        new_ids: list[int] = []
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM documents WHERE doc_id = ?", (record.doc_id,))
+            row = asdict(record)
+            cols = list(row)
+            conn.execute(
+                f"INSERT INTO documents ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [_dumps(row[c]) if c in _JSON_DOC else row[c] for c in cols],
+            )
+            conn.executemany(
+                "INSERT INTO pages (doc_id, seq, page_no, text, empty) VALUES (?, ?, ?, ?, ?)",
+                [(record.doc_id, i, p.number, p.text, int(p.empty)) for i, p in enumerate(pages)],
+            )
+            for i, (passage, vector) in enumerate(zip(passages, vectors, strict=True)):
+                t = tags[i] if tags is not None else None
+                cur = conn.execute(
+                    """INSERT INTO passages (passage_id, doc_id, ordinal, text, language, page_start,
+                       page_end, char_start, char_end, paragraphs, heading_path, token_count,
+                       content_hash, components, countries, regions, component_scores, tags_version)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (
+                        passage.passage_id,
+                        record.doc_id,
+                        passage.ordinal,
+                        passage.text,
+                        passage.language,
+                        passage.page_start,
+                        passage.page_end,
+                        passage.char_start,
+                        passage.char_end,
+                        _dumps(passage.paragraphs),
+                        _dumps(passage.heading_path),
+                        passage.token_count,
+                        passage.content_hash,
+                        _dumps(t.components if t else []),
+                        _dumps(t.countries if t else []),
+                        _dumps(t.regions if t else []),
+                        _dumps(t.component_scores if t else {}),
+                        tags_version if t else None,
+                    ),
+                )
+                new_ids.append(int(cur.lastrowid))
+                conn.execute(
+                    "INSERT OR IGNORE INTO embeddings (model_id, content_hash, vector) VALUES (?, ?, ?)",
+                    (self.config.model_id, passage.content_hash, vector.tobytes()),
+                )
+        return new_ids
+
+    def update_document_metadata(self, record: DocumentRecord) -> None:
+        """Refresh manifest fields (title, year, ...) without touching passages."""
+        with self.transaction() as conn:
+            sets = ", ".join(f"{c} = ?" for c in DOCUMENT_FIELDS)
+            values = [
+                _dumps(getattr(record, c)) if c in _JSON_DOC else getattr(record, c) for c in DOCUMENT_FIELDS
+            ]
+            conn.execute(f"UPDATE documents SET {sets} WHERE doc_id = ?", [*values, record.doc_id])
+
+    def delete_documents(self, doc_ids: Iterable[str]) -> int:
+        ids = list(doc_ids)
+        if not ids:
+            return 0
+        with self.transaction() as conn:
+            conn.executemany("DELETE FROM documents WHERE doc_id = ?", [(d,) for d in ids])
+        return len(ids)
+
+    # ------------------------------------------------------------------ embedding cache
+    def cached_vectors(self, hashes: Sequence[str], model_id: str | None = None) -> dict[str, np.ndarray]:
+        """Vectors already computed for these passage hashes by this model."""
+        model_id = model_id or self.config.model_id
+        out: dict[str, np.ndarray] = {}
+        conn = self._conn()
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            rows = conn.execute(
+                f"SELECT content_hash, vector FROM embeddings WHERE model_id = ? "
+                f"AND content_hash IN ({', '.join('?' * len(chunk))})",
+                [model_id, *chunk],
+            ).fetchall()
+            for h, blob in rows:
+                out[h] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def cache_vectors(self, items: Sequence[tuple[str, np.ndarray]], model_id: str | None = None) -> None:
+        """Store freshly computed vectors so a crash or a re-chunk never recomputes them."""
+        model_id = model_id or self.config.model_id
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "INSERT OR IGNORE INTO embeddings (model_id, content_hash, vector) VALUES (?, ?, ?)",
+                [(model_id, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def prune_embedding_cache(self) -> int:
+        """Drop cached vectors no passage uses any more (``housing-kb gc``)."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "DELETE FROM embeddings WHERE NOT EXISTS (SELECT 1 FROM passages p "
+                "WHERE p.content_hash = embeddings.content_hash)"
+            )
+            return cur.rowcount
+
+    # ------------------------------------------------------------------ passages
+    def passage_rows(self, ids: Sequence[int]) -> dict[int, sqlite3.Row]:
+        out: dict[int, sqlite3.Row] = {}
+        conn = self._conn()
+        ids = [int(i) for i in ids]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = conn.execute(
+                f"SELECT * FROM passages WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+            ).fetchall()
+            out.update({int(r["id"]): r for r in rows})
+        return out
+
+    def passage_by_public_id(self, passage_id: str) -> sqlite3.Row | None:
+        return self._conn().execute("SELECT * FROM passages WHERE passage_id = ?", (passage_id,)).fetchone()
+
+    def passages_of(self, doc_id: str) -> list[sqlite3.Row]:
+        return (
+            self._conn()
+            .execute("SELECT * FROM passages WHERE doc_id = ? ORDER BY ordinal", (doc_id,))
+            .fetchall()
+        )
+
+    def iter_passages(self, columns: str = "*", batch: int = 2000) -> Iterator[sqlite3.Row]:
+        cur = self._conn().execute(f"SELECT {columns} FROM passages ORDER BY id")
+        while rows := cur.fetchmany(batch):
+            yield from rows
+
+    def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
+        """Stored vectors of these passages, in the given order."""
+        rows = self.passage_rows(ids)
+        hashes = [rows[int(i)]["content_hash"] for i in ids]
+        cache = self.cached_vectors(hashes)
+        return np.vstack([cache[h] for h in hashes]) if hashes else np.zeros((0, self.config.dim), np.float32)
+
+    def update_tags(self, items: Sequence[tuple[int, PassageTagsRecord]], tags_version: str) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE passages SET components = ?, countries = ?, regions = ?, component_scores = ?, "
+                "tags_version = ? WHERE id = ?",
+                [
+                    (
+                        _dumps(t.components),
+                        _dumps(t.countries),
+                        _dumps(t.regions),
+                        _dumps(t.component_scores),
+                        tags_version,
+                        pid,
+                    )
+                    for pid, t in items
+                ],
+            )
+
+    def set_tag_summary(self, doc_id: str, summary: dict[str, Any]) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE documents SET tag_summary = ? WHERE doc_id = ?", (_dumps(summary), doc_id))
+
+    # ------------------------------------------------------------------ FAISS
+    def _faiss_path(self, generation: int) -> Path:
+        return self.directory / f"vectors.{generation}.faiss"
+
+    def faiss_index(self) -> faiss.Index:
+        """The FAISS index for the current generation, loaded or rebuilt as needed."""
+        gen = self.generation
+        with self._faiss_lock:
+            if self._faiss is not None and self._faiss_generation == gen:
+                return self._faiss
+            path = self._faiss_path(gen)
+            if path.exists():
+                index = faiss.read_index(str(path))
+            else:
+                index = self._build_faiss()
+                if not self.readonly:
+                    self._write_faiss(index, gen)
+            self._faiss, self._faiss_generation = index, gen
+            return index
+
+    def _build_faiss(self) -> faiss.Index:
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.config.dim))
+        cur = self._conn().execute(
+            "SELECT p.id, e.vector FROM passages p JOIN embeddings e "
+            "ON e.content_hash = p.content_hash AND e.model_id = ? ORDER BY p.id",
+            (self.config.model_id,),
+        )
+        while rows := cur.fetchmany(5000):
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            index.add_with_ids(vecs, ids)
+        return index
+
+    def _write_faiss(self, index: faiss.Index, generation: int) -> None:
+        _atomic_write_bytes(self._faiss_path(generation), faiss.serialize_index(index).tobytes())
+        for old in self.directory.glob("vectors.*.faiss"):
+            if old.name != self._faiss_path(generation).name:
+                old.unlink(missing_ok=True)
+
+    def sync_faiss(self) -> faiss.Index:
+        """Bring the FAISS file up to the current generation (called at the end of an ingest)."""
+        return self.faiss_index()
+
+    def search_dense(
+        self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Top-k passage ids by inner product. With ``allowed_ids`` the filter is applied inside
+        FAISS, so every allowed passage can be returned and nothing else is."""
+        index = self.faiss_index()
+        if index.ntotal == 0 or k <= 0:
+            return []
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        params = None
+        if allowed_ids is not None:
+            if len(allowed_ids) == 0:
+                return []
+            params = faiss.SearchParameters(
+                sel=faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64))
+            )
+            k = min(k, len(allowed_ids))
+        k = min(k, index.ntotal)
+        scores, ids = index.search(q, k, params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    # ------------------------------------------------------------------ stats
+    def stats(self) -> dict[str, Any]:
+        conn = self._conn()
+
+        def breakdown(sql: str) -> dict[str, int]:
+            return {str(k): int(v) for k, v in conn.execute(sql).fetchall()}
+
+        countries: dict[str, int] = {}
+        for (raw,) in conn.execute("SELECT countries FROM documents"):
+            for c in json.loads(raw) or ["(none)"]:
+                countries[c] = countries.get(c, 0) + 1
+        return {
+            "index": str(self.directory),
+            "model_id": self.config.model_id,
+            "dim": self.config.dim,
+            "documents": conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0],
+            "passages": conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0],
+            "pages": conn.execute("SELECT COUNT(*) FROM pages").fetchone()[0],
+            "passages_by_language": breakdown(
+                "SELECT language, COUNT(*) FROM passages GROUP BY language ORDER BY 2 DESC"
+            ),
+            "documents_by_language": breakdown(
+                "SELECT COALESCE(language, 'und'), COUNT(*) FROM documents GROUP BY 1 ORDER BY 2 DESC"
+            ),
+            "documents_by_type": breakdown(
+                "SELECT document_type, COUNT(*) FROM documents GROUP BY 1 ORDER BY 2 DESC"
+            ),
+            "passages_by_type": breakdown(
+                "SELECT d.document_type, COUNT(*) FROM passages p JOIN documents d USING (doc_id) "
+                "GROUP BY 1 ORDER BY 2 DESC"
+            ),
+            "documents_by_country": dict(sorted(countries.items(), key=lambda kv: (-kv[1], kv[0]))),
+        }
+
+
+def _document_from_row(row: sqlite3.Row) -> DocumentRecord:
+    data = {k: row[k] for k in row.keys()}  # noqa: SIM118 - sqlite3.Row has no items()
+    for key in _JSON_DOC:
+        data[key] = json.loads(data[key]) if data.get(key) else ([] if key != "tag_summary" else {})
+    return DocumentRecord(**data)
+
+
+def passage_row_to_dict(row: sqlite3.Row) -> dict[str, Any]:
+    """A passage row with JSON columns decoded."""
+    data = {k: row[k] for k in row.keys()}  # noqa: SIM118
+    for key in _JSON_PASSAGE:
+        if key in data:
+            data[key] = json.loads(data[key]) if data[key] else ({} if key == "component_scores" else [])
+    return data

@@ -1,0 +1,116 @@
+"""The persistent store: atomic document replacement, exact filtered search, refusal of a
+mismatched configuration, and recovery of a stale FAISS file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from housing_kb.index.filters import Filters, FilterTable, InvalidFilter
+from housing_kb.index.store import (
+    DocumentRecord,
+    IndexConfig,
+    IndexConfigMismatch,
+    IndexNotFound,
+    IndexStore,
+    PassageTagsRecord,
+)
+from housing_kb.ingest.documents import Page, Passage
+
+DIM = 8
+CONFIG = IndexConfig(model_id="test-model", dim=DIM, chunker={"target": 10})
+
+
+def _unit(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def _doc(doc_id: str, countries: list[str], regions: list[str], n: int, seed: int, year: int = 2020):
+    record = DocumentRecord(
+        doc_id=doc_id,
+        title=f"Title {doc_id}",
+        document_type="law",
+        sha256="0" * 64,
+        pipeline_key="k",
+        path=f"{doc_id}.txt",
+        countries=countries,
+        regions=regions,
+        language="en",
+        year=year,
+    )
+    pages = [Page(number=1, text=" ".join(f"sentence {doc_id} {i}." for i in range(n)))]
+    passages = [Passage(doc_id, i, f"sentence {doc_id} {i}.", 1, 1, 0, 10, language="en") for i in range(n)]
+    vectors = np.vstack([_unit(seed * 1000 + i) for i in range(n)])
+    tags = [PassageTagsRecord(["affordability"] if i % 2 else [], countries, regions, {}) for i in range(n)]
+    return record, pages, passages, vectors, tags
+
+
+def test_replace_search_and_filters_are_exact(tmp_path):
+    store = IndexStore.open(tmp_path / "idx", CONFIG)
+    for args in (
+        _doc("ken-law", ["KEN"], ["africa"], 40, 1),
+        _doc("bra-law", ["BRA"], ["latin_america_caribbean"], 40, 2, year=2009),
+        _doc("zaf-law", ["ZAF"], ["africa"], 3, 3),
+    ):
+        store.replace_document(*args, tags_version="v1")
+    assert store.stats()["passages"] == 83
+
+    table = FilterTable.from_store(store)
+    q = _unit(999)
+    # a filter with few matches returns all of them, and nothing outside it
+    allowed = table.allowed_ids(Filters(countries=["ZAF"]))
+    hits = store.search_dense(q, 10, allowed)
+    assert len(hits) == 3
+    rows = store.passage_rows([h for h, _ in hits])
+    assert {rows[h]["doc_id"] for h, _ in hits} == {"zaf-law"}
+
+    africa = table.allowed_ids(Filters(regions=["africa"], components=["affordability"]))
+    hits = store.search_dense(q, 100, africa)
+    docs = {store.passage_rows([h])[h]["doc_id"] for h, _ in hits}
+    assert docs == {"ken-law", "zaf-law"} and len(hits) == 20 + 1
+    assert len(store.search_dense(q, 10, table.allowed_ids(Filters(year_to=2010)))) == 10
+
+    with pytest.raises(InvalidFilter, match="valid values: .*africa"):
+        table.validate(Filters(regions=["mars"]))
+
+
+def test_replacing_a_document_leaves_no_duplicates(tmp_path):
+    store = IndexStore.open(tmp_path / "idx", CONFIG)
+    store.replace_document(*_doc("a", ["KEN"], ["africa"], 5, 1))
+    first_ids = {int(r["id"]) for r in store.passages_of("a")}
+    store.replace_document(*_doc("a", ["KEN"], ["africa"], 4, 7))
+    rows = store.passages_of("a")
+    assert len(rows) == 4 and store.faiss_index().ntotal == 4
+    assert first_ids.isdisjoint(int(r["id"]) for r in rows)  # ids are never reused
+    store.delete_documents(["a"])
+    assert store.faiss_index().ntotal == 0 and store.pages("a") == []
+
+
+def test_mismatched_model_is_refused(tmp_path):
+    IndexStore.open(tmp_path / "idx", CONFIG).close()
+    other = IndexConfig(model_id="another-model", dim=512, chunker={"target": 10})
+    with pytest.raises(IndexConfigMismatch, match="model_id.*test-model.*another-model"):
+        IndexStore.open(tmp_path / "idx", other)
+    with pytest.raises(IndexNotFound, match="housing-kb ingest"):
+        IndexStore.open(tmp_path / "nothing", readonly=True)
+
+
+def test_stale_faiss_file_is_rebuilt_from_sqlite(tmp_path):
+    store = IndexStore.open(tmp_path / "idx", CONFIG)
+    store.replace_document(*_doc("a", ["KEN"], ["africa"], 5, 1))
+    store.sync_faiss()
+    # simulate a crash between a commit and the FAISS write: the file lags one generation
+    store.replace_document(*_doc("b", ["BRA"], ["latin_america_caribbean"], 6, 2))
+    for f in (tmp_path / "idx").glob("vectors.*.faiss"):
+        f.unlink()
+    reopened = IndexStore.open(tmp_path / "idx", readonly=True)
+    assert reopened.faiss_index().ntotal == 11
+
+
+def test_embedding_cache_round_trip(tmp_path):
+    store = IndexStore.open(tmp_path / "idx", CONFIG)
+    v = _unit(5)
+    store.cache_vectors([("h1", v)])
+    got = store.cached_vectors(["h1", "h2"])
+    assert list(got) == ["h1"] and np.allclose(got["h1"], v)
