@@ -1,0 +1,491 @@
+"""Split cleaned pages into citable passages sized in embedding-model tokens.
+
+Why not llama-index's ``SentenceSplitter``: its sentence splitting does not recognise Chinese
+or Arabic sentence ends (。！？ ؟ ۔), so CJK law articles come out as one overlong "sentence",
+and it works on one flat string, losing the per-page character offsets and UN paragraph
+numbers that citations need. This chunker keeps both.
+
+How it works:
+
+1. Each page is cut into blocks (paragraphs and kept lines) and blocks into sentences, with
+   end marks for all six UN languages plus Portuguese, and exceptions for abbreviations
+   ("e.g.", "Art.", "ст.") and paragraph numbers ("53.").
+2. A sentence longer than the token limit is cut at clause marks (，、；;,:), then, if still
+   too long, at token boundaries - so no passage can exceed ``max_tokens``.
+3. Sentences are packed greedily up to ``target_tokens``. A new passage starts early at a
+   paragraph or heading boundary once the current one is past ``boundary_fraction`` of the
+   target; a cut inside a paragraph repeats the last sentence(s) (up to ``overlap_tokens``).
+4. Each passage records its pages, offsets, UN paragraph numbers, heading path, language
+   and token count.
+
+>>> config = ChunkerConfig()
+>>> config.as_dict()["target_tokens"]
+300
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from itertools import accumulate, pairwise
+from statistics import median
+
+from housing_kb.ingest.documents import Page, Passage
+from housing_kb.ingest.language import detect_language
+from housing_kb.ingest.tokens import TokenCounter
+
+#: multilingual-e5-small reads 512 tokens, including <s>, </s> and the "passage: " prefix.
+MODEL_MAX_TOKENS = 512
+#: Room left for those extras when checking ``max_tokens``.
+_MODEL_RESERVED_TOKENS = 8
+
+
+@dataclass(frozen=True)
+class ChunkerConfig:
+    """Passage sizes in model tokens; stamped into the index manifest via :meth:`as_dict`.
+
+    >>> ChunkerConfig(target_tokens=200, max_tokens=250).max_tokens
+    250
+    """
+
+    target_tokens: int = 300
+    max_tokens: int = 350
+    min_tokens: int = 60
+    overlap_tokens: int = 40
+    #: Start a new passage at a paragraph/heading boundary once past this share of the target.
+    boundary_fraction: float = 0.6
+    #: Bump when the splitting rules change, so an index knows its passages are stale.
+    version: str = "sentence-v1"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_tokens <= self.target_tokens <= self.max_tokens:
+            raise ValueError(
+                "ChunkerConfig: need 0 < min_tokens <= target_tokens <= max_tokens, got "
+                f"{self.min_tokens}, {self.target_tokens}, {self.max_tokens}"
+            )
+        if self.max_tokens > MODEL_MAX_TOKENS - _MODEL_RESERVED_TOKENS:
+            raise ValueError(
+                f"ChunkerConfig.max_tokens={self.max_tokens} leaves no room for the model's "
+                f"{MODEL_MAX_TOKENS}-token limit (at most {MODEL_MAX_TOKENS - _MODEL_RESERVED_TOKENS})"
+            )
+        if not 0 <= self.overlap_tokens < self.target_tokens:
+            raise ValueError(
+                f"ChunkerConfig.overlap_tokens={self.overlap_tokens} must be >= 0 and below target_tokens"
+            )
+        if not 0 < self.boundary_fraction <= 1:
+            raise ValueError(f"ChunkerConfig.boundary_fraction={self.boundary_fraction} must be in (0, 1]")
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain data for the index manifest."""
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- sentences
+
+#: Words whose final period does not end a sentence (compared in lower case).
+ABBREVIATIONS = frozenset(
+    {
+        # English and UN document usage
+        *("e.g.", "i.e.", "cf.", "vs.", "al.", "approx.", "art.", "arts.", "no.", "nos.", "p.", "pp."),
+        *("para.", "paras.", "ch.", "chap.", "sec.", "vol.", "fig.", "ed.", "eds.", "ibid.", "op."),
+        *("cit.", "mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "jr.", "inc.", "ltd.", "co.", "res."),
+        *("rev.", "add.", "corr.", "doc.", "jan.", "feb.", "mar.", "apr.", "jun.", "jul.", "aug."),
+        *("sep.", "sept.", "oct.", "nov.", "dec."),
+        # Spanish, Portuguese, French
+        *("sr.", "sra.", "srta.", "dra.", "núm.", "n.", "nº.", "pág.", "págs.", "párr.", "av.", "dto."),
+        *("ud.", "uds.", "lic.", "ing.", "arq.", "mme.", "mlle.", "mm.", "m.", "me.", "éd.", "coll."),
+        # Russian
+        *("ст.", "т.е.", "т.д.", "т.п.", "т.к.", "п.", "пп.", "ч.", "гг.", "г.", "см.", "стр.", "др."),
+        *("им.", "руб.", "тыс.", "млн.", "млрд.", "ред.", "утв."),
+    }
+)
+_LATIN_END = re.compile(r"(?:[.!?…]+|\.\.\.)[\"'”’»)\]]*(?=\s|$)")
+_OTHER_END = re.compile(r"[。！？；!?؟۔]+[\"'”’»」』）)\]]*")
+_WORD_BEFORE = re.compile(r"\S+$")
+_PARAGRAPH_NUMBER = re.compile(r"(\d{1,3})\.(?=\s|[\u3400-\u9fff])")
+_CLAUSE_END = re.compile(r"[，、；;,:：]\s*")
+
+
+def _is_false_stop(block: str, stop: int, end: int) -> bool:
+    """True when the period ending at ``stop`` (in ``block``) does not end a sentence."""
+    if block[stop - 1] != ".":
+        return False
+    word_match = _WORD_BEFORE.search(block, 0, stop)
+    word = word_match.group() if word_match else ""
+    if word.lower() in ABBREVIATIONS:
+        return True
+    core = word.rstrip(".")
+    if len(core) == 1 and core.isalpha() and core.isupper():
+        return True  # an initial: "J. Smith"
+    if core.isdigit() and word_match is not None and not block[: word_match.start()].strip():
+        return True  # a paragraph number: "53. The Working Group ..."
+    following = block[end:].lstrip()[:1]
+    # A lower-case continuation means an abbreviation we do not know ("approx. three").
+    return bool(following) and following.islower()
+
+
+def split_sentences(block: str) -> list[tuple[int, int]]:
+    """Sentence spans ``(start, end)`` in one block of text, without surrounding spaces.
+
+    >>> text = "See Art. 5. 住房。平等！ Done"
+    >>> [text[s:e] for s, e in split_sentences(text)]
+    ['See Art. 5.', '住房。', '平等！', 'Done']
+    """
+    stops: set[int] = set()
+    for match in _LATIN_END.finditer(block):
+        if not _is_false_stop(block, match.start() + len(match.group().rstrip("\"'”’»)]")), match.end()):
+            stops.add(match.end())
+    stops.update(m.end() for m in _OTHER_END.finditer(block))
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for stop in [*sorted(stops), len(block)]:
+        piece = block[start:stop]
+        if piece.strip():
+            lead = len(piece) - len(piece.lstrip())
+            spans.append((start + lead, start + len(piece.rstrip())))
+        start = stop
+    return spans
+
+
+# ---------------------------------------------------------------- units of packing
+
+
+@dataclass
+class _Sentence:
+    """One sentence (or sentence piece) on one page, with what the chunker needs to cite it."""
+
+    page_index: int
+    start: int
+    end: int
+    text: str
+    tokens: int = 0
+    paragraph_start: bool = False
+    heading_start: bool = False
+    paragraph_number: str | None = None
+    heading_path: tuple[str, ...] = ()
+
+
+def _blocks(text: str) -> list[tuple[int, int]]:
+    """Spans of the lines of a cleaned page (paragraphs and kept lines), without blank ones."""
+    spans = []
+    position = 0
+    for line in text.split("\n"):
+        if line.strip():
+            spans.append((position, position + len(line)))
+        position += len(line) + 1
+    return spans
+
+
+def _raw_sentences(pages: Sequence[Page]) -> list[_Sentence]:
+    sentences: list[_Sentence] = []
+    for index, page in enumerate(pages):
+        if page.empty or not page.text.strip():
+            continue
+        heading_offsets = {offset for offset, _, _ in page.headings}
+        for block_start, block_end in _blocks(page.text):
+            block = page.text[block_start:block_end]
+            lead = len(block) - len(block.lstrip())
+            is_heading = any(block_start <= o <= block_start + lead for o in heading_offsets)
+            # A heading is one unit: "Статья 1. Основные начала" is a title, not two sentences.
+            spans = [(lead, len(block.rstrip()))] if is_heading else split_sentences(block)
+            for n, (start, end) in enumerate(spans):
+                sentences.append(
+                    _Sentence(
+                        page_index=index,
+                        start=block_start + start,
+                        end=block_start + end,
+                        text=block[start:end],
+                        paragraph_start=n == 0,
+                        heading_start=is_heading,
+                    )
+                )
+    return sentences
+
+
+def _split_overlong(sentence: _Sentence, counter: TokenCounter, limit: int) -> list[_Sentence]:
+    """Cut a sentence above ``limit`` tokens at clause marks, then at token boundaries."""
+    text = sentence.text
+    cuts = [0, *(m.end() for m in _CLAUSE_END.finditer(text) if m.end() < len(text)), len(text)]
+    clauses = [(a, b) for a, b in pairwise(cuts) if text[a:b].strip()]
+    counts = counter.count_batch([text[a:b] for a, b in clauses])
+    pieces: list[tuple[int, int]] = []
+    for (a, b), n in zip(clauses, counts, strict=True):
+        if n > limit:
+            pieces.extend(_hard_split(text, a, b, counter, limit))
+        elif pieces and counter.count(text[pieces[-1][0] : b]) <= limit:
+            pieces[-1] = (pieces[-1][0], b)
+        else:
+            pieces.append((a, b))
+    result = []
+    for n, (a, b) in enumerate(pieces):
+        lead = len(text[a:b]) - len(text[a:b].lstrip())
+        a, b = a + lead, a + len(text[a:b].rstrip())
+        result.append(
+            _Sentence(
+                page_index=sentence.page_index,
+                start=sentence.start + a,
+                end=sentence.start + b,
+                text=text[a:b],
+                tokens=counter.count(text[a:b]),
+                paragraph_start=sentence.paragraph_start and n == 0,
+                heading_start=sentence.heading_start and n == 0,
+            )
+        )
+    return result
+
+
+def _hard_split(text: str, start: int, end: int, counter: TokenCounter, limit: int) -> list[tuple[int, int]]:
+    """Cut ``text[start:end]`` every ``limit`` tokens, at token starts (a table, a stopless list)."""
+    offsets = counter.offsets(text[start:end])
+    pieces = []
+    piece_start = 0
+    for index in range(limit, len(offsets), limit):
+        cut = offsets[index][0]
+        if cut > piece_start:
+            pieces.append((start + piece_start, start + cut))
+            piece_start = cut
+    pieces.append((start + piece_start, end))
+    return pieces
+
+
+# ---------------------------------------------------------------- paragraph numbers
+
+#: A document "numbers its paragraphs" when at least this many numbers form its sequence ...
+MIN_NUMBERED_PARAGRAPHS = 5
+#: ... with at most one restart (an annex) per this many numbered paragraphs.
+PARAGRAPHS_PER_RESTART = 10
+#: A number may skip this many (one lost in extraction) and still continue the sequence.
+MAX_NUMBER_GAP = 3
+#: Paragraphs are short; numbers further apart than this (median, in characters) are
+#: numbered sections of a report or thesis, not paragraphs.
+MAX_MEDIAN_PARAGRAPH_CHARS = 5000
+
+
+def find_paragraph_sequence(numbers: Sequence[int]) -> list[bool]:
+    """Which candidate numbers (in document order) are UN-style paragraph numbers.
+
+    A run "1. 2. 3." that interrupts the sequence and is followed by the next paragraph
+    number is a list inside a paragraph. Restarts at 1 are allowed (annexes) but must be
+    rare: law codes that restart "1." in every article are not numbered paragraphs.
+
+    >>> find_paragraph_sequence([1, 2, 3, 1, 2, 4, 5, 6])
+    [True, True, True, False, False, True, True, True]
+    >>> any(find_paragraph_sequence([1, 2, 1, 2, 3, 1, 2, 1, 2]))
+    False
+    """
+    accepted = [False] * len(numbers)
+    last, restarts, index = 0, 0, 0
+    while index < len(numbers):
+        value = numbers[index]
+        if last < value <= last + MAX_NUMBER_GAP:
+            accepted[index] = True
+            last = value
+            index += 1
+            continue
+        if value == 1 and last > 0:
+            run_end = index
+            while run_end + 1 < len(numbers) and numbers[run_end + 1] == numbers[run_end] + 1:
+                run_end += 1
+            resumes = run_end + 1 < len(numbers) and last < numbers[run_end + 1] <= last + MAX_NUMBER_GAP
+            if resumes:
+                index = run_end + 1  # a numbered list inside paragraph `last`
+            else:
+                restarts += 1
+                last = 0  # a new sequence (annex): take this 1 on the next turn
+            continue
+        index += 1
+    count = sum(accepted)
+    if count < MIN_NUMBERED_PARAGRAPHS or restarts * PARAGRAPHS_PER_RESTART > count:
+        return [False] * len(numbers)
+    return accepted
+
+
+def _assign_paragraph_numbers(sentences: list[_Sentence], pages: Sequence[Page]) -> None:
+    candidates: list[tuple[_Sentence, int]] = []
+    for sentence in sentences:
+        if sentence.paragraph_start and not sentence.heading_start:
+            match = _PARAGRAPH_NUMBER.match(sentence.text)
+            if match:
+                candidates.append((sentence, int(match.group(1))))
+    accepted = find_paragraph_sequence([value for _, value in candidates])
+    numbered = [s for (s, _), ok in zip(candidates, accepted, strict=True) if ok]
+    if not numbered:
+        return
+    page_base = list(accumulate((len(p.text) + 1 for p in pages), initial=0))
+    positions = [page_base[s.page_index] + s.start for s in numbered]
+    if median(b - a for a, b in pairwise(positions)) > MAX_MEDIAN_PARAGRAPH_CHARS:
+        return
+    number_of = {id(s): str(value) for (s, value), ok in zip(candidates, accepted, strict=True) if ok}
+    current: str | None = None
+    for sentence in sentences:
+        if sentence.heading_start:
+            current = None  # a heading ends the paragraph before it
+        current = number_of.get(id(sentence), current)
+        sentence.paragraph_number = current
+
+
+def _assign_heading_paths(sentences: list[_Sentence], pages: Sequence[Page]) -> None:
+    stack: list[tuple[int, str]] = []
+    events = sorted(
+        (index, offset, level, title)
+        for index, page in enumerate(pages)
+        for offset, level, title in page.headings
+    )
+    position = 0
+    for sentence in sentences:
+        while position < len(events) and events[position][:2] <= (sentence.page_index, sentence.end):
+            _, _, level, title = events[position]
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, title))
+            position += 1
+        sentence.heading_path = tuple(title for _, title in stack)
+
+
+def _document_sentences(
+    pages: Sequence[Page], counter: TokenCounter, config: ChunkerConfig
+) -> list[_Sentence]:
+    raw = _raw_sentences(pages)
+    for sentence, tokens in zip(raw, counter.count_batch([s.text for s in raw]), strict=True):
+        sentence.tokens = tokens
+    # Keep a margin below max_tokens: joining sentences can add a token or two.
+    limit = max(1, config.max_tokens - 8)
+    sentences: list[_Sentence] = []
+    for sentence in raw:
+        if sentence.tokens > limit:
+            sentences.extend(_split_overlong(sentence, counter, limit))
+        else:
+            sentences.append(sentence)
+    _assign_paragraph_numbers(sentences, pages)
+    _assign_heading_paths(sentences, pages)
+    return sentences
+
+
+# ---------------------------------------------------------------- packing
+
+
+def _passage_span(sentences: Sequence[_Sentence], pages: Sequence[Page]) -> tuple[str, int, int]:
+    """Text and offsets of contiguous sentences: an exact page slice, pages joined by "\\n"."""
+    pieces: list[str] = []
+    group_start = 0
+    for index in range(1, len(sentences) + 1):
+        if index == len(sentences) or sentences[index].page_index != sentences[group_start].page_index:
+            first, last = sentences[group_start], sentences[index - 1]
+            pieces.append(pages[first.page_index].text[first.start : last.end])
+            group_start = index
+    return "\n".join(pieces), sentences[0].start, sentences[-1].end
+
+
+def _pack(sentences: list[_Sentence], config: ChunkerConfig) -> list[tuple[list[_Sentence], int]]:
+    """Group sentences into passages; each group comes with the index of its first new sentence."""
+    groups: list[tuple[list[_Sentence], int]] = []
+    current: list[_Sentence] = []
+    fresh = 0  # index in `current` of the first sentence not repeated from the previous passage
+    tokens = 0
+    for sentence in sentences:
+        has_new = len(current) > fresh
+        if has_new:
+            boundary = sentence.paragraph_start or sentence.heading_start
+            total = tokens + sentence.tokens
+            close = (boundary and tokens >= config.boundary_fraction * config.target_tokens) or (
+                total > config.target_tokens
+                and not (tokens < config.min_tokens and total <= config.max_tokens)
+            )
+            if close:
+                # A heading at the end of a passage belongs with the text that follows it.
+                carried: list[_Sentence] = []
+                while len(current) > fresh + 1 and current[-1].heading_start:
+                    carried.insert(0, current.pop())
+                groups.append((current, fresh))
+                overlap = [] if carried or boundary else _overlap(current[fresh:], config.overlap_tokens)
+                current = overlap + carried
+                fresh = len(overlap)
+                tokens = sum(s.tokens for s in current)
+                if tokens + sentence.tokens > config.max_tokens:
+                    current, fresh, tokens = carried, 0, sum(s.tokens for s in carried)
+        current.append(sentence)
+        tokens += sentence.tokens
+    if len(current) > fresh:
+        groups.append((current, fresh))
+    return _merge_small_tail(groups, config)
+
+
+def _overlap(sentences: Sequence[_Sentence], budget: int) -> list[_Sentence]:
+    """The last sentences of a passage, up to ``budget`` tokens, to repeat in the next one."""
+    chosen: list[_Sentence] = []
+    used = 0
+    # Never repeat the whole passage: the next one must move forward.
+    for sentence in reversed(sentences[1:]):
+        if used + sentence.tokens > budget:
+            break
+        chosen.insert(0, sentence)
+        used += sentence.tokens
+    return chosen
+
+
+def _merge_small_tail(
+    groups: list[tuple[list[_Sentence], int]], config: ChunkerConfig
+) -> list[tuple[list[_Sentence], int]]:
+    """Fold a last passage shorter than ``min_tokens`` into the one before, when both fit."""
+    if len(groups) < 2:
+        return groups
+    (previous, previous_fresh), (last, last_fresh) = groups[-2], groups[-1]
+    tail = last[last_fresh:]
+    if sum(s.tokens for s in tail) >= config.min_tokens or tail[0].heading_start:
+        return groups
+    if previous[-1] is not tail[0] and previous[-1].end == tail[0].start:
+        return groups  # not contiguous (cannot happen, but never build a gapped passage)
+    merged = previous + [s for s in tail if s not in previous]
+    if sum(s.tokens for s in merged) > config.max_tokens:
+        return groups
+    return [*groups[:-2], (merged, previous_fresh)]
+
+
+def chunk_document(
+    document_id: str,
+    pages: Sequence[Page],
+    counter: TokenCounter,
+    config: ChunkerConfig,
+    document_language: str | None,
+) -> list[Passage]:
+    """Cut cleaned pages into passages of about ``config.target_tokens`` model tokens.
+
+    >>> passages = chunk_document("udhr-en", pages, TokenCounter(), ChunkerConfig(), "en")  # doctest: +SKIP
+    >>> passages[0].page_start, passages[0].token_count <= 350  # doctest: +SKIP
+    (None, True)
+    """
+    sentences = _document_sentences(pages, counter, config)
+    passages: list[Passage] = []
+    pending = _pack(sentences, config)
+    while pending:
+        group, fresh = pending.pop(0)
+        text, char_start, char_end = _passage_span(group, pages)
+        token_count = counter.count(text)
+        if token_count > config.max_tokens and len(group) > 1:
+            # Rare: joining changed the tokenisation. Move sentences to a passage of their own.
+            cut = len(group) - 1
+            while cut > 1 and counter.count(_passage_span(group[:cut], pages)[0]) > config.max_tokens:
+                cut -= 1
+            pending[:0] = [(group[:cut], min(fresh, cut - 1)), (group[cut:], 0)]
+            continue
+        # The heading path of the first new body sentence: headings opening a passage belong to it.
+        new = group[min(fresh, len(group) - 1) :]
+        lead = next((s for s in new if not s.heading_start), new[0])
+        paragraphs = list(dict.fromkeys(s.paragraph_number for s in group if s.paragraph_number))
+        passages.append(
+            Passage(
+                document_id=document_id,
+                ordinal=len(passages),
+                text=text,
+                page_start=pages[group[0].page_index].number,
+                page_end=pages[group[-1].page_index].number,
+                char_start=char_start,
+                char_end=char_end,
+                paragraphs=paragraphs,
+                heading_path=list(lead.heading_path),
+                language=detect_language(text, fallback=document_language),
+                token_count=token_count,
+            )
+        )
+    return passages
