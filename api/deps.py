@@ -1,0 +1,74 @@
+"""Shared dependencies: the one read-only SearchEngine per process, and model conversions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from housing_kb.api.schemas import CitationOut, DocumentOut, HitOut, PassageOut
+from housing_kb.index.search import DocumentRef, Hit, SearchEngine
+from housing_kb.index.store import DocumentRecord
+
+
+def get_engine(request: Request) -> SearchEngine:
+    return request.app.state.engine
+
+
+def document_out(d: DocumentRef | DocumentRecord) -> DocumentOut:
+    ref = DocumentRef.from_record(d) if isinstance(d, DocumentRecord) else d
+    return DocumentOut(**vars(ref))
+
+
+def citation_out(hit: Hit) -> CitationOut:
+    d = hit.document
+    return CitationOut(
+        document_id=d.id,
+        title=d.title,
+        page_start=hit.page_start,
+        page_end=hit.page_end,
+        paragraphs=hit.paragraphs,
+        path=d.path,
+        url=d.url or d.source_url,
+        publisher=d.publisher,
+        year=d.year,
+        label=hit.citation_line(),
+    )
+
+
+def hit_out(hit: Hit) -> HitOut:
+    return HitOut(
+        passage_id=hit.passage_id,
+        score=round(hit.score, 6),
+        text=hit.text,
+        highlighted=hit.highlighted,
+        language=hit.language,
+        page_start=hit.page_start,
+        page_end=hit.page_end,
+        paragraphs=hit.paragraphs,
+        heading_path=hit.heading_path,
+        components=hit.components,
+        countries=hit.countries,
+        regions=hit.regions,
+        citation=citation_out(hit),
+        document=document_out(hit.document),
+    )
+
+
+def passage_out(p: dict[str, Any]) -> PassageOut:
+    return PassageOut(
+        passage_id=p["passage_id"],
+        ordinal=p["ordinal"],
+        text=p["text"],
+        language=p["language"],
+        page_start=p["page_start"],
+        page_end=p["page_end"],
+        char_start=p["char_start"],
+        char_end=p["char_end"],
+        paragraphs=p["paragraphs"],
+        heading_path=p["heading_path"],
+        components=p["components"],
+        countries=p["countries"],
+        regions=p["regions"],
+        component_scores=p["component_scores"],
+    )

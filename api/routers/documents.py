@@ -1,0 +1,69 @@
+"""``/documents``, ``/documents/{id}`` and ``/passages/{id}``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from housing_kb.api.deps import citation_out, document_out, get_engine, passage_out
+from housing_kb.api.schemas import DocumentDetail, DocumentsResponse, DocumentSummary, ErrorOut, PassageDetail
+from housing_kb.index.search import SearchEngine
+from housing_kb.index.store import DocumentRecord, passage_row_to_dict
+
+router = APIRouter(tags=["documents"])
+_404 = {404: {"model": ErrorOut, "description": "No such document or passage."}}
+
+
+def _summary(engine: SearchEngine, d: DocumentRecord) -> dict:
+    counts = engine.document_counts()
+    passages, pages = counts.get(d.doc_id, (0, 0))
+    return document_out(d).model_dump() | {"passages": passages, "pages": pages, "tag_summary": d.tag_summary}
+
+
+@router.get("/documents", response_model=DocumentsResponse, summary="List documents")
+def list_documents(
+    engine: Annotated[SearchEngine, Depends(get_engine)],
+    document_type: Annotated[list[str], Query(description="Only these document types.")] = [],  # noqa: B006
+    country: Annotated[list[str], Query(description="Only documents about these countries (ISO alpha-3).")] = [],  # noqa: B006
+    region: Annotated[list[str], Query(description="Only documents of these regions.")] = [],  # noqa: B006
+) -> DocumentsResponse:
+    """Every indexed document with its metadata, passage count and tag summary."""
+    engine.refresh()
+    docs = [
+        d
+        for d in engine.documents.values()
+        if (not document_type or d.document_type in document_type)
+        and (not country or set(c.upper() for c in country) & set(d.countries))
+        and (not region or set(region) & set(d.regions))
+    ]
+    return DocumentsResponse(total=len(docs), documents=[DocumentSummary(**_summary(engine, d)) for d in docs])
+
+
+@router.get("/documents/{doc_id}", response_model=DocumentDetail, responses=_404, summary="One document")
+def get_document(doc_id: str, engine: Annotated[SearchEngine, Depends(get_engine)]) -> DocumentDetail:
+    """A document's metadata, its passages (in order, with pages and tags) and its tag summary."""
+    engine.refresh()
+    d = engine.documents.get(doc_id)
+    if d is None:
+        raise HTTPException(404, detail=f"no document with id {doc_id!r}")
+    passages = [passage_out(passage_row_to_dict(r)) for r in engine.store.passages_of(doc_id)]
+    return DocumentDetail(
+        **_summary(engine, d),
+        licence=d.licence,
+        empty_pages=d.empty_pages,
+        warnings=d.warnings,
+        passage_list=passages,
+    )
+
+
+@router.get("/passages/{passage_id}", response_model=PassageDetail, responses=_404, summary="One passage")
+def get_passage(passage_id: str, engine: Annotated[SearchEngine, Depends(get_engine)]) -> PassageDetail:
+    """A passage with its full citation and tags."""
+    engine.refresh()
+    row = engine.store.passage_by_public_id(passage_id)
+    if row is None:
+        raise HTTPException(404, detail=f"no passage with id {passage_id!r}")
+    hit = engine.hit_from_row(row)
+    p = passage_out(passage_row_to_dict(row))
+    return PassageDetail(**p.model_dump(), citation=citation_out(hit), document=document_out(hit.document))

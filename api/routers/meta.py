@@ -1,0 +1,37 @@
+"""``/suggest`` and ``/health``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from housing_kb.api.deps import get_engine
+from housing_kb.api.schemas import HealthResponse, Suggestion, SuggestResponse
+from housing_kb.index.search import SearchEngine
+
+router = APIRouter(tags=["meta"])
+
+
+@router.get("/suggest", response_model=SuggestResponse, summary="Typeahead")
+def suggest(
+    engine: Annotated[SearchEngine, Depends(get_engine)],
+    q: Annotated[str, Query(min_length=1, max_length=100, description="What the user has typed so far.")],
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> SuggestResponse:
+    """Completions over document titles, country names and adequacy components, in any UN language."""
+    return SuggestResponse(q=q, suggestions=[Suggestion(**s) for s in engine.suggest(q, limit=limit)])
+
+
+@router.get("/health", response_model=HealthResponse, summary="Liveness and index state")
+def health(engine: Annotated[SearchEngine, Depends(get_engine)]) -> HealthResponse:
+    engine.refresh()
+    return HealthResponse(
+        status="ok",
+        documents=len(engine.documents),
+        passages=len(engine.filter_table),
+        model_id=engine.store.config.model_id,
+        generation=engine.store.generation,
+        tagged=engine.filter_table.tagged,
+        lexical=engine.has_lexical,
+    )

@@ -1,0 +1,135 @@
+"""``/search`` and ``/facets``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from housing_kb.api.deps import get_engine, hit_out
+from housing_kb.api.schemas import (
+    MAX_K,
+    MAX_OFFSET,
+    MAX_QUERY_CHARS,
+    ErrorOut,
+    FacetsResponse,
+    SearchMode,
+    SearchRequest,
+    SearchResponse,
+)
+from housing_kb.index.filters import Filters
+from housing_kb.index.search import SearchEngine
+
+router = APIRouter(tags=["search"])
+_ERRORS = {422: {"model": ErrorOut, "description": "Invalid parameter (the message names it)."}}
+
+
+def _filters(req: SearchRequest) -> Filters:
+    return Filters(
+        components=req.component,
+        regions=req.region,
+        countries=[c.upper() for c in req.country],
+        document_types=req.document_type,
+        languages=req.language,
+        year_from=req.year_from,
+        year_to=req.year_to,
+    )
+
+
+def run_search(req: SearchRequest, engine: SearchEngine) -> SearchResponse:
+    result = engine.search(
+        req.q,
+        k=req.k,
+        offset=req.offset,
+        filters=_filters(req),
+        mode=req.mode,
+        group_by_document=req.group_by_document,
+        highlight=req.highlight,
+        with_facets=req.facets,
+    )
+    return SearchResponse(
+        query=req.q,
+        mode=req.mode,
+        k=req.k,
+        offset=req.offset,
+        total_candidates=result.total_candidates,
+        query_language=result.query_language,
+        hits=[hit_out(h) for h in result.hits],
+        facets=result.facets if req.facets else None,
+    )
+
+
+@router.get("/search", response_model=SearchResponse, responses=_ERRORS, summary="Search passages")
+def search_get(
+    engine: Annotated[SearchEngine, Depends(get_engine)],
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="Question or keywords, any language.")],
+    component: Annotated[list[str], Query(description="Adequacy component filter (repeatable).")] = [],  # noqa: B006
+    region: Annotated[list[str], Query(description="UN-Habitat region filter (repeatable).")] = [],  # noqa: B006
+    country: Annotated[list[str], Query(description="ISO alpha-3 country filter (repeatable).")] = [],  # noqa: B006
+    document_type: Annotated[list[str], Query(description="Document type filter (repeatable).")] = [],  # noqa: B006
+    language: Annotated[list[str], Query(description="Passage language filter (repeatable).")] = [],  # noqa: B006
+    year_from: Annotated[int | None, Query(ge=1900, le=2100)] = None,
+    year_to: Annotated[int | None, Query(ge=1900, le=2100)] = None,
+    mode: Annotated[SearchMode, Query(description="lexical, dense or hybrid.")] = "hybrid",
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    group_by_document: Annotated[int | None, Query(ge=1, le=20, description="Max hits per document.")] = None,
+    highlight: bool = True,
+    facets: bool = False,
+) -> SearchResponse:
+    """Cited, highlighted passages for a question in any UN language, with exact filters.
+
+    Filters are ORed within a parameter and ANDed across parameters."""
+    req = SearchRequest(
+        q=q,
+        component=component,
+        region=region,
+        country=country,
+        document_type=document_type,
+        language=language,
+        year_from=year_from,
+        year_to=year_to,
+        mode=mode,
+        k=k,
+        offset=offset,
+        group_by_document=group_by_document,
+        highlight=highlight,
+        facets=facets,
+    )
+    return run_search(req, engine)
+
+
+@router.post("/search", response_model=SearchResponse, responses=_ERRORS, summary="Search passages (JSON body)")
+def search_post(req: SearchRequest, engine: Annotated[SearchEngine, Depends(get_engine)]) -> SearchResponse:
+    """The same as ``GET /search`` with the parameters in a JSON body."""
+    return run_search(req, engine)
+
+
+@router.get("/facets", response_model=FacetsResponse, responses=_ERRORS, summary="Facet counts")
+def facets(
+    engine: Annotated[SearchEngine, Depends(get_engine)],
+    q: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS, description="Optional query; omitted = all passages.")] = None,
+    component: Annotated[list[str], Query()] = [],  # noqa: B006
+    region: Annotated[list[str], Query()] = [],  # noqa: B006
+    country: Annotated[list[str], Query()] = [],  # noqa: B006
+    document_type: Annotated[list[str], Query()] = [],  # noqa: B006
+    language: Annotated[list[str], Query()] = [],  # noqa: B006
+    year_from: Annotated[int | None, Query(ge=1900, le=2100)] = None,
+    year_to: Annotated[int | None, Query(ge=1900, le=2100)] = None,
+    mode: Annotated[SearchMode, Query()] = "hybrid",
+) -> FacetsResponse:
+    """Counts per component, region, country, document type, language and year.
+
+    With ``q``: over the query's candidate pool (the top passages that pass the filters). Without: over every
+    passage that passes the filters."""
+    f = Filters(
+        components=component,
+        regions=region,
+        countries=[c.upper() for c in country],
+        document_types=document_type,
+        languages=language,
+        year_from=year_from,
+        year_to=year_to,
+    )
+    total, counts = engine.facets(q, f, mode=mode)
+    return FacetsResponse(query=q, total=total, facets=counts)

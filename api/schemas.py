@@ -1,0 +1,175 @@
+"""Request and response models: they are the OpenAPI schema, so every field is described."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from housing_kb.index.filters import COMPONENTS, DOCUMENT_TYPES, REGIONS
+
+MAX_QUERY_CHARS = 500
+MAX_K = 100
+MAX_OFFSET = 1000
+
+ComponentKey = Literal[COMPONENTS]  # type: ignore[valid-type]
+RegionKey = Literal[REGIONS]  # type: ignore[valid-type]
+DocumentTypeKey = Literal[DOCUMENT_TYPES]  # type: ignore[valid-type]
+SearchMode = Literal["dense", "lexical", "hybrid"]
+
+
+class SearchRequest(BaseModel):
+    """Body of ``POST /search`` (the same fields as the ``GET`` query parameters)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, description="Question or keywords, any language.")
+    component: list[str] = Field(default_factory=list, description=f"Adequacy components (any of): {', '.join(COMPONENTS)}.")
+    region: list[str] = Field(default_factory=list, description=f"UN-Habitat regions (any of): {', '.join(REGIONS)}.")
+    country: list[str] = Field(default_factory=list, description="ISO 3166 alpha-3 country codes (any of).")
+    document_type: list[str] = Field(default_factory=list, description=f"Document types (any of): {', '.join(DOCUMENT_TYPES)}.")
+    language: list[str] = Field(default_factory=list, description="Passage languages, ISO 639-1 (any of).")
+    year_from: int | None = Field(None, ge=1900, le=2100, description="Earliest document year (inclusive).")
+    year_to: int | None = Field(None, ge=1900, le=2100, description="Latest document year (inclusive).")
+    mode: SearchMode = Field("hybrid", description="Retrieval mode: lexical (BM25), dense (embeddings) or hybrid (fused).")
+    k: int = Field(10, ge=1, le=MAX_K, description="Number of hits to return.")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Number of hits to skip (paging).")
+    group_by_document: int | None = Field(
+        None, ge=1, le=20, description="At most this many hits per document (omit for no grouping)."
+    )
+    highlight: bool = Field(True, description="Mark matched terms with <mark> in `highlighted`.")
+    facets: bool = Field(False, description="Also return facet counts for the query and filters.")
+
+
+class DocumentOut(BaseModel):
+    id: str = Field(description="Stable document id from the manifest.")
+    title: str
+    path: str | None = Field(description="Path relative to the corpus root.")
+    url: str | None = Field(description="Public download address, when known.")
+    source_url: str | None = Field(description="Where the document comes from (provenance).")
+    document_type: str
+    countries: list[str] = Field(description="ISO 3166 alpha-3 codes of the countries the document is about.")
+    regions: list[str] = Field(description="UN-Habitat regions of the document.")
+    year: int | None
+    publisher: str | None
+    language: str | None = Field(description="Main language (ISO 639-1).")
+
+
+class CitationOut(BaseModel):
+    document_id: str
+    title: str
+    page_start: int | None = Field(description="First page (1-based) for paginated sources; null for flowing text.")
+    page_end: int | None
+    paragraphs: list[str] = Field(description="UN-style paragraph numbers covered by the passage.")
+    path: str | None
+    url: str | None
+    publisher: str | None
+    year: int | None
+    label: str = Field(description="Human-readable citation.")
+
+
+class HitOut(BaseModel):
+    passage_id: str = Field(description="Stable passage id: <document id>:<ordinal>:<hash prefix>.")
+    score: float = Field(description="Relevance score of the chosen mode (higher is better; not comparable across modes).")
+    text: str = Field(description="The passage text.")
+    highlighted: str | None = Field(
+        None, description="HTML-escaped excerpt with matched query terms wrapped in <mark>, when highlight=true."
+    )
+    language: str
+    page_start: int | None
+    page_end: int | None
+    paragraphs: list[str]
+    heading_path: list[str] = Field(description="Headings above the passage, outermost first.")
+    components: list[str] = Field(description="Adequacy components the passage speaks of.")
+    countries: list[str] = Field(description="Countries the passage speaks of (ISO alpha-3).")
+    regions: list[str] = Field(description="UN-Habitat regions of those countries, or global.")
+    citation: CitationOut
+    document: DocumentOut
+
+
+class SearchResponse(BaseModel):
+    query: str
+    mode: SearchMode
+    k: int
+    offset: int
+    total_candidates: int = Field(description="Candidates that passed the filters before paging.")
+    query_language: str | None = Field(None, description="Detected language of the query.")
+    hits: list[HitOut]
+    facets: dict[str, dict[str, int]] | None = Field(
+        None, description="Counts per component, region, country, document_type, language and year."
+    )
+
+
+class FacetsResponse(BaseModel):
+    query: str | None
+    total: int = Field(description="Passages counted.")
+    facets: dict[str, dict[str, int]]
+
+
+class PassageOut(BaseModel):
+    passage_id: str
+    ordinal: int
+    text: str
+    language: str
+    page_start: int | None
+    page_end: int | None
+    char_start: int = Field(description="Offset of the first character in the text of page_start.")
+    char_end: int = Field(description="Offset after the last character in the text of page_end.")
+    paragraphs: list[str]
+    heading_path: list[str]
+    components: list[str]
+    countries: list[str]
+    regions: list[str]
+    component_scores: dict[str, float] = Field(description="Tagger confidence per component.")
+
+
+class PassageDetail(PassageOut):
+    citation: CitationOut
+    document: DocumentOut
+
+
+class DocumentSummary(DocumentOut):
+    passages: int
+    pages: int
+    tag_summary: dict = Field(description="Document-level aggregates of the passage tags.")
+
+
+class DocumentDetail(DocumentSummary):
+    licence: str | None
+    empty_pages: list[int] = Field(description="Pages that yielded no text (scanned?).")
+    warnings: list[str]
+    passage_list: list[PassageOut]
+
+
+class DocumentsResponse(BaseModel):
+    total: int
+    documents: list[DocumentSummary]
+
+
+class Suggestion(BaseModel):
+    text: str = Field(description="What to show and insert.")
+    kind: Literal["title", "country", "component", "region"]
+    value: str = Field(description="Document id, ISO code, component key or region key.")
+    language: str | None = None
+
+
+class SuggestResponse(BaseModel):
+    q: str
+    suggestions: list[Suggestion]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    documents: int
+    passages: int
+    model_id: str
+    generation: int = Field(description="Increments with every committed change to the index.")
+    tagged: bool = Field(description="Whether passages carry tags (filters on tags need them).")
+    lexical: bool = Field(description="Whether the BM25 channel is available.")
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="Machine-readable error kind.")
+    message: str = Field(description="What went wrong, for people.")
+    parameter: str | None = None
+    valid: list[str] | None = None

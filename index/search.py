@@ -1,0 +1,429 @@
+"""Search over an index: exact filters, dense (FAISS) and lexical (BM25) channels, fusion, facets,
+highlighting and full citations. The API and the CLI are thin layers over :class:`SearchEngine`.
+
+>>> engine = SearchEngine.open(Settings.from_env())                          # doctest: +SKIP
+>>> engine.search("security of tenure for renters", k=3).hits[0].document.title  # doctest: +SKIP
+'HB854 Statewide Housing Study - Chapter 21: Rental assistance and eviction prevention'
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from housing_kb.config import Settings
+from housing_kb.index.analysis import analyze_query, analyze_spans, detect_query_language
+from housing_kb.index.filters import Filters, FilterTable
+from housing_kb.index.store import DocumentRecord, IndexConfigMismatch, IndexStore, passage_row_to_dict
+
+Mode = Literal["dense", "lexical", "hybrid"]
+Fusion = Literal["rrf", "weighted"]
+DenseStrategy = Literal["global", "per_language_rrf", "per_language_z"]
+RRF_K = 60
+
+
+@dataclass
+class SearchConfig:
+    """Retrieval knobs. Defaults are chosen by measurement on the dev set (see README, evaluation/)."""
+
+    fusion: Fusion = "rrf"
+    #: Weight of the dense channel in the weighted-sum fusion (lexical gets 1 - w).
+    dense_weight: float = 0.7
+    dense_strategy: DenseStrategy = "global"
+    #: Candidates taken from each channel before fusion, filters and paging.
+    pool: int = 100
+
+
+@dataclass
+class DocumentRef:
+    id: str
+    title: str
+    path: str | None
+    url: str | None
+    source_url: str | None
+    document_type: str
+    countries: list[str]
+    regions: list[str]
+    year: int | None
+    publisher: str | None
+    language: str | None
+
+    @classmethod
+    def from_record(cls, d: DocumentRecord) -> DocumentRef:
+        return cls(
+            id=d.doc_id,
+            title=d.title,
+            path=d.path,
+            url=d.url,
+            source_url=d.source_url,
+            document_type=d.document_type,
+            countries=list(d.countries),
+            regions=list(d.regions),
+            year=d.year,
+            publisher=d.publisher,
+            language=d.language,
+        )
+
+
+@dataclass
+class Hit:
+    internal_id: int
+    passage_id: str
+    score: float
+    text: str
+    language: str
+    page_start: int | None
+    page_end: int | None
+    paragraphs: list[str]
+    heading_path: list[str]
+    char_start: int
+    char_end: int
+    components: list[str]
+    countries: list[str]
+    regions: list[str]
+    document: DocumentRef
+    highlighted: str | None = None
+    channel_ranks: dict[str, int] = field(default_factory=dict)
+
+    def pages_label(self) -> str:
+        if self.page_start is None:
+            return ""
+        if self.page_end and self.page_end != self.page_start:
+            return f"pp. {self.page_start}-{self.page_end}"
+        return f"p. {self.page_start}"
+
+    def citation_line(self) -> str:
+        parts = [self.document.title]
+        if self.pages_label():
+            parts.append(self.pages_label())
+        if self.paragraphs:
+            parts.append("para. " + ", ".join(self.paragraphs))
+        if self.document.year:
+            parts.append(str(self.document.year))
+        return " — ".join(parts) + f" [{self.passage_id}]"
+
+    def to_cli_json(self) -> dict[str, Any]:
+        """The stable ``search --json`` hit shape (other tools read it)."""
+        return {
+            "passage_id": self.passage_id,
+            "score": round(float(self.score), 6),
+            "text": self.text,
+            "language": self.language,
+            "page_start": self.page_start,
+            "page_end": self.page_end,
+            "paragraphs": list(self.paragraphs),
+            "components": list(self.components),
+            "countries": list(self.countries),
+            "regions": list(self.regions),
+            "document": {
+                "id": self.document.id,
+                "title": self.document.title,
+                "path": self.document.path,
+                "document_type": self.document.document_type,
+                "countries": list(self.document.countries),
+                "regions": list(self.document.regions),
+                "year": self.document.year,
+            },
+        }
+
+
+@dataclass
+class SearchResult:
+    query: str
+    mode: str
+    hits: list[Hit]
+    total_candidates: int
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    query_language: str | None = None
+
+    def to_cli_json(self) -> dict[str, Any]:
+        return {"query": self.query, "hits": [h.to_cli_json() for h in self.hits]}
+
+
+class SearchEngine:
+    """An index opened read-only and shared by every request."""
+
+    def __init__(self, store: IndexStore, embedder: Any, settings: Settings) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._generation = -1
+        self._table = FilterTable()
+        self._docs: dict[str, DocumentRecord] = {}
+        self._lexical: Any = None
+        self._qcache: dict[str, np.ndarray] = {}
+        self._doc_counts: dict[str, tuple[int, int]] | None = None
+        self._suggester: Any = None
+        self.config = SearchConfig()
+        self.refresh()
+
+    @classmethod
+    def open(cls, settings: Settings, embedder: Any = None) -> SearchEngine:
+        store = IndexStore.open(settings.index_dir, readonly=True)
+        if embedder is None:
+            from housing_kb.ingest.embedders.registry import load_embedder
+
+            embedder = load_embedder(store_embedder_name(store, settings), settings)
+        if embedder.model_id != store.config.model_id:
+            raise IndexConfigMismatch(
+                f"The index at {settings.index_dir} was built with {store.config.model_id}, "
+                f"but queries would be embedded with {embedder.model_id}; they cannot be compared. "
+                "Set --embedder / HOUSING_KB_EMBEDDER to the index's model or rebuild the index."
+            )
+        return cls(store, embedder, settings)
+
+    def refresh(self) -> None:
+        """Reload derived tables when an ingest has committed since we last looked."""
+        gen = self.store.generation
+        if gen == self._generation:
+            return
+        with self._lock:
+            if gen == self._generation:
+                return
+            self._docs = {d.doc_id: d for d in self.store.documents()}
+            self._table = FilterTable.from_store(self.store)
+            self.store.faiss_index()
+            self._lexical = self._load_lexical()
+            self._doc_counts = None
+            self._suggester = None
+            self._generation = gen
+
+    def _load_lexical(self) -> Any:
+        try:
+            from housing_kb.index.lexical_sync import open_lexical
+        except ImportError:
+            return None
+        return open_lexical(self.store)
+
+    @property
+    def filter_table(self) -> FilterTable:
+        return self._table
+
+    @property
+    def documents(self) -> dict[str, DocumentRecord]:
+        return self._docs
+
+    # ------------------------------------------------------------------ search
+    @property
+    def has_lexical(self) -> bool:
+        return self._lexical is not None
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        offset: int = 0,
+        filters: Filters | None = None,
+        mode: Mode = "hybrid",
+        group_by_document: int | None = None,
+        highlight: bool = False,
+        with_facets: bool = False,
+    ) -> SearchResult:
+        """Ranked, cited hits. Filters are validated (unknown values raise InvalidFilter) and exact."""
+        self.refresh()
+        filters = filters or Filters()
+        self._table.validate(filters)
+        if mode != "dense" and self._lexical is None:
+            mode = "dense"  # no BM25 channel built yet: degrade rather than fail
+        allowed = self._table.allowed_ids(filters)
+        want = offset + k
+        pool = max(self.config.pool, want * (3 if group_by_document else 1))
+        qlang = detect_query_language(query)
+        ranked = self._ranked(query, qlang, mode, pool, allowed)
+        if group_by_document:
+            ranked = _group(ranked, self._doc_of(ranked), group_by_document)
+        hits = self._hits(ranked[offset:want])
+        if highlight:
+            terms = set(analyze_query(query, qlang))
+            for h in hits:
+                h.highlighted = highlight_text(h.text, h.language, terms)
+        facets = self._table.facets([pid for pid, _ in ranked]) if with_facets else {}
+        return SearchResult(
+            query=query, mode=mode, hits=hits, total_candidates=len(ranked), facets=facets, query_language=qlang
+        )
+
+    def _ranked(
+        self, query: str, qlang: str | None, mode: str, pool: int, allowed: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        channels: dict[str, list[tuple[int, float]]] = {}
+        if mode in ("dense", "hybrid"):
+            channels["dense"] = self._dense(query, pool, allowed)
+        if mode in ("lexical", "hybrid"):
+            channels["lexical"] = self._lexical.search(query, pool, allowed_ids=allowed, language=qlang)
+        if len(channels) == 1:
+            return next(iter(channels.values()))
+        return fuse(channels, self.config.fusion, self.config.dense_weight)[:pool]
+
+    def query_vector(self, query: str) -> np.ndarray:
+        with self._lock:
+            cached = self._qcache.get(query)
+        if cached is None:
+            cached = self.embedder.embed_queries([query])[0]
+            with self._lock:
+                if len(self._qcache) > 1024:
+                    self._qcache.clear()
+                self._qcache[query] = cached
+        return cached
+
+    def _dense(self, query: str, pool: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        qvec = self.query_vector(query)
+        if self.config.dense_strategy == "global" or len(self._table.languages) < 2:
+            return self.store.search_dense(qvec, pool, allowed)
+        # Per-language retrieval counters e5's preference for passages in the query's own language:
+        # each language competes only with itself, then the lists are merged.
+        lists = []
+        for code, lang in enumerate(self._table.languages):
+            rows = self._table.language == code
+            ids = self._table.ids[rows]
+            if allowed is not None:
+                ids = np.intersect1d(ids, allowed, assume_unique=True)
+            if len(ids) == 0:
+                continue
+            lists.append((lang, self.store.search_dense(qvec, pool, ids)))
+        return merge_language_lists(lists, self.config.dense_strategy, pool)
+
+    # ------------------------------------------------------------------ facets and suggest
+    def facets(self, query: str | None, filters: Filters, mode: Mode = "hybrid") -> tuple[int, dict[str, dict[str, int]]]:
+        """Facet counts over the query's candidate pool, or over every filtered passage without a query."""
+        self.refresh()
+        self._table.validate(filters)
+        if query:
+            result = self.search(query, k=1, filters=filters, mode=mode, with_facets=True)
+            return result.total_candidates, result.facets
+        mask = self._table.row_mask(filters)
+        ids = self._table.ids[mask]
+        return int(mask.sum()), self._table.facets(ids)
+
+    def document_counts(self) -> dict[str, tuple[int, int]]:
+        """(passages, pages) per document id."""
+        self.refresh()
+        if self._doc_counts is None:
+            conn = self.store._conn()
+            passages = dict(conn.execute("SELECT doc_id, COUNT(*) FROM passages GROUP BY doc_id").fetchall())
+            pages = dict(conn.execute("SELECT doc_id, COUNT(*) FROM pages GROUP BY doc_id").fetchall())
+            self._doc_counts = {d: (passages.get(d, 0), pages.get(d, 0)) for d in self._docs}
+        return self._doc_counts
+
+    def suggest(self, prefix: str, *, limit: int = 10) -> list[dict[str, Any]]:
+        self.refresh()
+        if self._suggester is None:
+            from housing_kb.index.suggest import Suggester
+
+            self._suggester = Suggester.build(self._docs.values(), self._table)
+        return self._suggester.suggest(prefix, limit=limit)
+
+    def _doc_of(self, ranked: list[tuple[int, float]]) -> dict[int, str]:
+        rows = self.store.passage_rows([pid for pid, _ in ranked])
+        return {pid: rows[pid]["doc_id"] for pid, _ in ranked if pid in rows}
+
+    def _hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
+        rows = self.store.passage_rows([pid for pid, _ in ranked])
+        hits = []
+        for pid, score in ranked:
+            row = rows.get(pid)
+            if row is None:
+                continue
+            hits.append(self.hit_from_row(row, score))
+        return hits
+
+    def hit_from_row(self, row: Any, score: float = 0.0) -> Hit:
+        p = passage_row_to_dict(row)
+        doc = self._docs.get(p["doc_id"]) or self.store.document(p["doc_id"])
+        tagged = p.get("tags_version") is not None
+        return Hit(
+            internal_id=int(p["id"]),
+            passage_id=p["passage_id"],
+            score=float(score),
+            text=p["text"],
+            language=p["language"],
+            page_start=p["page_start"],
+            page_end=p["page_end"],
+            paragraphs=p["paragraphs"],
+            heading_path=p["heading_path"],
+            char_start=p["char_start"],
+            char_end=p["char_end"],
+            components=p["components"],
+            countries=p["countries"] if tagged else list(doc.countries),
+            regions=p["regions"] if tagged else list(doc.regions),
+            document=DocumentRef.from_record(doc),
+        )
+
+
+def _group(ranked: list[tuple[int, float]], doc_of: dict[int, str], per_doc: int) -> list[tuple[int, float]]:
+    seen: dict[str, int] = {}
+    out = []
+    for pid, score in ranked:
+        d = doc_of.get(pid)
+        if d is None:
+            continue
+        if seen.get(d, 0) < per_doc:
+            out.append((pid, score))
+            seen[d] = seen.get(d, 0) + 1
+    return out
+
+
+def fuse(channels: dict[str, list[tuple[int, float]]], method: Fusion, dense_weight: float) -> list[tuple[int, float]]:
+    """Merge ranked lists. RRF uses ranks only; ``weighted`` min-max normalises each channel's scores
+    first so neither scale dominates (PITFALLS: weighted-sum fusion)."""
+    scores: dict[int, float] = {}
+    if method == "rrf":
+        for ranked in channels.values():
+            for rank, (pid, _) in enumerate(ranked, 1):
+                scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank)
+    else:
+        for name, ranked in channels.items():
+            if not ranked:
+                continue
+            w = dense_weight if name == "dense" else 1.0 - dense_weight
+            vals = np.array([s for _, s in ranked], dtype=np.float64)
+            lo, hi = float(vals.min()), float(vals.max())
+            span = hi - lo or 1.0
+            for pid, sc in ranked:
+                scores[pid] = scores.get(pid, 0.0) + w * (sc - lo) / span
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def merge_language_lists(
+    lists: list[tuple[str, list[tuple[int, float]]]], strategy: str, pool: int
+) -> list[tuple[int, float]]:
+    """Merge per-language dense lists: by reciprocal rank, or by per-language standardised score."""
+    merged: dict[int, float] = {}
+    for _, ranked in lists:
+        if not ranked:
+            continue
+        if strategy == "per_language_rrf":
+            for rank, (pid, _) in enumerate(ranked, 1):
+                merged[pid] = 1.0 / (RRF_K + rank)
+        else:
+            vals = np.array([s for _, s in ranked], dtype=np.float64)
+            mu, sd = float(vals.mean()), float(vals.std()) or 1.0
+            for pid, sc in ranked:
+                merged[pid] = (sc - mu) / sd
+    return sorted(merged.items(), key=lambda kv: -kv[1])[:pool]
+
+
+def highlight_text(text: str, language: str, terms: set[str]) -> str:
+    """HTML-escaped text with the spans whose analysed term is a query term wrapped in <mark>."""
+    if not terms:
+        return html.escape(text)
+    out, pos = [], 0
+    for start, end, term in analyze_spans(text, language):
+        if term in terms and start >= pos:
+            out.append(html.escape(text[pos:start]))
+            out.append(f"<mark>{html.escape(text[start:end])}</mark>")
+            pos = end
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
+
+
+def store_embedder_name(store: IndexStore, settings: Settings) -> str:
+    """The embedder to query with: the configured one (checked against the index by the caller)."""
+    return settings.embedder
+
+

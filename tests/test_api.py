@@ -1,0 +1,253 @@
+"""The HTTP API on a real uvicorn server (loopback), over a small multilingual index of real
+documents: exact filters, cross-lingual and lexical hits in Chinese and Arabic, validation errors,
+typeahead in two scripts, documents and passages."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import replace
+
+import httpx
+import pytest
+import uvicorn
+from conftest import copy_into, manifest_entry, write_manifest
+
+from housing_kb.api.app import create_app
+from housing_kb.index.search import SearchEngine
+from housing_kb.index.store import IndexStore
+from housing_kb.ingest.pipeline import run_ingest
+
+pytestmark = pytest.mark.model
+
+MUKURU = "undp_acclabs_case_studies/blog_voices_of_mukuru_real_faces_of_the_world_of_work.md"
+KAMPALA = (
+    "undp_acclabs_case_studies/blog_bridging_the_divide_informal_settlers_government_and_"
+    "stakeholders_unite_to_tackle_kampala_s_flooding_crisis.md"
+)
+GUANGDONG = "china_laws_zh/广东省城镇房屋租赁条例(2021-09-29).md"
+SAUDI = "saudi_arabia_housing_ar/أمر ملكي رقم (أ ٣٢٢) ضم وزارة الإسكان إلى وزارة الشؤون البلدية والقروية.md"
+ENTREPATIOS = "undp_acclabs_case_studies/entrepatios__housing_cooperative.md"
+
+
+@pytest.fixture(scope="module")
+def api_settings(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
+    root = tmp_path_factory.mktemp("api-corpus")
+    for rel in (MUKURU, KAMPALA, GUANGDONG, SAUDI, ENTREPATIOS):
+        copy_into(corpus_dir, root, rel)
+    entries = [
+        manifest_entry(
+            "ke-mukuru",
+            MUKURU,
+            root,
+            title="Voices of Mukuru",
+            document_type="case_study",
+            countries=["KEN"],
+            regions=["africa"],
+            year=2020,
+        ),
+        manifest_entry(
+            "ug-kampala",
+            KAMPALA,
+            root,
+            title="Kampala flooding and informal settlers",
+            document_type="case_study",
+            countries=["UGA"],
+            regions=["africa"],
+            year=2023,
+        ),
+        manifest_entry(
+            "cn-guangdong-lease",
+            GUANGDONG,
+            root,
+            title="广东省城镇房屋租赁条例",
+            document_type="law",
+            countries=["CHN"],
+            regions=["asia_pacific"],
+            year=2021,
+        ),
+        manifest_entry(
+            "sa-royal-order",
+            SAUDI,
+            root,
+            title="أمر ملكي ضم وزارة الإسكان",
+            document_type="law",
+            countries=["SAU"],
+            regions=["arab_states"],
+            year=2021,
+        ),
+        manifest_entry(
+            "es-entrepatios",
+            ENTREPATIOS,
+            root,
+            title="Entrepatios housing cooperative",
+            document_type="case_study",
+            countries=["ESP"],
+            regions=["western_europe_others"],
+            year=2021,
+        ),
+    ]
+    work = tmp_path_factory.mktemp("api-index")
+    settings = replace(
+        model_settings,
+        corpus_dir=root,
+        manifest_path=write_manifest(work / "manifest.yaml", entries),
+        index_dir=work / "index",
+    )
+    report = run_ingest(settings, embedder=e5_embedder, show_progress=False)
+    assert report.ok, report.summary_lines()
+    return settings
+
+
+@pytest.fixture(scope="module")
+def server(api_settings, e5_embedder):
+    engine = SearchEngine.open(api_settings, embedder=e5_embedder)
+    app = create_app(api_settings, engine=engine, cors_origins=["https://platform.example"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        yield client
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def _passages_of(settings, doc_id):
+    return IndexStore.open(settings.index_dir, readonly=True).passages_of(doc_id)
+
+
+def test_chinese_query_restricted_to_africa_returns_only_african_passages(server):
+    r = server.get("/search", params={"q": "非正规住区居民如何应对洪水", "region": "africa", "k": 10})
+    assert r.status_code == 200, r.text
+    hits = r.json()["hits"]
+    assert hits, "expected African passages"
+    assert all("africa" in h["regions"] for h in hits)
+    assert {h["document"]["id"] for h in hits} <= {"ke-mukuru", "ug-kampala"}
+    # the query is Chinese, the passages English: cross-lingual retrieval finds the flooding case first
+    assert hits[0]["document"]["id"] == "ug-kampala"
+
+
+def test_filter_with_few_matches_returns_all_of_them(server, api_settings):
+    expected = {r["passage_id"] for r in _passages_of(api_settings, "sa-royal-order")}
+    for mode in ("dense", "hybrid"):
+        r = server.get(
+            "/search",
+            params={"q": "housing finance for young families", "country": "SAU", "k": 50, "mode": mode},
+        )
+        assert r.status_code == 200, r.text
+        assert {h["passage_id"] for h in r.json()["hits"]} == expected
+
+
+def test_chinese_lexical_hit_is_highlighted(server):
+    r = server.get("/search", params={"q": "房屋租赁", "mode": "lexical", "k": 5})
+    assert r.status_code == 200, r.text
+    top = r.json()["hits"][0]
+    assert top["document"]["id"] == "cn-guangdong-lease" and top["language"] == "zh"
+    assert "<mark>" in top["highlighted"]
+
+
+def test_arabic_lexical_hit_ignores_hamza_and_taa_marbuta(server):
+    # the document writes الإسكان with hamza under alef; the query omits it
+    r = server.get("/search", params={"q": "وزارة الاسكان", "mode": "lexical", "k": 5})
+    assert r.status_code == 200, r.text
+    hits = r.json()["hits"]
+    assert hits and hits[0]["document"]["id"] == "sa-royal-order" and hits[0]["language"] == "ar"
+    assert "<mark>" in hits[0]["highlighted"]
+
+
+def test_post_search_matches_get(server):
+    params = {"q": "housing cooperative", "k": 3, "mode": "hybrid"}
+    got = server.get("/search", params=params).json()
+    posted = server.post("/search", json=params).json()
+    assert [h["passage_id"] for h in got["hits"]] == [h["passage_id"] for h in posted["hits"]]
+    assert got["hits"][0]["citation"]["title"] == got["hits"][0]["document"]["title"]
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"q": "housing", "k": 0}, "k"),
+        ({"q": "housing", "k": 1000}, "k"),
+        ({"q": "housing", "offset": -1}, "offset"),
+        ({"q": "x" * 501}, "q"),
+        ({"q": ""}, "q"),
+        ({"q": "housing", "mode": "semantic"}, "mode"),
+        ({"q": "housing", "year_from": "recent"}, "year_from"),
+    ],
+)
+def test_bad_parameters_give_clear_422(server, params, parameter):
+    r = server.get("/search", params=params)
+    assert r.status_code == 422
+    body = r.json()
+    assert body["error"] == "invalid_parameter" and body["parameter"] == parameter
+    assert parameter in body["message"]
+
+
+def test_unknown_filter_value_lists_valid_values(server):
+    r = server.get("/search", params={"q": "housing", "region": "mars"})
+    assert r.status_code == 422
+    body = r.json()
+    assert body["parameter"] == "region" and "africa" in body["valid"] and "mars" in body["message"]
+    r = server.get("/search", params={"q": "housing", "component": "affordable"})
+    assert r.status_code == 422 and "affordability" in r.json()["valid"]
+
+
+def test_suggest_in_two_scripts(server):
+    latin = server.get("/suggest", params={"q": "ken"}).json()["suggestions"]
+    assert any(s["kind"] == "country" and s["value"] == "KEN" for s in latin)
+    han = server.get("/suggest", params={"q": "广东"}).json()["suggestions"]
+    assert any(s["kind"] == "title" and s["value"] == "cn-guangdong-lease" for s in han)
+    arabic = server.get("/suggest", params={"q": "أمر"}).json()["suggestions"]
+    assert any(s["value"] == "sa-royal-order" for s in arabic)
+
+
+def test_facets_count_the_filtered_passages(server, api_settings):
+    r = server.get("/facets", params={"region": "africa"})
+    assert r.status_code == 200
+    body = r.json()
+    n_africa = len(_passages_of(api_settings, "ke-mukuru")) + len(_passages_of(api_settings, "ug-kampala"))
+    assert body["total"] == n_africa
+    assert body["facets"]["document_type"] == {"case_study": n_africa}
+    with_query = server.get("/search", params={"q": "flood", "facets": "true", "k": 3}).json()
+    assert set(with_query["facets"]) == {
+        "component",
+        "region",
+        "country",
+        "document_type",
+        "language",
+        "year",
+    }
+
+
+def test_documents_and_passages(server, api_settings):
+    docs = server.get("/documents").json()
+    assert docs["total"] == 5
+    detail = server.get("/documents/ke-mukuru").json()
+    assert detail["countries"] == ["KEN"] and detail["passages"] == len(detail["passage_list"]) > 0
+    pid = detail["passage_list"][0]["passage_id"]
+    passage = server.get(f"/passages/{pid}").json()
+    assert passage["citation"]["document_id"] == "ke-mukuru" and passage["text"]
+    missing = server.get("/documents/nope")
+    assert missing.status_code == 404 and "nope" in missing.json()["message"]
+    assert server.get("/passages/nope").status_code == 404
+
+
+def test_health_openapi_and_cors(server):
+    health = server.get("/health").json()
+    assert health["status"] == "ok" and health["documents"] == 5 and health["lexical"] is True
+    schema = server.get("/openapi.json").json()
+    hit = schema["components"]["schemas"]["HitOut"]["properties"]
+    assert hit["page_start"] and hit["paragraphs"] and "description" in hit["highlighted"]
+    pre = server.options(
+        "/search",
+        headers={"Origin": "https://platform.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert pre.headers.get("access-control-allow-origin") == "https://platform.example"
