@@ -1,0 +1,1 @@
+"""Passage tagging by adequacy component, country and UN-Habitat region (see ``tagger.Tagger``)."""

@@ -1,0 +1,120 @@
+"""Gazetteer, region mapping and country inheritance (no model needed)."""
+
+from __future__ import annotations
+
+import pycountry
+import pytest
+
+from housing_kb.ingest.tagging.geography import (
+    REGION_KEYS,
+    Gazetteer,
+    GeographyError,
+    passage_geography,
+    regions_for_countries,
+)
+
+
+@pytest.fixture(scope="module")
+def gaz() -> Gazetteer:
+    return Gazetteer.default()
+
+
+def countries(gaz: Gazetteer, text: str) -> list[str]:
+    return gaz.find(text).countries
+
+
+def test_every_iso_country_has_exactly_one_region(gaz: Gazetteer) -> None:
+    codes = {c.alpha_3 for c in pycountry.countries}
+    assert set(gaz.region_of) == codes
+    assert set(gaz.region_of.values()) == set(REGION_KEYS)
+
+
+@pytest.mark.parametrize(
+    ("codes", "expected"),
+    [
+        (["KEN"], ["africa"]),
+        (["EGY", "MAR", "SAU"], ["arab_states"]),  # League of Arab States members, Africa included
+        (["USA", "CAN", "AUS", "ISR", "TUR"], ["western_europe_others"]),
+        (["KAZ", "RUS", "POL"], ["eastern_europe_central_asia"]),
+        (["BRA", "IND"], ["asia_pacific", "latin_america_caribbean"]),
+        ([], ["global"]),
+    ],
+)
+def test_regions_for_countries(codes: list[str], expected: list[str]) -> None:
+    assert regions_for_countries(codes) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("A kenyan family", ["KEN"]),
+        ("le gouvernement marocain", ["MAR"]),
+        ("沙特住房部", ["SAU"]),
+        ("قررت الإمارات", ["ARE"]),
+        ("في السعودية والإمارات", ["ARE", "SAU"]),  # و and ب clitics
+        ("بالمملكة العربية السعودية", ["SAU"]),
+        ("Côte d'Ivoire and Ivory Coast", ["CIV"]),
+        ("Türkiye, formerly Turkey", ["TUR"]),
+        ("Czechia", ["CZE"]),
+        ("Viet Nam", ["VNM"]),
+        ("DR Congo", ["COD"]),
+        ("Жилищный кодекс Российской Федерации", ["RUS"]),
+        ("жилищная политика Кении", ["KEN"]),
+        ("los Estados Unidos y Brasil", ["BRA", "USA"]),
+        ("多米尼加共和国的国家住房战略", ["DOM"]),
+    ],
+)
+def test_names_variants_and_adjectives(gaz: Gazetteer, text: str, expected: list[str]) -> None:
+    assert countries(gaz, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Papua New Guinea", ["PNG"]),  # not also Guinea
+        ("Nigeria", ["NGA"]),  # not Niger
+        ("Guinea-Bissau", ["GNB"]),
+        ("Chad Smith said so", []),  # a person
+        ("Michael Jordan", []),
+        ("Atlanta, Georgia", []),  # the US state
+        ("the chad of a punched card", []),  # lower case
+        ("refugees in Jordan and Chad", ["JOR", "TCD"]),
+        ("发展中国家的住房", []),  # "developing countries" contains 中国
+        ("الدعم المالي للأسر", []),  # مالي: "financial", not Mali
+        ("the European Union and the African Union", []),
+        ("the Inter-American Development Bank", []),
+        ("South African municipalities", ["ZAF"]),
+    ],
+)
+def test_false_positives_avoided(gaz: Gazetteer, text: str, expected: list[str]) -> None:
+    assert countries(gaz, text) == expected
+
+
+def test_region_names_without_countries(gaz: Gazetteer) -> None:
+    found = gaz.find("Projects across South East Asia and Latin America")
+    assert found.countries == []
+    assert found.regions == ["asia_pacific", "latin_america_caribbean"]
+    assert gaz.find("South Africa").regions == []  # the country, not the region
+
+
+def test_own_policy_passage_inherits_document_country() -> None:
+    geo = passage_geography("Article 50. The minimum floor area is set by the local authority.", ["RUS"])
+    assert (geo.countries, geo.regions) == (["RUS"], ["eastern_europe_central_asia"])
+
+
+def test_global_document_passage_does_not_inherit() -> None:
+    geo = passage_geography("Everyone has the right to adequate housing.", [])
+    assert (geo.countries, geo.regions) == ([], ["global"])
+
+
+def test_passage_about_another_country_or_region_does_not_inherit() -> None:
+    assert passage_geography("In Kenya, tenants are protected.", ["PHL"]).countries == ["KEN"]
+    geo = passage_geography("Funding for disaster projects across South East Asia.", ["PHL"])
+    assert (geo.countries, geo.regions) == ([], ["asia_pacific"])
+
+
+def test_malformed_region_file_is_reported(tmp_path) -> None:
+    (tmp_path / "regions.yaml").write_text("regions: {africa: [KEN]}\n", encoding="utf-8")
+    (tmp_path / "names.yaml").write_text("variants: {}\n", encoding="utf-8")
+    with pytest.raises(GeographyError, match="regions.yaml"):
+        Gazetteer(tmp_path)
