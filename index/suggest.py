@@ -14,9 +14,10 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from housing_kb.index.filters import COMPONENTS, REGIONS
+from housing_kb.index.filters import COMPONENTS
 
 _KIND_ORDER = {"component": 0, "region": 1, "country": 2, "title": 3}
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -65,7 +66,7 @@ class Suggester:
                 rank = 0
             elif any(s.startswith(q) for s in starts):
                 rank = 1
-            elif (_CJK.search(q) or len(q) >= 3) and q in folded:
+            elif _CJK.search(q) and q in folded:  # CJK has no word starts
                 rank = 2
             else:
                 continue
@@ -82,18 +83,39 @@ class Suggester:
         return out
 
 
-def _vocabulary_entries() -> list[SuggestEntry]:
-    """Component labels and country names in every language the vocabularies carry."""
-    entries = [SuggestEntry(c.replace("_", " "), "component", c, "en") for c in COMPONENTS]
-    entries += [SuggestEntry(r.replace("_", " "), "region", r, "en") for r in REGIONS]
-    try:
-        from housing_kb.ingest.tagging.vocabulary import suggest_labels
-    except ImportError:
-        suggest_labels = None
-    if suggest_labels is not None:
-        entries += [SuggestEntry(text, kind, value, lang) for text, kind, value, lang in suggest_labels()]
-    else:
-        import pycountry
+def load_labels() -> dict[str, dict[str, dict[str, str]]]:
+    """Display names of components and regions per language (prompts/labels.yaml)."""
+    import yaml
 
-        entries += [SuggestEntry(c.name, "country", c.alpha_3, "en") for c in pycountry.countries]
+    from housing_kb import prompts
+
+    path = Path(prompts.__file__).parent / "labels.yaml"
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _vocabulary_entries() -> list[SuggestEntry]:
+    """Component and region names in seven languages, and country names and adjectives."""
+    labels = load_labels()
+    entries = [SuggestEntry(c.replace("_", " "), "component", c, "en") for c in COMPONENTS]
+    for kind, key in (("component", "components"), ("region", "regions")):
+        for value, names in labels[key].items():
+            entries += [SuggestEntry(text, kind, value, lang) for lang, text in names.items()]
+    entries += [SuggestEntry(name, "country", code, None) for code, name in _country_names()]
     return entries
+
+
+def _country_names() -> list[tuple[str, str]]:
+    """ISO names (translated where pycountry has the locale) plus the gazetteer's variants."""
+    import yaml
+
+    from housing_kb.ingest.tagging.geography import _pycountry_names, default_geo_dir
+
+    geo = default_geo_dir()
+    regions = yaml.safe_load((geo / "regions.yaml").read_text(encoding="utf-8"))["regions"]
+    codes = {c for members in regions.values() for c in members}
+    out = list(_pycountry_names(codes))
+    variants = yaml.safe_load((geo / "names.yaml").read_text(encoding="utf-8")).get("variants") or {}
+    for code, per_lang in variants.items():
+        for terms in (per_lang or {}).values():
+            out += [(code, t) for t in terms if "*" not in t]
+    return out

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from housing_kb.api.deps import get_engine
 from housing_kb.api.schemas import HealthResponse, Suggestion, SuggestResponse
 from housing_kb.index.search import SearchEngine
+from housing_kb.index.suggest import load_labels
 
 router = APIRouter(tags=["meta"])
 
@@ -21,6 +22,13 @@ def suggest(
 ) -> SuggestResponse:
     """Completions over document titles, country names and adequacy components, in any UN language."""
     return SuggestResponse(q=q, suggestions=[Suggestion(**s) for s in engine.suggest(q, limit=limit)])
+
+
+@router.get("/labels", summary="Display names of components and regions")
+def labels() -> dict[str, dict[str, dict[str, str]]]:
+    """Names of the adequacy components and UN-Habitat regions in ar, en, es, fr, pt, ru and zh,
+    keyed ``{"components"|"regions": {key: {language: name}}}``."""
+    return load_labels()
 
 
 @router.get("/health", response_model=HealthResponse, summary="Liveness and index state")
