@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HKB    := $(BIN)/housing-kb
 QUERY  ?= How do national programmes improve security of tenure in informal settlements?
 
-.PHONY: run install model corpus ingest query serve test lint bench eval-tags clean-index
+.PHONY: run install model corpus ingest query serve browser test lint bench eval-tags clean-index
 
 run: ingest query
 
@@ -41,7 +41,13 @@ query: install
 serve: install
 	$(HKB) serve
 
-test: model
+# The browser test drives Debian's Chromium (never a downloaded browser); without it that test skips.
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get install -y -qq chromium fonts-noto-cjk >/dev/null 2>&1 \
+	  || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null 2>&1) \
+	  || echo "note: could not install Debian chromium; the browser test will be skipped")
+
+test: model browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

@@ -65,7 +65,7 @@ export function h(tag, attrs = {}, ...children) {
     else if (key === "dataset") Object.assign(node.dataset, value);
     else node.setAttribute(key, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -97,8 +97,9 @@ export function excerptNode(passage, { tag = "div", className = "excerpt", id } 
 /** "p. 11, para. 4" in the UI language, or "" for flowing text without pages or paragraphs. */
 export function locationText(p) {
   const parts = [];
-  const start = p.page_start;
-  const end = p.page_end;
+  // Search hits carry page_start/page_end; example and answer citations carry a single `page`.
+  const start = p.page_start ?? p.page;
+  const end = p.page_end ?? p.page;
   if (start) parts.push(end && end !== start ? t("pages", { a: start, b: end }) : t("page", { n: start }));
   const paras = p.paragraphs || [];
   if (paras.length === 1) parts.push(t("paragraph", { p: paras[0] }));
@@ -112,20 +113,19 @@ export function documentHref(docId, passageId) {
   return passageId ? `${href}#${encodeURIComponent(passageId)}` : href;
 }
 
-/** A citation line: document title (bidi-isolated, it may be Arabic), location, publisher and year. */
+/** A citation line: "Title, p. 11, para. 4 — Publisher, 2017" (the title bidi-isolated: it may be Arabic). */
 export function citationNode(p) {
   const c = p.citation || {};
   const doc = p.document || {};
   const title = c.title || doc.title || "";
-  const where = locationText(c.page_start !== undefined ? c : p);
-  const year = c.year ?? doc.year;
-  const publisher = c.publisher ?? doc.publisher;
+  const where = locationText(c.page_start !== undefined || c.page !== undefined ? c : p);
+  const source = [c.publisher ?? doc.publisher, c.year ?? doc.year].filter(Boolean).join(", ");
   return h(
     "p",
     { class: "citation" },
     h("bdi", { class: "cite-title" }, title),
-    where ? h("span", { class: "cite-where" }, where) : null,
-    publisher || year ? h("span", { class: "cite-pub" }, [publisher, year].filter(Boolean).join(", ")) : null,
+    where ? [", ", h("span", { class: "cite-where" }, where)] : null,
+    source ? [" — ", h("bdi", { class: "cite-pub" }, source)] : null,
   );
 }
 
@@ -162,7 +162,7 @@ export function chipsNode(p, onFilter) {
   for (const c of p.countries || []) add("country", c, countryName(c), "country");
   for (const r of p.regions || []) add("region", r, regionLabel(r), "region");
   if (p.language) add("language", p.language, languageName(p.language), "language");
-  return h("ul", { class: "chips", "aria-label": t("filters") }, chips);
+  return h("ul", { class: "chips", "aria-label": t("tags") }, chips);
 }
 
 /**

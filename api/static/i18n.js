@@ -58,6 +58,7 @@ const MESSAGES = {
     showFull: "Show full passage",
     showLess: "Show less",
     filterBy: "Filter by {label}",
+    tags: "Tags",
     untaggedNote: "not tagged",
     gapTitle: "Evidence map",
     gapCaption:
@@ -65,6 +66,7 @@ const MESSAGES = {
     gapUntagged: "The passages found carry no component tags yet, so the map cannot show gaps.",
     gapLoading: "Building the evidence map…",
     gapRegion: "Region",
+    gapTotal: "All passages",
     gapComponent: "Component",
     gapCell: "{component}, {region}: {n} passages",
     gapLegendFew: "fewer",
@@ -148,6 +150,7 @@ const MESSAGES = {
     showFull: "Afficher tout le passage",
     showLess: "Afficher moins",
     filterBy: "Filtrer par {label}",
+    tags: "Étiquettes",
     untaggedNote: "non étiqueté",
     gapTitle: "Carte des données",
     gapCaption:
@@ -155,6 +158,7 @@ const MESSAGES = {
     gapUntagged: "Les passages trouvés ne portent pas encore d’étiquettes de composante : la carte ne peut pas montrer les lacunes.",
     gapLoading: "Construction de la carte…",
     gapRegion: "Région",
+    gapTotal: "Tous les passages",
     gapComponent: "Composante",
     gapCell: "{component}, {region} : {n} passages",
     gapLegendFew: "moins",
@@ -238,6 +242,7 @@ const MESSAGES = {
     showFull: "Mostrar el pasaje completo",
     showLess: "Mostrar menos",
     filterBy: "Filtrar por {label}",
+    tags: "Etiquetas",
     untaggedNote: "sin etiquetar",
     gapTitle: "Mapa de evidencia",
     gapCaption:
@@ -245,6 +250,7 @@ const MESSAGES = {
     gapUntagged: "Los pasajes encontrados aún no tienen etiquetas de componente, así que el mapa no puede mostrar vacíos.",
     gapLoading: "Construyendo el mapa…",
     gapRegion: "Región",
+    gapTotal: "Todos los pasajes",
     gapComponent: "Componente",
     gapCell: "{component}, {region}: {n} pasajes",
     gapLegendFew: "menos",
@@ -328,6 +334,7 @@ const MESSAGES = {
     showFull: "عرض المقطع كاملًا",
     showLess: "عرض أقل",
     filterBy: "تصفية حسب {label}",
+    tags: "الوسوم",
     untaggedNote: "غير موسوم",
     gapTitle: "خريطة الأدلة",
     gapCaption:
@@ -335,6 +342,7 @@ const MESSAGES = {
     gapUntagged: "المقاطع التي عُثر عليها لا تحمل وسوم العناصر بعد، لذا لا تُظهر الخريطة الفجوات.",
     gapLoading: "جارٍ إعداد الخريطة…",
     gapRegion: "المنطقة",
+    gapTotal: "كل المقاطع",
     gapComponent: "العنصر",
     gapCell: "{component}، {region}: {n} مقطعًا",
     gapLegendFew: "أقل",

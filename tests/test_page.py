@@ -1,0 +1,301 @@
+"""The search page in headless Debian Chromium (driven by Playwright, no browser download), against a real
+uvicorn server over a small multilingual index of real documents: typeahead by keyboard, a search, a
+facet, an Arabic card laid out right to left, the examples dialog, the document view, the evidence map
+and the French interface. A screenshot is kept in tests/artifacts/ (git-ignored).
+
+Needs ``apt-get install chromium`` (skips with the reason when /usr/bin/chromium is absent).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import uvicorn
+from conftest import copy_into, manifest_entry, write_manifest
+
+from housing_kb.api.app import create_app
+from housing_kb.index.search import SearchEngine
+from housing_kb.ingest.pipeline import run_ingest
+
+pytestmark = pytest.mark.model
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+# The browser is slow to start on a loaded 2-core machine and every search embeds the query on CPU.
+TIMEOUT_MS = 60_000
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+MUKURU = "undp_acclabs_case_studies/blog_voices_of_mukuru_real_faces_of_the_world_of_work.md"
+KAMPALA = (
+    "undp_acclabs_case_studies/blog_bridging_the_divide_informal_settlers_government_and_"
+    "stakeholders_unite_to_tackle_kampala_s_flooding_crisis.md"
+)
+SAUDI = "saudi_arabia_housing_ar/أمر ملكي رقم (أ ٣٢٢) ضم وزارة الإسكان إلى وزارة الشؤون البلدية والقروية.md"
+ENTREPATIOS = "undp_acclabs_case_studies/entrepatios__housing_cooperative.md"
+GUANGDONG = "china_laws_zh/广东省城镇房屋租赁条例(2021-09-29).md"
+
+# Wait until the page has finished a search: results rendered and no request in flight.
+RESULTS_READY = (
+    "() => !document.querySelector('#results').hasAttribute('aria-busy')"
+    " && document.querySelectorAll('#results > li').length > 0"
+)
+
+
+@pytest.fixture(scope="module")
+def page_index(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
+    """Five small real documents (English, Spanish, Arabic, Chinese) indexed once for the module."""
+    root = tmp_path_factory.mktemp("page-corpus")
+    docs = [
+        ("ke-mukuru", MUKURU, "Voices of Mukuru", "case_study", ["KEN"], ["africa"], 2020),
+        (
+            "ug-kampala",
+            KAMPALA,
+            "Kampala flooding and informal settlers",
+            "case_study",
+            ["UGA"],
+            ["africa"],
+            2023,
+        ),
+        ("sa-royal-order", SAUDI, "أمر ملكي ضم وزارة الإسكان", "law", ["SAU"], ["arab_states"], 2021),
+        (
+            "es-entrepatios",
+            ENTREPATIOS,
+            "Entrepatios housing cooperative",
+            "case_study",
+            ["ESP"],
+            ["western_europe_others"],
+            2021,
+        ),
+        ("cn-guangdong-lease", GUANGDONG, "广东省城镇房屋租赁条例", "law", ["CHN"], ["asia_pacific"], 2021),
+    ]
+    entries = []
+    for doc_id, rel, title, doc_type, countries, regions, year in docs:
+        copy_into(corpus_dir, root, rel)
+        entries.append(
+            manifest_entry(
+                doc_id,
+                rel,
+                root,
+                title=title,
+                document_type=doc_type,
+                countries=countries,
+                regions=regions,
+                year=year,
+            )
+        )
+    work = tmp_path_factory.mktemp("page-index")
+    settings = replace(
+        model_settings,
+        corpus_dir=root,
+        manifest_path=write_manifest(work / "manifest.yaml", entries),
+        index_dir=work / "index",
+    )
+    report = run_ingest(settings, embedder=e5_embedder, show_progress=False)
+    assert report.ok, report.summary_lines()
+    return settings
+
+
+@pytest.fixture(scope="module")
+def base_url(page_index, e5_embedder):
+    """A real uvicorn server on a free loopback port, serving the API and the page."""
+    app = create_app(page_index, engine=SearchEngine.open(page_index, embedder=e5_embedder), cors_origins=[])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}/"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Debian's Chromium, headless, with a fresh profile; Playwright never downloads a browser here."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "Chromium not installed at /usr/bin/chromium (apt-get install -y chromium chromium-driver)"
+        )
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="pip install playwright (no browser download needed)"
+    )
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            args=CHROMIUM_ARGS,
+            headless=True,
+            locale="en-US",
+            viewport={"width": 1440, "height": 1000},
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    page.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def open_page(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]")
+
+
+def test_search_facet_examples_document_and_screenshot(page, base_url):
+    open_page(page, base_url)
+    endpoints = page.evaluate(
+        "() => fetch('openapi.json').then(r => r.json()).then(d => Object.keys(d.paths))"
+    )
+
+    # Typeahead: keyboard-navigable listbox (ARIA combobox), Escape closes it.
+    box = page.locator("#q")
+    box.click()
+    box.press_sequentially("ken", delay=40)
+    page.wait_for_selector("#suggest-list:not([hidden]) [role=option]")
+    assert box.get_attribute("aria-expanded") == "true"
+    box.press("ArrowDown")
+    active = box.get_attribute("aria-activedescendant")
+    assert active and page.locator(f"#{active}").get_attribute("aria-selected") == "true"
+    box.press("Escape")
+    assert page.locator("#suggest-list").is_hidden()
+    assert box.get_attribute("aria-expanded") == "false"
+
+    # A search by keyboard (Enter), with the count announced in the live region.
+    box.fill("how do informal settlers cope with flooding")
+    box.press("Enter")
+    page.wait_for_function(RESULTS_READY)
+    status = page.locator("#status")
+    assert status.get_attribute("role") == "status" and status.get_attribute("aria-live") == "polite"
+    assert "matching passages" in status.inner_text()
+
+    # Facet counts, then a facet: every card afterwards carries that region.
+    africa = page.locator("#f-region-africa")
+    count = int(page.locator("label[for=f-region-africa] .count").inner_text())
+    assert count > 0
+    africa.check()
+    page.wait_for_function(RESULTS_READY)
+    assert "region=africa" in page.url
+    cards = page.locator("#results > li")
+    assert cards.count() > 0
+    for i in range(cards.count()):
+        assert cards.nth(i).locator(".chip[data-facet=region][data-value=africa]").count() == 1
+    first = cards.first
+    assert first.locator(".excerpt mark").count() > 0, "the highlighted excerpt keeps its <mark>s"
+    assert first.locator(".citation .cite-title").inner_text()
+    assert page.locator("#active-filters .active-chip").count() == 1
+
+    # The evidence map: components x regions, with the African passages counted.
+    page.wait_for_selector(".gap-table")
+    assert page.locator(".gap-table tbody tr").count() == 8
+    assert page.locator(".gap-table thead th").count() == 8  # corner + 7 regions
+
+    # The brief button appears only when the server has /brief.
+    assert page.locator("#brief-panel").is_visible() == ("/brief" in endpoints)
+
+    # Examples from other countries: a dialog that Escape closes, focus back on its button.
+    buttons = first.locator(".examples-button")
+    if "/examples" in endpoints:
+        buttons.click()
+        dialog = page.locator("#examples-dialog")
+        assert dialog.is_visible()
+        page.wait_for_function(
+            "() => document.querySelectorAll('#examples-list > li').length > 0"
+            " || document.querySelector('#examples-status').textContent.trim() !== ''"
+            " && !document.querySelector('#examples-status').textContent.includes('…')"
+        )
+        examples = page.locator("#examples-list > li")
+        assert examples.count() > 0, page.locator("#examples-status").inner_text()
+        for i in range(examples.count()):
+            assert examples.nth(i).locator(".citation").count() == 1
+        page.screenshot(path=str(_artifact("search_page_examples.png")))
+        page.keyboard.press("Escape")
+        assert dialog.is_hidden()
+        assert page.evaluate("() => document.activeElement.classList.contains('examples-button')")
+    else:
+        assert buttons.count() == 0, "no examples link while the server has no /examples"
+
+    page.screenshot(path=str(_artifact("search_page.png")), full_page=True)
+
+    # The document view scrolls to the passage and marks it.
+    passage_id = first.get_attribute("data-passage-id")
+    first.locator(".card-title a").click()
+    page.wait_for_selector(".passage.is-target")
+    assert page.locator(".passage.is-target").get_attribute("id") == passage_id
+    assert page.locator("#doc-title").inner_text()
+
+
+def test_arabic_card_is_right_to_left_and_layout_holds(page, base_url):
+    open_page(page, base_url + "?q=" + "وزارة الإسكان")
+    page.wait_for_function(RESULTS_READY)
+    arabic = page.locator("#results > li[data-language=ar]")
+    assert arabic.count() > 0, "expected an Arabic passage for an Arabic query"
+    assert arabic.first.locator(".excerpt").get_attribute("dir") == "rtl"
+    assert arabic.first.locator(".excerpt").get_attribute("lang") == "ar"
+    # No horizontal scrolling: long right-to-left text wraps inside its card.
+    assert page.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    page.screenshot(path=str(_artifact("search_page_arabic.png")))
+
+
+def test_french_interface_translates_labels_and_facet_values(page, base_url):
+    open_page(page, base_url + "?q=housing+cooperative")
+    page.wait_for_function(RESULTS_READY)
+    assert page.locator("#search-form button[type=submit]").inner_text() == "Search"
+    page.select_option("#ui-lang", "fr")
+    assert page.locator("html").get_attribute("lang") == "fr"
+    assert page.locator("#search-form button[type=submit]").inner_text() == "Rechercher"
+    assert page.locator("#facet-region-legend").inner_text() == "Région"
+    regions = page.locator("[id^=f-region-] + label .facet-name").all_inner_texts()
+    assert regions and set(regions) <= {
+        "Afrique",
+        "États arabes",
+        "Asie-Pacifique",
+        "Europe de l’Est et Asie centrale",
+        "Amérique latine et Caraïbes",
+        "Europe occidentale et autres",
+        "Mondial",
+    }
+    assert "passages correspondants" in page.locator("#status").inner_text()
+    # The choice persists: a new page opens in French.
+    open_page(page, base_url)
+    assert page.locator("#hero-title").inner_text() == "Rechercher dans les politiques du logement"
+    page.select_option("#ui-lang", "en")
+
+
+def test_keyboard_reaches_the_search_box_and_skip_link(page, base_url):
+    open_page(page, base_url)
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.classList.contains('skip-link')")
+    assert page.locator("label[for=q]").count() == 1
+    assert page.locator("label[for=ui-lang]").count() == 1
+
+
+def _artifact(name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name
