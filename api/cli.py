@@ -345,6 +345,9 @@ def serve(
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
+from housing_kb.api import cli_answers  # noqa: E402,F401  (registers ask/examples/brief)
+
+
 def main() -> None:
     app()
 

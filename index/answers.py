@@ -70,17 +70,28 @@ _BY_COMPONENT = re.compile(
 _HAS_SPACES = re.compile(r"[A-Za-z\u00c0-\u024f\u0400-\u04ff\u0600-\u06ff]")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _URLISH = re.compile(r"https?://|www\.|\]\(|\|")
+_SENTENCE_END = re.compile(r"[.!;:。！؛۔\"'”’»)\]]$")
+#: Sentences embedded per answer at most (the first ones of the best passages): bounds the latency.
+MAX_CANDIDATES = 48
+#: A sentence scoring below this (on the 0-1 mixed scale) is not evidence for the question.
+MIN_SCORE = 0.3
 
 
 def component_label(key: str) -> str:
-    """>>> component_label("security_of_tenure")
-    'Security of tenure'"""
+    """Display name of a component key.
+
+    >>> component_label("security_of_tenure")
+    'Security of tenure'
+    """
     return COMPONENT_LABELS.get(key, key.replace("_", " ").capitalize())
 
 
 def region_label(key: str) -> str:
-    """>>> region_label("asia_pacific")
-    'Asia and the Pacific'"""
+    """Display name of a region key.
+
+    >>> region_label("asia_pacific")
+    'Asia and the Pacific'
+    """
     return REGION_LABELS.get(key, key.replace("_", " ").capitalize())
 
 
@@ -132,8 +143,11 @@ class Citation:
 
     @classmethod
     def from_hit(cls, hit: Hit, page: int | None) -> Citation:
-        """>>> Citation.from_hit(hit, 3).label        # doctest: +SKIP
-        'Charte ... — p. 3 — 2020 [fr-bidonvilles:0002:c8121781]'"""
+        """The citation of a hit's text found on ``page``.
+
+        >>> Citation.from_hit(hit, 3).label        # doctest: +SKIP
+        "Charte d'engagement résorption des bidonvilles — p. 3 — 2020 [fr-bidonvilles:0002:c8121781]"
+        """
         d = hit.document
         parts = [d.title]
         if page is not None:
@@ -210,7 +224,14 @@ def is_answer_sentence(text: str) -> bool:
     if len(words) < 6:
         return False
     letters = sum(ch.isalpha() for ch in stripped)
-    return letters / len(stripped) >= 0.6 and not stripped.endswith("?")
+    if letters / len(stripped) < 0.6 or stripped.endswith("?"):
+        return False
+    # Website menus and footers ("WHO WE ARE About us Funding ...") are mostly capitalised words.
+    alphabetic = [w for w in words if w[:1].isalpha()]
+    if sum(w[:1].isupper() for w in alphabetic) > 0.6 * len(alphabetic):
+        return False
+    # Lines without a final stop are usually titles; long ones are unpunctuated sentences.
+    return bool(_SENTENCE_END.search(stripped)) or len(words) >= 16
 
 
 def passage_sentences(hit: Hit, pages: PageCache) -> list[SourceSentence]:
@@ -282,7 +303,9 @@ class Answer:
             lines.append("Synthesis:")
             lines.extend(f"  {s.text}" for s in self.synthesis.sentences)
             if self.synthesis.dropped:
-                lines.append(f"  ({self.synthesis.dropped} generated sentence(s) without a valid citation dropped)")
+                lines.append(
+                    f"  ({self.synthesis.dropped} generated sentence(s) without a valid citation dropped)"
+                )
             lines.append("")
             lines.append("Evidence:")
         blocks = self.groups or [AnswerGroup("", "", self.sentences)]
@@ -330,12 +353,15 @@ def rank_sentences(
     qterms = set(analyze_query(question))
     terms = [set(analyze(c.text, c.hit.language)) for c in candidates]
     scores = [
-        (1 - lexical_weight) * float(dense_n[i]) + lexical_weight * _lexical_overlap(qterms, c.text, c.hit.language)
+        (1 - lexical_weight) * float(dense_n[i])
+        + lexical_weight * _lexical_overlap(qterms, c.text, c.hit.language)
         for i, c in enumerate(candidates)
     ]
     order = sorted(range(len(candidates)), key=lambda i: -scores[i])
     kept: list[int] = []
     for i in order:
+        if scores[i] < MIN_SCORE and kept:
+            break
         if any(_near_duplicate(vectors[i], vectors[j], terms[i], terms[j]) for j in kept):
             continue
         kept.append(i)
@@ -391,10 +417,12 @@ def answer_question(
     """
     result = engine.search(question, k=passages, filters=filters, mode=mode)
     pages = PageCache(engine.store)
-    candidates = [s for hit in result.hits for s in passage_sentences(hit, pages)]
+    candidates = [s for hit in result.hits for s in passage_sentences(hit, pages)][:MAX_CANDIDATES]
     ranked = rank_sentences(question, engine.query_vector(question), candidates, engine.embedder)
     scored = [_answer_sentence(s, score) for s, score, _ in ranked]
-    grouping = comparison_grouping(question) if group_by == "auto" else (None if group_by == "none" else group_by)
+    grouping = (
+        comparison_grouping(question) if group_by == "auto" else (None if group_by == "none" else group_by)
+    )
     answer = Answer(
         question=question,
         query_language=result.query_language,

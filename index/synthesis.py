@@ -91,7 +91,9 @@ def _template(name: str) -> Template:
     return Template(path.read_text(encoding="utf-8"))
 
 
-def build_messages(question: str, hits: Sequence[Hit], language: str | None, max_sentences: int) -> list[dict[str, str]]:
+def build_messages(
+    question: str, hits: Sequence[Hit], language: str | None, max_sentences: int
+) -> list[dict[str, str]]:
     """The chat messages: the system rules, then the question and the passages with their ids."""
     blocks = [
         _template("passage.md").substitute(
@@ -104,7 +106,8 @@ def build_messages(question: str, hits: Sequence[Hit], language: str | None, max
         for h in hits
     ]
     system = _template("system.md").substitute(
-        max_sentences=max_sentences, language=_LANGUAGE_NAMES.get(language or "", "the language of the question")
+        max_sentences=max_sentences,
+        language=_LANGUAGE_NAMES.get(language or "", "the language of the question"),
     )
     user = _template("user.md").substitute(question=question, passages="\n".join(blocks))
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
@@ -138,7 +141,9 @@ def validate_citations(text: str, retrieved: set[str]) -> tuple[list[SynthesisSe
     return kept, dropped
 
 
-def chat_completion(config: LLMConfig, messages: list[dict[str, str]], client: httpx.Client | None = None) -> str:
+def chat_completion(
+    config: LLMConfig, messages: list[dict[str, str]], client: httpx.Client | None = None
+) -> str:
     """The assistant text of one chat-completions call (temperature 0)."""
     headers = {"Content-Type": "application/json"}
     if config.api_key:
@@ -154,7 +159,9 @@ def chat_completion(config: LLMConfig, messages: list[dict[str, str]], client: h
     except httpx.HTTPError as exc:
         raise SynthesisError(f"chat endpoint {url} unreachable: {exc}") from None
     if response.status_code != 200:
-        raise SynthesisError(f"chat endpoint {url} answered HTTP {response.status_code}: {response.text[:200]}")
+        raise SynthesisError(
+            f"chat endpoint {url} answered HTTP {response.status_code}: {response.text[:200]}"
+        )
     try:
         return str(response.json()["choices"][0]["message"]["content"] or "")
     except (ValueError, KeyError, IndexError, TypeError):

@@ -30,10 +30,10 @@ _CODE_MAP = {"zh-cn": "zh", "zh-tw": "zh"}
 #: Close relatives langdetect confuses on short text (legal Russian often comes out "bg");
 #: when the fallback is the key and the guess is in its set, the fallback wins.
 _CONFUSABLE = {"ru": {"bg", "mk", "uk", "sr"}, "ar": {"fa", "ur"}, "zh": {"ko", "ja"}}
-#: The corpus languages (six UN languages and Portuguese). A guess outside them needs this
-#: much confidence to beat the fallback: tables and names otherwise come out "cy" or "ca".
+#: The corpus languages (six UN languages and Portuguese). A guess outside them never overrides a
+#: fallback that is one of them: in practice such passages are tables, lists of names or text garbled
+#: by PDF conversion that langdetect calls "cy", "af" or "so" with high confidence.
 CORPUS_LANGUAGES = frozenset({"ar", "en", "es", "fr", "ru", "zh", "pt"})
-OTHER_LANGUAGE_MIN_PROBABILITY = 0.9
 
 
 def _letter_count(text: str) -> int:
@@ -60,7 +60,7 @@ def detect_language(text: str, fallback: str | None = None) -> str:
     code = _CODE_MAP.get(guesses[0].lang, guesses[0].lang)
     if fallback and code in _CONFUSABLE.get(fallback, ()):
         return fallback
-    if fallback and code not in CORPUS_LANGUAGES and guesses[0].prob < OTHER_LANGUAGE_MIN_PROBABILITY:
+    if fallback in CORPUS_LANGUAGES and code not in CORPUS_LANGUAGES:
         return fallback
     return code
 

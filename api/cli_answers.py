@@ -1,0 +1,145 @@
+"""``housing-kb ask``, ``housing-kb examples`` and ``housing-kb brief``, registered on the main CLI app.
+
+housing-kb ask "Which countries protect renters from eviction?"
+housing-kb examples "slum upgrading" --country KEN --per-country 1
+housing-kb brief "slum upgrading" --format pdf -o slum-upgrading.pdf
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from housing_kb.api.cli import EmbedderOpt, IndexOpt, _fail, _settings, app, user_errors
+
+
+def _engine(index: Path | None, embedder: str | None):
+    from housing_kb.index.search import SearchEngine
+
+    return SearchEngine.open(_settings(index, embedder=embedder))
+
+
+@app.command()
+@user_errors
+def ask(
+    question: Annotated[str, typer.Argument(help="A policy question, in any UN language.")],
+    passages: Annotated[int, typer.Option(help="Top passages to draw sentences from.", min=1, max=30)] = 10,
+    max_sentences: Annotated[
+        int, typer.Option("--sentences", help="Sentences in the answer.", min=1, max=20)
+    ] = 6,
+    group_by: Annotated[str, typer.Option(help="auto, country, component or none.")] = "auto",
+    synthesis: Annotated[
+        bool, typer.Option(help="Add an LLM synthesis when HOUSING_KB_LLM_BASE_URL / _MODEL are set.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+    index: IndexOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """A cited extractive answer (verbatim sentences with document, page, paragraph, passage id)."""
+    from housing_kb.index.answers import answer_question
+    from housing_kb.index.synthesis import LLMConfig, SynthesisError
+
+    if group_by not in ("auto", "country", "component", "none"):
+        _fail(f"--group-by must be auto, country, component or none (got {group_by!r})")
+    try:
+        llm = LLMConfig.from_env() if synthesis else None
+    except SynthesisError as exc:
+        _fail(str(exc))
+    engine = _engine(index, embedder)
+    answer = answer_question(
+        engine,
+        question,
+        passages=passages,
+        max_sentences=max_sentences,
+        group_by=group_by,
+        llm=llm,  # type: ignore[arg-type]
+    )
+    if as_json:
+        typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    typer.echo(answer.as_text())
+    if answer.synthesis_error:
+        typer.secho(f"synthesis skipped: {answer.synthesis_error}", fg=typer.colors.YELLOW, err=True)
+
+
+@app.command()
+@user_errors
+def examples(
+    topic: Annotated[str | None, typer.Argument(help="Topic or question (optional with --passage).")] = None,
+    country: Annotated[
+        str | None, typer.Option(help="Reference country (ISO alpha-3); examples come from others.")
+    ] = None,
+    region: Annotated[str | None, typer.Option(help="Reference region.")] = None,
+    component: Annotated[str | None, typer.Option(help="Only passages tagged with this component.")] = None,
+    passage: Annotated[str | None, typer.Option("--passage", help="Reference passage id.")] = None,
+    per_country: Annotated[int, typer.Option(help="At most this many per country.", min=1, max=10)] = 2,
+    k: Annotated[int, typer.Option("-k", help="Number of examples.", min=1, max=50)] = 10,
+    same_region: Annotated[bool, typer.Option(help="Only countries of the reference's region.")] = False,
+    shared_components: Annotated[
+        bool, typer.Option(help="Only passages sharing the reference's components.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    index: IndexOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Comparable examples: the best passages on a topic from other countries, diversified (MMR)."""
+    from housing_kb.index.answers import region_label
+    from housing_kb.index.examples import find_examples
+
+    engine = _engine(index, embedder)
+    result = find_examples(
+        engine,
+        topic,
+        country=country,
+        region=region,
+        component=component,
+        passage_id=passage,
+        per_country=per_country,
+        k=k,
+        same_region=same_region,
+        shared_components=shared_components,
+    )
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return
+    if not result.examples:
+        typer.echo("No examples from other countries found.")
+    for n, e in enumerate(result.examples, 1):
+        tags = ", ".join(e.components)
+        typer.echo(f"{n}. {e.country_name} ({region_label(e.region)})" + (f" [{tags}]" if tags else ""))
+        typer.echo(f"   {e.excerpt[:400]}" + ("…" if len(e.excerpt) > 400 else ""))
+        typer.echo(f"   {e.citation.label}")
+
+
+@app.command()
+@user_errors
+def brief(
+    topic: Annotated[str, typer.Argument(help="e.g. 'slum upgrading' or 'security of tenure for renters'.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html, pdf or docx.")] = "md",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write [default brief-<topic>.<ext>].")
+    ] = None,
+    examples_n: Annotated[int, typer.Option("--examples", help="Comparable examples.", min=1, max=30)] = 8,
+    per_component: Annotated[int, typer.Option(help="Excerpts per adequacy component.", min=1, max=10)] = 3,
+    index: IndexOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """A cited evidence brief: summary, evidence per adequacy component, examples, gap map, references."""
+    from housing_kb.index.briefs import FORMATS, build_brief, heatmap_png, render_brief, slug
+
+    if fmt not in FORMATS:
+        _fail(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+    out = output or Path(f"brief-{slug(topic)}.{FORMATS[fmt][1]}")
+    engine = _engine(index, embedder)
+    result = build_brief(engine, topic, examples=examples_n, per_component=per_component)
+    heatmap_name = None
+    if fmt == "md":  # Markdown cannot embed the picture: write it beside the file
+        image = out.with_name(out.stem + "-gaps.png")
+        image.write_bytes(heatmap_png(result.gaps))
+        heatmap_name = image.name
+    data, _, _ = render_brief(result, fmt, heatmap_name=heatmap_name)
+    out.write_bytes(data)
+    typer.echo(f"wrote {out} ({len(data):,} bytes; {len(result.references)} references)")

@@ -1,0 +1,146 @@
+"""Request and response models of ``/ask``, ``/examples``, ``/gaps`` and ``/brief``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from housing_kb.api.schemas import MAX_QUERY_CHARS
+
+GroupByKey = Literal["auto", "country", "component", "none"]
+BriefFormatKey = Literal["md", "html", "pdf", "docx"]
+
+
+class CitationRef(BaseModel):
+    passage_id: str = Field(description="Stable passage id (see /passages/{id}).")
+    document_id: str
+    title: str
+    page: int | None = Field(description="Page (1-based) the text is on; null for flowing-text documents.")
+    paragraphs: list[str] = Field(description="UN-style paragraph numbers of the passage.")
+    year: int | None
+    publisher: str | None
+    url: str | None
+    path: str | None = Field(description="Path of the document relative to the corpus root.")
+    label: str = Field(description="Human-readable citation.")
+
+
+class AnswerSentenceOut(BaseModel):
+    text: str = Field(description="A sentence quoted verbatim from the cited page.")
+    language: str = Field(description="Language of the sentence (ISO 639-1); sentences are never translated.")
+    score: float = Field(description="Relevance to the question (0-1 mixed scale).")
+    citation: CitationRef
+    countries: list[str]
+    regions: list[str]
+    components: list[str]
+
+
+class AnswerGroupOut(BaseModel):
+    key: str = Field(
+        description="ISO alpha-3 country code or component key ('global' / 'general' when none)."
+    )
+    label: str
+    sentences: list[AnswerSentenceOut]
+
+
+class SynthesisSentenceOut(BaseModel):
+    text: str = Field(description="Generated sentence, with its [p:ID] citations.")
+    passage_ids: list[str] = Field(description="Retrieved passages it cites.")
+
+
+class SynthesisOut(BaseModel):
+    model: str
+    sentences: list[SynthesisSentenceOut]
+    dropped: int = Field(description="Generated sentences dropped because they cited no retrieved passage.")
+    dropped_sentences: list[str]
+
+
+class AnswerResponse(BaseModel):
+    question: str
+    query_language: str | None
+    mode: Literal["extractive", "synthesis"]
+    languages: list[str] = Field(description="Languages of the quoted sentences, most frequent first.")
+    sentences: list[AnswerSentenceOut] = Field(description="The cited sentences (all groups, in order).")
+    grouped_by: Literal["country", "component"] | None
+    groups: list[AnswerGroupOut]
+    passages_considered: int
+    synthesis: SynthesisOut | None = Field(
+        None, description="Present when an LLM endpoint is configured and asked for."
+    )
+    synthesis_error: str | None = None
+
+
+class AskRequest(BaseModel):
+    """Body of ``POST /ask``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field(
+        ..., min_length=1, max_length=MAX_QUERY_CHARS, description="A policy question, any language."
+    )
+    passages: int = Field(10, ge=1, le=30, description="Top passages to draw sentences from.")
+    max_sentences: int = Field(
+        6, ge=1, le=20, description="Sentences in the answer (per group: see per_group)."
+    )
+    group_by: GroupByKey = Field(
+        "auto", description="auto groups comparative questions by country or component."
+    )
+    per_group: int = Field(2, ge=1, le=10)
+    synthesis: bool = Field(True, description="Add an LLM synthesis when an endpoint is configured.")
+    component: list[str] = Field(default_factory=list)
+    region: list[str] = Field(default_factory=list)
+    country: list[str] = Field(default_factory=list)
+    language: list[str] = Field(default_factory=list)
+
+
+class ExampleReferenceOut(BaseModel):
+    countries: list[str]
+    regions: list[str]
+    components: list[str]
+    passage_id: str | None
+    document_id: str | None
+
+
+class ExampleOut(BaseModel):
+    country: str = Field(description="ISO alpha-3 code of the country the passage exemplifies.")
+    country_name: str
+    region: str
+    components: list[str]
+    excerpt: str = Field(description="Verbatim excerpt of the cited page.")
+    language: str
+    relevance: float = Field(description="Cosine similarity to the topic.")
+    citation: CitationRef
+
+
+class ExamplesResponse(BaseModel):
+    query: str
+    reference: ExampleReferenceOut
+    per_country: int
+    same_region: bool
+    shared_components: bool
+    countries: list[str] = Field(description="Distinct countries of the examples, in order.")
+    examples: list[ExampleOut]
+
+
+class GapsResponse(BaseModel):
+    topic: str
+    regions: list[str]
+    components: list[str]
+    counts: list[list[int]] = Field(description="counts[i][j]: passages of region i tagged with component j.")
+    passages: int = Field(description="Passages in the topic's candidate pool.")
+    untagged: int = Field(description="Pool passages with no component tag.")
+    region_labels: dict[str, str]
+    component_labels: dict[str, str]
+
+
+class BriefRequest(BaseModel):
+    """Body of ``POST /brief``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, description="e.g. 'slum upgrading'.")
+    format: BriefFormatKey = Field("pdf", description="md, html, pdf or docx.")
+    summary_sentences: int = Field(6, ge=1, le=20)
+    per_component: int = Field(3, ge=1, le=10)
+    examples: int = Field(8, ge=1, le=30)
+    per_country: int = Field(2, ge=1, le=10)

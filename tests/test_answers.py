@@ -1,0 +1,401 @@
+"""Answers (/ask, `housing-kb ask`), the optional cited synthesis against a local chat stub, and
+comparable country examples (/examples), over a small index of real case studies from six countries.
+
+Every quoted sentence and excerpt is checked against the stored text of the page it cites."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from chat_stub import FABRICATED_ID, UNCITED, ChatStub
+from conftest import copy_into, manifest_entry, write_manifest
+
+from housing_kb.index.answers import comparison_grouping, is_answer_sentence
+from housing_kb.index.examples import mmr_order
+from housing_kb.index.search import SearchEngine
+from housing_kb.index.store import IndexStore
+from housing_kb.index.synthesis import LLMConfig, validate_citations
+
+ACCLABS = "undp_acclabs_case_studies/"
+#: (id, path, title, country, region, year): small real documents, one of them a paginated French PDF
+#: and one Arabic, so citations carry page numbers and answers keep their source language.
+DOCS = [
+    (
+        "ke-mukuru",
+        ACCLABS + "blog_voices_of_mukuru_real_faces_of_the_world_of_work.md",
+        "Voices of Mukuru",
+        "KEN",
+        "africa",
+        2020,
+    ),
+    (
+        "ug-kampala",
+        ACCLABS
+        + "blog_bridging_the_divide_informal_settlers_government_and_stakeholders_unite_to_tackle_kampala_s_flooding_crisis.md",
+        "Kampala flooding and informal settlers",
+        "UGA",
+        "africa",
+        2023,
+    ),
+    (
+        "fj-hydroponics",
+        ACCLABS + "hydroponics_in_informal_settlements_in_fiji.md",
+        "Hydroponics in informal settlements in Fiji",
+        "FJI",
+        "asia_pacific",
+        2022,
+    ),
+    (
+        "bo-lapaz",
+        ACCLABS + "blog_la_paz_and_el_alto_on_their_way_to_integrated_urban_development.md",
+        "La Paz and El Alto integrated urban development",
+        "BOL",
+        "latin_america_caribbean",
+        2021,
+    ),
+    (
+        "fr-bidonvilles",
+        "france_resorption_bidonvilles/charte-d-engagement-resorption-bidonvilles_v2.pdf",
+        "Charte d'engagement résorption des bidonvilles",
+        "FRA",
+        "western_europe_others",
+        2020,
+    ),
+    (
+        "sa-royal-order",
+        "saudi_arabia_housing_ar/أمر ملكي رقم (أ ٣٢٢) ضم وزارة الإسكان إلى وزارة الشؤون البلدية والقروية.md",
+        "أمر ملكي ضم وزارة الإسكان",
+        "SAU",
+        "arab_states",
+        2021,
+    ),
+]
+
+
+def build_answers_index(tmp_path_factory, corpus_dir: Path, embedder, model_settings):
+    """Settings of the small index, built once per session and shared with test_briefs.py."""
+    from housing_kb.ingest.pipeline import run_ingest
+
+    work = tmp_path_factory.getbasetemp() / "answers-kb"
+    settings = replace(
+        model_settings,
+        corpus_dir=work / "corpus",
+        manifest_path=work / "manifest.yaml",
+        index_dir=work / "index",
+    )
+    if (work / "ready").exists():
+        return settings
+    entries = []
+    for doc_id, rel, title, country, region, year in DOCS:
+        copy_into(corpus_dir, settings.corpus_dir, rel)
+        entries.append(
+            manifest_entry(
+                doc_id,
+                rel,
+                settings.corpus_dir,
+                title=title,
+                document_type="case_study",
+                countries=[country],
+                regions=[region],
+                year=year,
+                publisher="UNDP Accelerator Labs" if rel.startswith(ACCLABS) else None,
+            )
+        )
+    write_manifest(settings.manifest_path, entries)
+    report = run_ingest(settings, embedder=embedder, show_progress=False)
+    assert report.ok, report.summary_lines()
+    (work / "ready").touch()
+    return settings
+
+
+def assert_on_cited_page(store: IndexStore, text: str, citation: dict) -> None:
+    """The quoted text occurs in the stored text of the cited page of the cited document."""
+    assert citation["passage_id"].startswith(citation["document_id"] + ":")
+    pages = [p for p in store.pages(citation["document_id"]) if p.number == citation["page"]]
+    assert pages, f"{citation['document_id']} has no page {citation['page']}"
+    assert any(text in p.text for p in pages), f"not on {citation['label']}: {text[:80]!r}"
+
+
+@pytest.fixture(scope="module")
+def kb_settings(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
+    return build_answers_index(tmp_path_factory, corpus_dir, e5_embedder, model_settings)
+
+
+@pytest.fixture(scope="module")
+def store(kb_settings):
+    return IndexStore.open(kb_settings.index_dir, readonly=True)
+
+
+@pytest.fixture(scope="module")
+def engine(kb_settings, e5_embedder):
+    return SearchEngine.open(kb_settings, embedder=e5_embedder)
+
+
+@pytest.fixture(scope="module")
+def server(kb_settings, engine):
+    from housing_kb.api.app import create_app
+
+    app = create_app(kb_settings, engine=engine)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        yield client
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+# ---------------------------------------------------------------- units (no model)
+
+
+def test_comparison_grouping_in_several_languages():
+    assert comparison_grouping("Which countries upgrade informal settlements?") == "country"
+    assert comparison_grouping("How do Kenya and Uganda handle flooding?") == "country"
+    assert comparison_grouping("Comparer les politiques de résorption des bidonvilles") == "country"
+    assert comparison_grouping("Сравните жилищные программы") == "country"
+    assert comparison_grouping("比较各国的住房政策") == "country"
+    assert comparison_grouping("قارن بين سياسات الإسكان") == "country"
+    assert comparison_grouping("Compare the adequacy components these programmes address") == "component"
+    assert comparison_grouping("What is slum upgrading?") is None
+
+
+def test_titles_and_link_lists_are_not_answer_sentences():
+    assert not is_answer_sentence("La Paz and El Alto on their way to integrated urban development")
+    assert not is_answer_sentence("See https://example.org/report for the full text of the report here.")
+    assert not is_answer_sentence(
+        "READ MORE United Nations Development Programme WHO WE ARE About us Funding and Delivery"
+    )
+    assert is_answer_sentence("The municipality mapped every informal settlement before upgrading began.")
+
+
+def test_validate_citations_drops_uncited_and_unknown():
+    kept, dropped = validate_citations(
+        "Tenure was regularised [p:a:1].\nNo source here.\n- Also services [p:b:2] [p:zz].\nFake [p:zz].",
+        {"a:1", "b:2"},
+    )
+    assert [s.passage_ids for s in kept] == [["a:1"], ["b:2"]]
+    assert dropped == ["No source here.", "Fake [p:zz]."]
+
+
+def test_mmr_caps_each_country():
+    import numpy as np
+
+    vectors = np.eye(4, dtype=np.float32)
+    order = mmr_order(np.array([0.9, 0.8, 0.7, 0.6]), vectors, ["KEN", "KEN", "KEN", "UGA"], 2, 4, 0.7)
+    assert order == [0, 1, 3]
+
+
+def test_llm_config_needs_base_url():
+    assert LLMConfig.from_env({}) is None
+    config = LLMConfig.from_env({"HOUSING_KB_LLM_BASE_URL": "http://x/v1/", "HOUSING_KB_LLM_MODEL": "m"})
+    assert config is not None and config.base_url == "http://x/v1" and config.api_key is None
+
+
+# ---------------------------------------------------------------- answers
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [
+        ("How do residents of informal settlements cope with flooding?", "en"),
+        ("وزارة الإسكان والشؤون البلدية", "ar"),
+        ("Quelles données sur les bidonvilles les utilisateurs doivent-ils protéger ?", "fr"),
+    ],
+)
+def test_answer_sentences_are_verbatim_on_their_cited_page(server, store, question, language):
+    r = server.get("/ask", params={"q": question, "max_sentences": 5})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["mode"] == "extractive" and body["synthesis"] is None
+    assert 1 <= len(body["sentences"]) <= 5
+    for s in body["sentences"]:
+        assert_on_cited_page(store, s["text"], s["citation"])
+        passage = store.passage_by_public_id(s["citation"]["passage_id"])
+        assert s["language"] == passage["language"]
+    # the answer keeps the source language: the top sentence is in the language of the matching document
+    assert body["sentences"][0]["language"] == language
+    assert body["languages"][0] == language or language in body["languages"]
+
+
+@pytest.mark.model
+def test_pdf_citations_carry_page_numbers(server, store):
+    body = server.get(
+        "/ask", params={"q": "confidentialité des données de la plateforme résorption-bidonvilles"}
+    ).json()
+    pdf = [s for s in body["sentences"] if s["citation"]["document_id"] == "fr-bidonvilles"]
+    assert pdf and all(isinstance(s["citation"]["page"], int) for s in pdf)
+    for s in pdf:
+        assert_on_cited_page(store, s["text"], s["citation"])
+        assert f"p. {s['citation']['page']}" in s["citation"]["label"]
+
+
+@pytest.mark.model
+def test_comparative_question_is_grouped_by_country(server, store):
+    r = server.post(
+        "/ask", json={"q": "Which countries are improving life in informal settlements?", "per_group": 2}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["grouped_by"] == "country"
+    keys = [g["key"] for g in body["groups"]]
+    assert len(keys) >= 3 and len(set(keys)) == len(keys)
+    for g in body["groups"]:
+        assert 1 <= len(g["sentences"]) <= 2
+        for s in g["sentences"]:
+            assert g["key"] in s["countries"] or (g["key"] == "global" and not s["countries"])
+            assert_on_cited_page(store, s["text"], s["citation"])
+
+
+@pytest.mark.model
+def test_ask_rejects_bad_parameters(server):
+    assert server.get("/ask", params={"q": ""}).status_code == 422
+    bad = server.get("/ask", params={"q": "housing", "group_by": "continent"})
+    assert bad.status_code == 422 and bad.json()["parameter"] == "group_by"
+    region = server.get("/ask", params={"q": "housing", "region": "mars"})
+    assert region.status_code == 422 and region.json()["parameter"] == "region"
+
+
+# ---------------------------------------------------------------- synthesis
+
+
+@pytest.mark.model
+def test_synthesis_drops_uncited_sentences(server, monkeypatch):
+    with ChatStub() as stub:
+        monkeypatch.setenv("HOUSING_KB_LLM_BASE_URL", stub.base_url)
+        monkeypatch.setenv("HOUSING_KB_LLM_MODEL", "stub-model")
+        monkeypatch.setenv("HOUSING_KB_LLM_API_KEY", "secret-key")
+        r = server.get("/ask", params={"q": "How do informal settlers in Kampala deal with floods?"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        sent = stub.requests[-1]
+    assert body["mode"] == "synthesis" and body["synthesis_error"] is None
+    synthesis = body["synthesis"]
+    assert synthesis["model"] == "stub-model"
+    assert synthesis["dropped"] == 2  # the uncited sentence and the one citing a passage never retrieved
+    assert UNCITED in synthesis["dropped_sentences"]
+    assert any(FABRICATED_ID in s for s in synthesis["dropped_sentences"])
+    retrieved = set(__import__("re").findall(r"\[p:([^\]\s]+)\]", sent["body"]["messages"][1]["content"]))
+    assert len(synthesis["sentences"]) == 2
+    for s in synthesis["sentences"]:
+        assert s["passage_ids"] and set(s["passage_ids"]) <= retrieved
+        assert UNCITED not in s["text"]
+    assert sent["path"] == "/v1/chat/completions" and sent["headers"]["Authorization"] == "Bearer secret-key"
+    assert sent["body"]["model"] == "stub-model" and sent["body"]["messages"][0]["role"] == "system"
+    # the extractive evidence is still there, cited
+    assert body["sentences"]
+
+
+@pytest.mark.model
+def test_without_an_endpoint_nothing_touches_the_network(engine, monkeypatch):
+    from housing_kb.index.answers import answer_question
+
+    monkeypatch.delenv("HOUSING_KB_LLM_BASE_URL", raising=False)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("network used without an endpoint")
+
+    monkeypatch.setattr(httpx.Client, "send", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    answer = answer_question(engine, "hydroponic kits in informal settlements", llm=LLMConfig.from_env())
+    assert answer.mode == "extractive" and answer.synthesis is None and answer.sentences
+
+
+@pytest.mark.model
+def test_unreachable_endpoint_keeps_the_extractive_answer(engine):
+    from housing_kb.index.answers import answer_question
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = LLMConfig(base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout_s=5)
+    answer = answer_question(engine, "hydroponic kits in informal settlements", llm=config)
+    assert answer.synthesis is None and "unreachable" in (answer.synthesis_error or "") and answer.sentences
+
+
+# ---------------------------------------------------------------- examples
+
+
+@pytest.mark.model
+def test_slum_upgrading_examples_span_countries_with_a_cap(server, store):
+    r = server.get("/examples", params={"q": "slum upgrading", "per_country": 2, "k": 10})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    countries = [e["country"] for e in body["examples"]]
+    assert len(set(countries)) >= 3
+    assert max(countries.count(c) for c in set(countries)) <= 2
+    assert body["countries"] == list(dict.fromkeys(countries))
+    for e in body["examples"]:
+        assert e["region"] and e["country_name"] and isinstance(e["components"], list)
+        assert_on_cited_page(store, e["excerpt"], e["citation"])
+
+
+@pytest.mark.model
+def test_examples_leave_out_the_reference_country_and_can_stay_in_its_region(server):
+    body = server.get(
+        "/examples", params={"q": "informal settlements", "country": "KEN", "per_country": 1}
+    ).json()
+    countries = [e["country"] for e in body["examples"]]
+    assert "KEN" not in countries and len(countries) == len(set(countries)) >= 3
+    same = server.get(
+        "/examples", params={"q": "informal settlements", "country": "KEN", "same_region": "true"}
+    ).json()
+    assert same["examples"] and all(
+        e["region"] == "africa" and e["country"] != "KEN" for e in same["examples"]
+    )
+
+
+@pytest.mark.model
+def test_examples_for_a_passage(server, store):
+    pid = next(
+        r["passage_id"] for r in store.passages_of("ke-mukuru") if "Upgrading infrastructure" in r["text"]
+    )
+    body = server.get("/examples", params={"passage_id": pid, "per_country": 1}).json()
+    assert body["reference"]["passage_id"] == pid and "KEN" in body["reference"]["countries"]
+    assert body["examples"] and all(e["citation"]["document_id"] != "ke-mukuru" for e in body["examples"])
+    shared = server.get("/examples", params={"passage_id": pid, "shared_components": "true"}).json()
+    wanted = set(shared["reference"]["components"])
+    assert wanted and all(wanted & set(e["components"]) for e in shared["examples"])
+
+
+@pytest.mark.model
+def test_examples_errors_name_the_parameter(server):
+    missing = server.get("/examples", params={"passage_id": "nope:0000:00000000"})
+    assert missing.status_code == 404 and "nope" in missing.json()["message"]
+    bad = server.get("/examples", params={"q": "slums", "country": "Kenya"})
+    assert bad.status_code == 422 and bad.json()["parameter"] == "country"
+    empty = server.get("/examples")
+    assert empty.status_code == 422 and empty.json()["parameter"] == "q"
+
+
+@pytest.mark.model
+def test_cli_ask_and_examples(engine, monkeypatch):
+    from typer.testing import CliRunner
+
+    from housing_kb.api import cli_answers
+    from housing_kb.api.cli import app
+
+    monkeypatch.delenv("HOUSING_KB_LLM_BASE_URL", raising=False)
+    monkeypatch.setattr(cli_answers, "_engine", lambda index, embedder: engine)
+    runner = CliRunner()
+    asked = runner.invoke(app, ["ask", "Which countries support informal settlements?", "--json"])
+    assert asked.exit_code == 0, asked.output
+    assert '"grouped_by": "country"' in asked.output
+    shown = runner.invoke(app, ["examples", "slum upgrading", "--country", "UGA", "--per-country", "1"])
+    assert shown.exit_code == 0 and "Uganda" not in shown.output and "[" in shown.output
+    wrong = runner.invoke(app, ["examples", "slums", "--region", "mars"])
+    assert wrong.exit_code == 2 and "region" in wrong.output
