@@ -319,6 +319,9 @@ def retag(
         _fail(f"the index was built with {store.config.model_id}, but the configured embedder is {emb.model_id}")
     n = retag_stale(store, Tagger(embedder=emb), force=force)
     store.sync_faiss()
+    from housing_kb.index.lexical_sync import sync_lexical
+
+    sync_lexical(store)  # texts are unchanged, so nothing is re-analysed; records the new generation
     typer.echo(f"re-tagged {n} passages")
 
 

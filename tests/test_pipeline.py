@@ -46,13 +46,14 @@ def fixture_corpus(tmp_path_factory, corpus_dir: Path) -> tuple[Path, list[dict]
     for rel in (RAD_PDF, SAUDI_MD, ENTREPATIOS):
         copy_into(corpus_dir, root, rel)
     # Excerpts of two longer documents keep the suite fast: UDHR (ru) preamble and articles 1-5,
-    # and paragraphs 52-54 of the Chinese UN-Habitat report, which numbers its paragraphs.
+    # and paragraphs 50-56 of the Chinese UN-Habitat report, which numbers its paragraphs (enough of
+    # them for the chunker to recognise a numbered sequence).
     ru = (corpus_dir / UDHR_RU).read_text(encoding="utf-8")
     (root / "ru").mkdir()
     (root / "ru/udhr_rus_excerpt.txt").write_text(ru[: ru.find("Статья 6")], encoding="utf-8")
     zh = (corpus_dir / UN_HABITAT_ZH).read_text(encoding="utf-8")
-    start, end = zh.find("\n52. "), zh.find("\n55. ")
-    assert 0 < start < end, "paragraphs 52-55 of the UN-Habitat report moved"
+    start, end = zh.find("\n50. "), zh.find("\n57. ")
+    assert 0 < start < end, "paragraphs 50-57 of the UN-Habitat report moved"
     (root / "zh").mkdir()
     (root / "zh/un_habitat_excerpt.txt").write_text(zh[start + 1 : end], encoding="utf-8")
     entries = [
