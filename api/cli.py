@@ -153,6 +153,15 @@ def ingest(
     embedder: EmbedderOpt = None,
     rebuild: Annotated[bool, typer.Option(help="Build a fresh index (e.g. for another model) and swap it in when done.")] = False,
     only: Annotated[list[str] | None, typer.Option("--only", help="Ingest only this document id (repeatable).")] = None,
+    second_embedder: Annotated[
+        str | None,
+        typer.Option(
+            "--second-embedder",
+            help="Second dense channel for hybrid search: 'use-multilingual' (default) or 'none' "
+            "[env HOUSING_KB_SECOND_EMBEDDER].",
+            show_default=False,
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     report: Annotated[Path | None, typer.Option(help="Also write the JSON run report here.")] = None,
 ) -> None:
@@ -165,8 +174,18 @@ def ingest(
     from housing_kb.ingest.pipeline import run_ingest
 
     s = _settings(index, corpus_dir, manifest, embedder)
+    if second_embedder:
+        s = replace(s, second_embedder=second_embedder)
     emb = load_embedder(s.embedder, s)
-    result = run_ingest(s, embedder=emb, rebuild=rebuild, only=set(only) if only else None, show_progress=progress)
+    second = None if s.second_embedder.lower() == "none" else load_embedder(s.second_embedder, s)
+    result = run_ingest(
+        s,
+        embedder=emb,
+        secondary=second,
+        rebuild=rebuild,
+        only=set(only) if only else None,
+        show_progress=progress,
+    )
     for line in result.summary_lines():
         typer.echo(line)
     typer.echo(f"Run report: {s.index_dir / 'ingest_report.json'}")

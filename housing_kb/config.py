@@ -15,6 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: Default embedding backend key (see ``housing_kb.ingest.embedders.registry``).
 DEFAULT_EMBEDDER = "e5-small"
+DEFAULT_SECOND_EMBEDDER = "use-multilingual"
 
 
 def default_corpus_dir() -> Path:
@@ -43,6 +44,10 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: REPO_ROOT / ".cache")
     #: Embedding backend key or any sentence-transformers name/path (HOUSING_KB_EMBEDDER, --embedder).
     embedder: str = DEFAULT_EMBEDDER
+    #: Second dense channel fused into hybrid search, or "none" (HOUSING_KB_SECOND_EMBEDDER,
+    #: --second-embedder). USE-multilingual is language-neutral, which counters e5's preference
+    #: for passages in the query's language (see README, retrieval figures).
+    second_embedder: str = DEFAULT_SECOND_EMBEDDER
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -53,6 +58,7 @@ class Settings:
             index_dir=_env_path("HOUSING_KB_INDEX", d.index_dir),
             cache_dir=_env_path("HOUSING_KB_CACHE", d.cache_dir),
             embedder=os.environ.get("HOUSING_KB_EMBEDDER", d.embedder),
+            second_embedder=os.environ.get("HOUSING_KB_SECOND_EMBEDDER", d.second_embedder),
         )
 
     @property

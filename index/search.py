@@ -9,6 +9,7 @@ highlighting and full citations. The API and the CLI are thin layers over :class
 from __future__ import annotations
 
 import html
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,6 +21,7 @@ from housing_kb.index.analysis import analyze_query, analyze_spans, detect_query
 from housing_kb.index.filters import Filters, FilterTable
 from housing_kb.index.store import DocumentRecord, IndexConfigMismatch, IndexStore, passage_row_to_dict
 
+log = logging.getLogger("housing_kb.search")
 Mode = Literal["dense", "lexical", "hybrid"]
 Fusion = Literal["rrf", "weighted"]
 DenseStrategy = Literal["global", "per_language_rrf", "per_language_z"]
@@ -28,11 +30,14 @@ RRF_K = 60
 
 @dataclass
 class SearchConfig:
-    """Retrieval knobs. Defaults are chosen by measurement on the dev set (see README, evaluation/)."""
+    """Retrieval knobs. Defaults are chosen by measurement on the dev set (see README, evaluation/):
+    a min-max normalised weighted sum of e5, USE-multilingual and BM25 beat RRF and every
+    per-language dense merge we tried."""
 
-    fusion: Fusion = "rrf"
-    #: Weight of the dense channel in the weighted-sum fusion (lexical gets 1 - w).
-    dense_weight: float = 0.7
+    fusion: Fusion = "weighted"
+    #: Channel weights in the weighted-sum fusion: e5 ("dense"), the second dense channel
+    #: ("dense2", USE-multilingual) and BM25 ("lexical"). Absent channels simply add nothing.
+    weights: dict[str, float] = field(default_factory=lambda: {"dense": 0.35, "dense2": 0.35, "lexical": 0.3})
     dense_strategy: DenseStrategy = "global"
     #: Candidates taken from each channel before fusion, filters and paging.
     pool: int = 100
@@ -147,9 +152,10 @@ class SearchResult:
 class SearchEngine:
     """An index opened read-only and shared by every request."""
 
-    def __init__(self, store: IndexStore, embedder: Any, settings: Settings) -> None:
+    def __init__(self, store: IndexStore, embedder: Any, settings: Settings, secondary: Any = None) -> None:
         self.store = store
         self.embedder = embedder
+        self.secondary = secondary
         self.settings = settings
         self._lock = threading.Lock()
         self._generation = -1
@@ -175,7 +181,7 @@ class SearchEngine:
                 f"but queries would be embedded with {embedder.model_id}; they cannot be compared. "
                 "Set --embedder / HOUSING_KB_EMBEDDER to the index's model or rebuild the index."
             )
-        return cls(store, embedder, settings)
+        return cls(store, embedder, settings, _secondary_for(store, settings))
 
     def refresh(self) -> None:
         """Reload derived tables when an ingest has committed since we last looked."""
@@ -245,7 +251,12 @@ class SearchEngine:
                 h.highlighted = highlight_text(h.text, h.language, terms)
         facets = self._table.facets([pid for pid, _ in ranked]) if with_facets else {}
         return SearchResult(
-            query=query, mode=mode, hits=hits, total_candidates=len(ranked), facets=facets, query_language=qlang
+            query=query,
+            mode=mode,
+            hits=hits,
+            total_candidates=len(ranked),
+            facets=facets,
+            query_language=qlang,
         )
 
     def _ranked(
@@ -254,11 +265,16 @@ class SearchEngine:
         channels: dict[str, list[tuple[int, float]]] = {}
         if mode in ("dense", "hybrid"):
             channels["dense"] = self._dense(query, pool, allowed)
+        if mode == "hybrid" and self.secondary is not None:
+            qvec2 = self.secondary.embed_queries([query])[0]
+            channels["dense2"] = self.store.search_dense(
+                qvec2, pool, allowed, model_id=self.secondary.model_id
+            )
         if mode in ("lexical", "hybrid"):
             channels["lexical"] = self._lexical.search(query, pool, allowed_ids=allowed, language=qlang)
         if len(channels) == 1:
             return next(iter(channels.values()))
-        return fuse(channels, self.config.fusion, self.config.dense_weight)[:pool]
+        return fuse(channels, self.config.fusion, self.config.weights)[:pool]
 
     def query_vector(self, query: str) -> np.ndarray:
         with self._lock:
@@ -289,7 +305,9 @@ class SearchEngine:
         return merge_language_lists(lists, self.config.dense_strategy, pool)
 
     # ------------------------------------------------------------------ facets and suggest
-    def facets(self, query: str | None, filters: Filters, mode: Mode = "hybrid") -> tuple[int, dict[str, dict[str, int]]]:
+    def facets(
+        self, query: str | None, filters: Filters, mode: Mode = "hybrid"
+    ) -> tuple[int, dict[str, dict[str, int]]]:
         """Facet counts over the query's candidate pool, or over every filtered passage without a query."""
         self.refresh()
         self._table.validate(filters)
@@ -368,9 +386,15 @@ def _group(ranked: list[tuple[int, float]], doc_of: dict[int, str], per_doc: int
     return out
 
 
-def fuse(channels: dict[str, list[tuple[int, float]]], method: Fusion, dense_weight: float) -> list[tuple[int, float]]:
+def fuse(
+    channels: dict[str, list[tuple[int, float]]], method: Fusion, weights: dict[str, float]
+) -> list[tuple[int, float]]:
     """Merge ranked lists. RRF uses ranks only; ``weighted`` min-max normalises each channel's scores
-    first so neither scale dominates (PITFALLS: weighted-sum fusion)."""
+    first so no scale dominates (PITFALLS: weighted-sum fusion).
+
+    >>> fuse({"dense": [(1, 0.9), (2, 0.5)], "lexical": [(2, 7.0)]}, "weighted", {"dense": 0.6, "lexical": 0.4})
+    [(1, 0.6), (2, 0.4)]
+    """
     scores: dict[int, float] = {}
     if method == "rrf":
         for ranked in channels.values():
@@ -380,12 +404,13 @@ def fuse(channels: dict[str, list[tuple[int, float]]], method: Fusion, dense_wei
         for name, ranked in channels.items():
             if not ranked:
                 continue
-            w = dense_weight if name == "dense" else 1.0 - dense_weight
+            w = weights.get(name, 0.0)
             vals = np.array([s for _, s in ranked], dtype=np.float64)
             lo, hi = float(vals.min()), float(vals.max())
-            span = hi - lo or 1.0
             for pid, sc in ranked:
-                scores[pid] = scores.get(pid, 0.0) + w * (sc - lo) / span
+                # a channel with one hit (or all equal) gives each its full weight
+                norm = (sc - lo) / (hi - lo) if hi > lo else 1.0
+                scores[pid] = scores.get(pid, 0.0) + w * norm
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
@@ -422,8 +447,22 @@ def highlight_text(text: str, language: str, terms: set[str]) -> str:
     return "".join(out)
 
 
+def _secondary_for(store: IndexStore, settings: Settings) -> Any:
+    """The second dense channel's embedder, when the index has its vectors and it is configured."""
+    model_id = store.secondary_model_id
+    if not model_id or settings.second_embedder.lower() == "none":
+        return None
+    from housing_kb.ingest.embedders.registry import load_embedder
+
+    emb = load_embedder(settings.second_embedder, settings)
+    if emb.model_id != model_id:
+        log.warning(
+            "second channel skipped: index has %s vectors, configuration gives %s", model_id, emb.model_id
+        )
+        return None
+    return emb
+
+
 def store_embedder_name(store: IndexStore, settings: Settings) -> str:
     """The embedder to query with: the configured one (checked against the index by the caller)."""
     return settings.embedder
-
-

@@ -206,8 +206,7 @@ class IndexStore:
         self.config = config
         self.readonly = readonly
         self._local = threading.local()
-        self._faiss: faiss.Index | None = None
-        self._faiss_generation = -1
+        self._faiss: dict[str, tuple[int, faiss.Index]] = {}
         self._faiss_lock = threading.Lock()
 
     # ------------------------------------------------------------------ opening
@@ -443,6 +442,23 @@ class IndexStore:
                 out[h] = np.frombuffer(blob, dtype=np.float32)
         return out
 
+    def cached_hashes(self, hashes: Sequence[str], model_id: str | None = None) -> set[str]:
+        """Which of these passage hashes already have a vector from this model (vectors not read)."""
+        model_id = model_id or self.config.model_id
+        unique = list(dict.fromkeys(hashes))
+        found: set[str] = set()
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            found.update(
+                r[0]
+                for r in self._conn().execute(
+                    f"SELECT content_hash FROM embeddings WHERE model_id = ? "
+                    f"AND content_hash IN ({', '.join('?' * len(chunk))})",
+                    [model_id, *chunk],
+                )
+            )
+        return found
+
     def cache_vectors(self, items: Sequence[tuple[str, np.ndarray]], model_id: str | None = None) -> None:
         """Store freshly computed vectors so a crash or a re-chunk never recomputes them."""
         model_id = model_id or self.config.model_id
@@ -525,31 +541,55 @@ class IndexStore:
             conn.execute("UPDATE documents SET tag_summary = ? WHERE doc_id = ?", (_dumps(summary), doc_id))
 
     # ------------------------------------------------------------------ FAISS
-    def _faiss_path(self, generation: int) -> Path:
-        return self.directory / f"vectors.{generation}.faiss"
+    # One FAISS file per dense channel: the index's own model, plus an optional second model
+    # (e.g. USE-multilingual) whose vectors sit in the same embedding cache.
+    @property
+    def secondary_model_id(self) -> str | None:
+        """Model of the optional second dense channel, when its vectors are complete."""
+        return self.get_state("secondary_model_id")
 
-    def faiss_index(self) -> faiss.Index:
-        """The FAISS index for the current generation, loaded or rebuilt as needed."""
+    def set_secondary_model(self, model_id: str | None, dim: int | None = None) -> None:
+        if model_id is None:
+            self._conn().execute("DELETE FROM state WHERE key IN ('secondary_model_id', 'secondary_dim')")
+        else:
+            self.set_state("secondary_model_id", model_id)
+            self.set_state("secondary_dim", str(dim))
+
+    def _channel(self, model_id: str | None) -> tuple[str, int, str]:
+        """(model id, dimension, file prefix) of a dense channel."""
+        if model_id is None or model_id == self.config.model_id:
+            return self.config.model_id, self.config.dim, "vectors"
+        if model_id != self.secondary_model_id:
+            raise IndexError_(f"this index has no vectors for {model_id}")
+        return model_id, int(self.get_state("secondary_dim") or 0), "vectors2"
+
+    def _faiss_path(self, generation: int, prefix: str = "vectors") -> Path:
+        return self.directory / f"{prefix}.{generation}.faiss"
+
+    def faiss_index(self, model_id: str | None = None) -> faiss.Index:
+        """The FAISS index of a channel for the current generation, loaded or rebuilt as needed."""
+        model, dim, prefix = self._channel(model_id)
         gen = self.generation
         with self._faiss_lock:
-            if self._faiss is not None and self._faiss_generation == gen:
-                return self._faiss
-            path = self._faiss_path(gen)
+            cached = self._faiss.get(prefix)
+            if cached is not None and cached[0] == gen:
+                return cached[1]
+            path = self._faiss_path(gen, prefix)
             if path.exists():
                 index = faiss.read_index(str(path))
             else:
-                index = self._build_faiss()
+                index = self._build_faiss(model, dim)
                 if not self.readonly:
-                    self._write_faiss(index, gen)
-            self._faiss, self._faiss_generation = index, gen
+                    self._write_faiss(index, gen, prefix)
+            self._faiss[prefix] = (gen, index)
             return index
 
-    def _build_faiss(self) -> faiss.Index:
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.config.dim))
+    def _build_faiss(self, model_id: str, dim: int) -> faiss.Index:
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         cur = self._conn().execute(
             "SELECT p.id, e.vector FROM passages p JOIN embeddings e "
             "ON e.content_hash = p.content_hash AND e.model_id = ? ORDER BY p.id",
-            (self.config.model_id,),
+            (model_id,),
         )
         while rows := cur.fetchmany(5000):
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -557,22 +597,30 @@ class IndexStore:
             index.add_with_ids(vecs, ids)
         return index
 
-    def _write_faiss(self, index: faiss.Index, generation: int) -> None:
-        _atomic_write_bytes(self._faiss_path(generation), faiss.serialize_index(index).tobytes())
-        for old in self.directory.glob("vectors.*.faiss"):
-            if old.name != self._faiss_path(generation).name:
+    def _write_faiss(self, index: faiss.Index, generation: int, prefix: str) -> None:
+        target = self._faiss_path(generation, prefix)
+        _atomic_write_bytes(target, faiss.serialize_index(index).tobytes())
+        for old in self.directory.glob(f"{prefix}.*.faiss"):
+            if old.name != target.name:
                 old.unlink(missing_ok=True)
 
     def sync_faiss(self) -> faiss.Index:
-        """Bring the FAISS file up to the current generation (called at the end of an ingest)."""
+        """Bring the FAISS files up to the current generation (called at the end of an ingest)."""
+        if self.secondary_model_id:
+            self.faiss_index(self.secondary_model_id)
         return self.faiss_index()
 
     def search_dense(
-        self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+        self,
+        query: np.ndarray,
+        k: int,
+        allowed_ids: np.ndarray | None = None,
+        *,
+        model_id: str | None = None,
     ) -> list[tuple[int, float]]:
         """Top-k passage ids by inner product. With ``allowed_ids`` the filter is applied inside
         FAISS, so every allowed passage can be returned and nothing else is."""
-        index = self.faiss_index()
+        index = self.faiss_index(model_id)
         if index.ntotal == 0 or k <= 0:
             return []
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)

@@ -92,6 +92,7 @@ class IngestReport:
     passages_embedded: int = 0
     passages_from_cache: int = 0
     passages_retagged: int = 0
+    passages_embedded_secondary: int = 0
     extract_seconds: float = 0.0
     embed_seconds: float = 0.0
 
@@ -204,11 +205,13 @@ def run_ingest(
     only: set[str] | None = None,
     show_progress: bool = True,
     on_committed: Callable[[str], None] | None = None,
+    secondary: Embedder | None = None,
 ) -> IngestReport:
     """Bring the index at ``settings.index_dir`` in line with the manifest.
 
     ``only`` restricts the run to some document ids (others are neither touched nor deleted).
     ``rebuild`` builds a fresh index beside the old one and swaps it in only when done.
+    ``secondary`` is the optional second dense channel (its vectors are cached like the main ones).
     """
     started = time.time()
     manifest = manifest or load_manifest(settings.manifest_path)
@@ -282,7 +285,7 @@ def run_ingest(
     # ---- 2. embedding + tagging + commit, a group of documents at a time -----------------
     t1 = time.time()
     all_hashes = {p.content_hash for item in pending for p in item.passages}
-    to_embed_total = len(all_hashes - set(store.cached_vectors(list(all_hashes))))
+    to_embed_total = len(all_hashes - store.cached_hashes(list(all_hashes)))
     ebar = tqdm(
         total=to_embed_total, desc="embedding", unit="passage", disable=not show_progress, leave=False
     )
@@ -303,6 +306,8 @@ def run_ingest(
         report.deleted.extend(gone)
     if tagger is not None:
         report.passages_retagged = retag_stale(store, tagger, show_progress=show_progress)
+    if secondary is not None:
+        report.passages_embedded_secondary = sync_secondary(store, secondary, show_progress=show_progress)
     store.sync_faiss()
     _sync_lexical(store, show_progress)
 
@@ -426,6 +431,34 @@ def retag_stale(store: IndexStore, tagger: Any, *, force: bool = False, show_pro
         ]
         store.set_tag_summary(doc_id, _aggregate(tags))
     return total
+
+
+def sync_secondary(store: IndexStore, embedder: Embedder, *, show_progress: bool = True) -> int:
+    """Give every passage a vector from the second dense channel; returns how many were embedded.
+
+    Vectors go to the same embedding cache (keyed by that model), a slice at a time, so this is
+    incremental and crash-safe like the main channel."""
+    hashes: dict[str, str] = {}
+    for row in store.iter_passages("content_hash, text"):
+        hashes.setdefault(row["content_hash"], row["text"])
+    have = store.cached_hashes(list(hashes), model_id=embedder.model_id)
+    missing = [h for h in hashes if h not in have]
+    bar = tqdm(
+        total=len(missing),
+        desc="embedding (2nd channel)",
+        unit="passage",
+        disable=not show_progress,
+        leave=False,
+    )
+    for start in range(0, len(missing), EMBED_GROUP):
+        part = missing[start : start + EMBED_GROUP]
+        vectors = embedder.embed_passages([hashes[h] for h in part], progress=bar.update)
+        store.cache_vectors(list(zip(part, vectors, strict=True)), model_id=embedder.model_id)
+    bar.close()
+    if store.secondary_model_id != embedder.model_id:
+        with store.transaction():  # a new channel: bump the generation so readers rebuild FAISS
+            store.set_secondary_model(embedder.model_id, int(embedder.dim))
+    return len(missing)
 
 
 def _sync_lexical(store: IndexStore, show_progress: bool) -> None:
