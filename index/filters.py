@@ -165,8 +165,6 @@ class FilterTable:
     # ------------------------------------------------------------------ validation
     def validate(self, f: Filters) -> None:
         """Raise InvalidFilter naming the parameter and listing the valid values."""
-        from housing_kb.index.store import IndexError_  # noqa: F401  (keeps import graph obvious)
-
         for c in f.components:
             if c not in COMPONENTS:
                 raise InvalidFilter("component", c, COMPONENTS)

@@ -174,7 +174,7 @@ class SearchEngine:
         if embedder is None:
             from housing_kb.ingest.embedders.registry import load_embedder
 
-            embedder = load_embedder(store_embedder_name(store, settings), settings)
+            embedder = load_embedder(settings.embedder, settings)
         if embedder.model_id != store.config.model_id:
             raise IndexConfigMismatch(
                 f"The index at {settings.index_dir} was built with {store.config.model_id}, "
@@ -463,6 +463,3 @@ def _secondary_for(store: IndexStore, settings: Settings) -> Any:
     return emb
 
 
-def store_embedder_name(store: IndexStore, settings: Settings) -> str:
-    """The embedder to query with: the configured one (checked against the index by the caller)."""
-    return settings.embedder

@@ -17,6 +17,7 @@ from conftest import copy_into, manifest_entry, write_manifest
 from housing_kb.api.app import create_app
 from housing_kb.index.search import SearchEngine
 from housing_kb.index.store import IndexStore
+from housing_kb.ingest.embedders.registry import load_embedder
 from housing_kb.ingest.pipeline import run_ingest
 
 pytestmark = pytest.mark.model
@@ -95,7 +96,8 @@ def api_settings(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
         manifest_path=write_manifest(work / "manifest.yaml", entries),
         index_dir=work / "index",
     )
-    report = run_ingest(settings, embedder=e5_embedder, show_progress=False)
+    use = load_embedder("use-multilingual", settings)  # the second dense channel of hybrid mode
+    report = run_ingest(settings, embedder=e5_embedder, secondary=use, show_progress=False)
     assert report.ok, report.summary_lines()
     return settings
 

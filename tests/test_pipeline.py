@@ -27,6 +27,7 @@ from conftest import write_manifest as _write_manifest
 
 from housing_kb.config import Settings
 from housing_kb.index.store import IndexConfigMismatch, IndexStore
+from housing_kb.ingest.embedders.registry import load_embedder
 from housing_kb.ingest.pipeline import run_ingest
 
 pytestmark = pytest.mark.model
@@ -93,7 +94,8 @@ def base_index(tmp_path_factory, fixture_corpus, e5_embedder, model_settings) ->
         manifest_path=_write_manifest(work / "manifest.yaml", entries),
         index_dir=work / "index",
     )
-    report = run_ingest(settings, embedder=e5_embedder, show_progress=False)
+    use = load_embedder("use-multilingual", settings)
+    report = run_ingest(settings, embedder=e5_embedder, secondary=use, show_progress=False)
     return settings, report
 
 
@@ -134,6 +136,10 @@ def test_ingest_indexes_every_language_with_citations(base_index):
     assert {"ar", "en", "ru", "zh"} <= set(stats["passages_by_language"])
     assert stats["passages"] == report.passages_written == report.passages_embedded
     assert json.loads((settings.index_dir / "ingest_report.json").read_text())["ok"] is True
+    # the second dense channel has a vector for every passage
+    store = IndexStore.open(settings.index_dir, readonly=True)
+    assert store.secondary_model_id and report.passages_embedded_secondary == stats["passages"]
+    assert store.faiss_index(store.secondary_model_id).ntotal == stats["passages"]
 
 
 def test_search_json_cites_the_pdf_page(base_index):
