@@ -12,9 +12,6 @@ MAX_QUERY_CHARS = 500
 MAX_K = 100
 MAX_OFFSET = 1000
 
-ComponentKey = Literal[COMPONENTS]  # type: ignore[valid-type]
-RegionKey = Literal[REGIONS]  # type: ignore[valid-type]
-DocumentTypeKey = Literal[DOCUMENT_TYPES]  # type: ignore[valid-type]
 SearchMode = Literal["dense", "lexical", "hybrid"]
 
 

@@ -24,38 +24,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from housing_kb.index.store import IndexStore
+from housing_kb.ingest.manifest import DOCUMENT_TYPES, REGIONS
+from housing_kb.ingest.tagging.vocabulary import COMPONENT_KEYS
 
-COMPONENTS = (
-    "security_of_tenure",
-    "availability_of_services",
-    "affordability",
-    "habitability",
-    "accessibility",
-    "location",
-    "cultural_adequacy",
-    "sustainability",
-)
-REGIONS = (
-    "africa",
-    "arab_states",
-    "asia_pacific",
-    "eastern_europe_central_asia",
-    "latin_america_caribbean",
-    "western_europe_others",
-    "global",
-)
-DOCUMENT_TYPES = (
-    "un_habitat_report",
-    "national_strategy",
-    "law",
-    "case_study",
-    "rights_text",
-    "statistics_metadata",
-    "parliamentary_record",
-    "research",
-    "programme_guideline",
-    "other",
-)
+# One source of truth for each vocabulary: the tagger's component keys, the manifest's regions
+# (which include "global") and document types.
+COMPONENTS = COMPONENT_KEYS
 
 
 class InvalidFilter(ValueError):
