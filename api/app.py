@@ -51,7 +51,10 @@ def create_app(
             "No. 4, countries and UN-Habitat regions."
         ),
     )
-    app.state.engine = engine or SearchEngine.open(settings)
+    if engine is None:
+        engine = SearchEngine.open(settings)
+        engine.warm_up()
+    app.state.engine = engine
     origins = cors_origins if cors_origins is not None else cors_origins_from_env()
     if origins:
         app.add_middleware(

@@ -199,6 +199,11 @@ class SearchEngine:
             self._suggester = None
             self._generation = gen
 
+    def warm_up(self) -> None:
+        """Load what the first queries would otherwise wait for (jieba's dictionary, model kernels)."""
+        for query in ("adequate housing", "适当住房"):
+            self.search(query, k=1, highlight=True)
+
     def _load_lexical(self) -> Any:
         try:
             from housing_kb.index.lexical_sync import open_lexical
