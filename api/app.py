@@ -65,7 +65,12 @@ def create_app(
     async def _invalid_filter(_: Request, exc: InvalidFilter) -> JSONResponse:
         return JSONResponse(
             status_code=422,
-            content={"error": "invalid_filter", "message": str(exc), "parameter": exc.parameter, "valid": exc.valid},
+            content={
+                "error": "invalid_filter",
+                "message": str(exc),
+                "parameter": exc.parameter,
+                "valid": exc.valid,
+            },
         )
 
     @app.exception_handler(RequestValidationError)

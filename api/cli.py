@@ -1,12 +1,12 @@
 """The ``housing-kb`` command line: a thin layer over ingest/ and index/.
 
-    housing-kb setup-model          build the offline multilingual-e5-small folder
-    housing-kb fetch                download manifest documents missing locally
-    housing-kb ingest               build or update the index from corpus_manifest.yaml
-    housing-kb stats                what the index holds
-    housing-kb search QUERY         cited passages for a question
-    housing-kb tag < in.jsonl       tag passages (JSONL in, JSONL out)
-    housing-kb serve                the HTTP API and search page
+housing-kb setup-model          build the offline multilingual-e5-small folder
+housing-kb fetch                download manifest documents missing locally
+housing-kb ingest               build or update the index from corpus_manifest.yaml
+housing-kb stats                what the index holds
+housing-kb search QUERY         cited passages for a question
+housing-kb tag < in.jsonl       tag passages (JSONL in, JSONL out)
+housing-kb serve                the HTTP API and search page
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ app = typer.Typer(
 
 IndexOpt = Annotated[
     Path | None,
-    typer.Option("--index", help="Index directory [env HOUSING_KB_INDEX; default ./data/index].", show_default=False),
+    typer.Option(
+        "--index", help="Index directory [env HOUSING_KB_INDEX; default ./data/index].", show_default=False
+    ),
 ]
 CorpusOpt = Annotated[
     Path | None,
@@ -47,7 +49,11 @@ CorpusOpt = Annotated[
 ]
 ManifestOpt = Annotated[
     Path | None,
-    typer.Option("--manifest", help="Corpus manifest [env HOUSING_KB_MANIFEST; default ./corpus_manifest.yaml].", show_default=False),
+    typer.Option(
+        "--manifest",
+        help="Corpus manifest [env HOUSING_KB_MANIFEST; default ./corpus_manifest.yaml].",
+        show_default=False,
+    ),
 ]
 EmbedderOpt = Annotated[
     str | None,
@@ -151,8 +157,12 @@ def ingest(
     corpus_dir: CorpusOpt = None,
     manifest: ManifestOpt = None,
     embedder: EmbedderOpt = None,
-    rebuild: Annotated[bool, typer.Option(help="Build a fresh index (e.g. for another model) and swap it in when done.")] = False,
-    only: Annotated[list[str] | None, typer.Option("--only", help="Ingest only this document id (repeatable).")] = None,
+    rebuild: Annotated[
+        bool, typer.Option(help="Build a fresh index (e.g. for another model) and swap it in when done.")
+    ] = False,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Ingest only this document id (repeatable).")
+    ] = None,
     second_embedder: Annotated[
         str | None,
         typer.Option(
@@ -230,14 +240,26 @@ def search(
     k: Annotated[int, typer.Option("-k", help="Number of hits.", min=1, max=100)] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print the stable JSON hit shape.")] = False,
     mode: Annotated[str, typer.Option(help="hybrid (default), dense or lexical.")] = "hybrid",
-    component: Annotated[list[str] | None, typer.Option("--component", help="Adequacy component filter (repeatable).")] = None,
-    region: Annotated[list[str] | None, typer.Option("--region", help="UN-Habitat region filter (repeatable).")] = None,
-    country: Annotated[list[str] | None, typer.Option("--country", help="ISO alpha-3 country filter (repeatable).")] = None,
-    doc_type: Annotated[list[str] | None, typer.Option("--type", help="Document type filter (repeatable).")] = None,
-    lang: Annotated[list[str] | None, typer.Option("--lang", help="Passage language filter (repeatable).")] = None,
+    component: Annotated[
+        list[str] | None, typer.Option("--component", help="Adequacy component filter (repeatable).")
+    ] = None,
+    region: Annotated[
+        list[str] | None, typer.Option("--region", help="UN-Habitat region filter (repeatable).")
+    ] = None,
+    country: Annotated[
+        list[str] | None, typer.Option("--country", help="ISO alpha-3 country filter (repeatable).")
+    ] = None,
+    doc_type: Annotated[
+        list[str] | None, typer.Option("--type", help="Document type filter (repeatable).")
+    ] = None,
+    lang: Annotated[
+        list[str] | None, typer.Option("--lang", help="Passage language filter (repeatable).")
+    ] = None,
     year_from: Annotated[int | None, typer.Option(help="Earliest document year.")] = None,
     year_to: Annotated[int | None, typer.Option(help="Latest document year.")] = None,
-    per_document: Annotated[int | None, typer.Option(help="At most this many hits per document.", min=1)] = None,
+    per_document: Annotated[
+        int | None, typer.Option(help="At most this many hits per document.", min=1)
+    ] = None,
     index: IndexOpt = None,
     embedder: EmbedderOpt = None,
 ) -> None:
@@ -249,12 +271,12 @@ def search(
         _fail(f"--mode must be hybrid, dense or lexical (got {mode!r})")
     s = _settings(index, embedder=embedder)
     engine = SearchEngine.open(s)
-    filters = Filters(
-        components=component or [],
-        regions=region or [],
-        countries=[c.upper() for c in country or []],
-        document_types=doc_type or [],
-        languages=lang or [],
+    filters = Filters.from_params(
+        component=component,
+        region=region,
+        country=country,
+        document_type=doc_type,
+        language=lang,
         year_from=year_from,
         year_to=year_to,
     )
@@ -274,7 +296,9 @@ def search(
 @user_errors
 def tag(
     embedder: EmbedderOpt = None,
-    lexical_only: Annotated[bool, typer.Option(help="Skip embedding similarity (faster, less accurate).")] = False,
+    lexical_only: Annotated[
+        bool, typer.Option(help="Skip embedding similarity (faster, less accurate).")
+    ] = False,
 ) -> None:
     """Tag passages: JSONL on stdin {"id","text","language"?,"document_countries"?}, JSONL on stdout
     {"id","components","countries","regions"}. Runs the same tagger as ingest."""
@@ -291,7 +315,12 @@ def tag(
 
     def flush() -> None:
         for item, tags in zip(batch, tagger.tag(batch), strict=True):
-            out = {"id": item.id, "components": tags.components, "countries": tags.countries, "regions": tags.regions}
+            out = {
+                "id": item.id,
+                "components": tags.components,
+                "countries": tags.countries,
+                "regions": tags.regions,
+            }
             sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
         sys.stdout.flush()
         batch.clear()
@@ -301,7 +330,11 @@ def tag(
             continue
         try:
             obj = json.loads(line)
-            if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not isinstance(obj.get("text"), str):
+            if (
+                not isinstance(obj, dict)
+                or not isinstance(obj.get("id"), str)
+                or not isinstance(obj.get("text"), str)
+            ):
                 raise ValueError('each line needs string fields "id" and "text"')
             batch.append(
                 TagInput(
@@ -335,7 +368,9 @@ def retag(
     store = IndexStore.open(s.index_dir)
     emb = load_embedder(s.embedder, s)
     if emb.model_id != store.config.model_id:
-        _fail(f"the index was built with {store.config.model_id}, but the configured embedder is {emb.model_id}")
+        _fail(
+            f"the index was built with {store.config.model_id}, but the configured embedder is {emb.model_id}"
+        )
     n = retag_stale(store, Tagger(embedder=emb), force=force)
     store.sync_faiss()
     from housing_kb.index.lexical_sync import sync_lexical
@@ -353,7 +388,10 @@ def serve(
     embedder: EmbedderOpt = None,
     cors_origin: Annotated[
         list[str] | None,
-        typer.Option("--cors-origin", help="Allowed CORS origin (repeatable) [env HOUSING_KB_CORS_ORIGINS, comma-separated]."),
+        typer.Option(
+            "--cors-origin",
+            help="Allowed CORS origin (repeatable) [env HOUSING_KB_CORS_ORIGINS, comma-separated].",
+        ),
     ] = None,
 ) -> None:
     """Serve the HTTP API (/search, /facets, /documents, /passages, /suggest, /health, /docs) and the search page."""

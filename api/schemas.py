@@ -20,15 +20,25 @@ class SearchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    q: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, description="Question or keywords, any language.")
-    component: list[str] = Field(default_factory=list, description=f"Adequacy components (any of): {', '.join(COMPONENTS)}.")
-    region: list[str] = Field(default_factory=list, description=f"UN-Habitat regions (any of): {', '.join(REGIONS)}.")
+    q: str = Field(
+        ..., min_length=1, max_length=MAX_QUERY_CHARS, description="Question or keywords, any language."
+    )
+    component: list[str] = Field(
+        default_factory=list, description=f"Adequacy components (any of): {', '.join(COMPONENTS)}."
+    )
+    region: list[str] = Field(
+        default_factory=list, description=f"UN-Habitat regions (any of): {', '.join(REGIONS)}."
+    )
     country: list[str] = Field(default_factory=list, description="ISO 3166 alpha-3 country codes (any of).")
-    document_type: list[str] = Field(default_factory=list, description=f"Document types (any of): {', '.join(DOCUMENT_TYPES)}.")
+    document_type: list[str] = Field(
+        default_factory=list, description=f"Document types (any of): {', '.join(DOCUMENT_TYPES)}."
+    )
     language: list[str] = Field(default_factory=list, description="Passage languages, ISO 639-1 (any of).")
     year_from: int | None = Field(None, ge=1900, le=2100, description="Earliest document year (inclusive).")
     year_to: int | None = Field(None, ge=1900, le=2100, description="Latest document year (inclusive).")
-    mode: SearchMode = Field("hybrid", description="Retrieval mode: lexical (BM25), dense (embeddings) or hybrid (fused).")
+    mode: SearchMode = Field(
+        "hybrid", description="Retrieval mode: lexical (BM25), dense (embeddings) or hybrid (fused)."
+    )
     k: int = Field(10, ge=1, le=MAX_K, description="Number of hits to return.")
     offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Number of hits to skip (paging).")
     group_by_document: int | None = Field(
@@ -55,7 +65,9 @@ class DocumentOut(BaseModel):
 class CitationOut(BaseModel):
     document_id: str
     title: str
-    page_start: int | None = Field(description="First page (1-based) for paginated sources; null for flowing text.")
+    page_start: int | None = Field(
+        description="First page (1-based) for paginated sources; null for flowing text."
+    )
     page_end: int | None
     paragraphs: list[str] = Field(description="UN-style paragraph numbers covered by the passage.")
     path: str | None
@@ -67,10 +79,13 @@ class CitationOut(BaseModel):
 
 class HitOut(BaseModel):
     passage_id: str = Field(description="Stable passage id: <document id>:<ordinal>:<hash prefix>.")
-    score: float = Field(description="Relevance score of the chosen mode (higher is better; not comparable across modes).")
+    score: float = Field(
+        description="Relevance score of the chosen mode (higher is better; not comparable across modes)."
+    )
     text: str = Field(description="The passage text.")
     highlighted: str | None = Field(
-        None, description="HTML-escaped excerpt with matched query terms wrapped in <mark>, when highlight=true."
+        None,
+        description="HTML-escaped excerpt with matched query terms wrapped in <mark>, when highlight=true.",
     )
     language: str
     page_start: int | None

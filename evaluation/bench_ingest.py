@@ -62,8 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         tmp = tempfile.mkdtemp(prefix="hkb-bench-")
         index_dir = Path(tmp) / "index"
     settings = replace(base, index_dir=index_dir)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads "
-          f"{torch.get_num_threads()}; corpus {settings.corpus_dir}", flush=True)
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads "
+        f"{torch.get_num_threads()}; corpus {settings.corpus_dir}",
+        flush=True,
+    )
 
     t_load = time.perf_counter()
     e5 = load_embedder("e5-small", settings)
@@ -81,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"3/4 raw model.encode on the same {n} passages ...", flush=True)
     model = e5._model  # the underlying SentenceTransformer
     raw_secs, raw_rate = _encode_rate(
-        lambda ts: model.encode(["passage: " + t for t in ts], batch_size=32, normalize_embeddings=True), texts
+        lambda ts: model.encode(["passage: " + t for t in ts], batch_size=32, normalize_embeddings=True),
+        texts,
     )
 
     use_secs = use_rate = None
@@ -102,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         "passages_per_s_embedding_step": round(n / full.embed_seconds, 2) if full.embed_seconds else None,
         "raw_encode_s": round(raw_secs, 1),
         "raw_encode_passages_per_s": round(raw_rate, 2),
-        "embedding_step_vs_raw_encode": round(raw_secs / full.embed_seconds, 3) if full.embed_seconds else None,
+        "embedding_step_vs_raw_encode": round(raw_secs / full.embed_seconds, 3)
+        if full.embed_seconds
+        else None,
         "reingest_unchanged_s": round(again.seconds, 2),
         "reingest_fraction_of_full": round(again.seconds / full.seconds, 4),
         "use_encode_s": round(use_secs, 1) if use_secs else None,
@@ -117,14 +123,26 @@ def main(argv: list[str] | None = None) -> int:
         ("passages (documents)", f"{n} ({figures['documents']})"),
         ("full ingest", f"{figures['full_ingest_s']} s = {figures['passages_per_s_overall']} passages/s"),
         ("  load + clean + chunk (+ tag)", f"{figures['extract_chunk_tag_s']} s"),
-        ("  embedding step (embed + tag + commit)", f"{figures['embed_commit_s']} s = "
-         f"{figures['passages_per_s_embedding_step']} passages/s"),
-        ("raw model.encode, same passages", f"{figures['raw_encode_s']} s = {figures['raw_encode_passages_per_s']} passages/s"),
+        (
+            "  embedding step (embed + tag + commit)",
+            f"{figures['embed_commit_s']} s = {figures['passages_per_s_embedding_step']} passages/s",
+        ),
+        (
+            "raw model.encode, same passages",
+            f"{figures['raw_encode_s']} s = {figures['raw_encode_passages_per_s']} passages/s",
+        ),
         ("raw encode time / embedding step time", f"{figures['embedding_step_vs_raw_encode']}"),
-        ("re-ingest, unchanged corpus", f"{figures['reingest_unchanged_s']} s = "
-         f"{100 * figures['reingest_fraction_of_full']:.2f} % of the full ingest"),
-        ("USE-multilingual encode, same passages", f"{figures['use_encode_s']} s = {figures['use_passages_per_s']} passages/s"
-         if use_rate else "skipped"),
+        (
+            "re-ingest, unchanged corpus",
+            f"{figures['reingest_unchanged_s']} s = "
+            f"{100 * figures['reingest_fraction_of_full']:.2f} % of the full ingest",
+        ),
+        (
+            "USE-multilingual encode, same passages",
+            f"{figures['use_encode_s']} s = {figures['use_passages_per_s']} passages/s"
+            if use_rate
+            else "skipped",
+        ),
         ("USE / e5 throughput", f"{figures['use_vs_e5_speed']}x" if use_rate else "skipped"),
         ("peak RSS", f"{figures['peak_rss_mb']:.0f} MB"),
     ]

@@ -43,7 +43,14 @@ DEPTH = 50
 MODES = ("lexical", "dense", "hybrid")
 UN_LANGUAGES = ("ar", "en", "es", "fr", "ru", "zh")
 #: Weighted-sum channel weights to compare: (e5 "dense", USE "dense2", BM25 "lexical").
-WEIGHTS = ((0.7, 0.0, 0.3), (0.5, 0.0, 0.5), (0.35, 0.35, 0.3), (0.5, 0.25, 0.25), (0.4, 0.3, 0.3), (0.3, 0.5, 0.2))
+WEIGHTS = (
+    (0.7, 0.0, 0.3),
+    (0.5, 0.0, 0.5),
+    (0.35, 0.35, 0.3),
+    (0.5, 0.25, 0.25),
+    (0.4, 0.3, 0.3),
+    (0.3, 0.5, 0.2),
+)
 STRATEGIES = ("global", "per_language_rrf", "per_language_z")
 METRIC_LABELS = {"ndcg@10": "nDCG@10", "recall@10": "R@10", "recall@50": "R@50", "mrr@10": "MRR@10"}
 

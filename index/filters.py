@@ -55,6 +55,37 @@ class Filters:
     year_from: int | None = None
     year_to: int | None = None
 
+    def __post_init__(self) -> None:
+        # ISO codes are matched upper-case whoever builds the filter (API, CLI, code)
+        self.countries = [c.upper() for c in self.countries]
+
+    @classmethod
+    def from_params(
+        cls,
+        *,
+        component: list[str] | None = None,
+        region: list[str] | None = None,
+        country: list[str] | None = None,
+        document_type: list[str] | None = None,
+        language: list[str] | None = None,
+        year_from: int | None = None,
+        year_to: int | None = None,
+    ) -> Filters:
+        """From the API's and CLI's parameter names (singular, repeatable).
+
+        >>> Filters.from_params(country=["ken"]).countries
+        ['KEN']
+        """
+        return cls(
+            components=list(component or []),
+            regions=list(region or []),
+            countries=list(country or []),
+            document_types=list(document_type or []),
+            languages=list(language or []),
+            year_from=year_from,
+            year_to=year_to,
+        )
+
     def is_empty(self) -> bool:
         return not (
             self.components
@@ -178,7 +209,7 @@ class FilterTable:
         if f.countries:
             in_country = np.zeros(len(self.ids), dtype=bool)
             for c in f.countries:
-                rows = self.country_rows.get(c.upper())
+                rows = self.country_rows.get(c)
                 if rows is not None:
                     in_country[rows] = True
             keep &= in_country

@@ -466,5 +466,3 @@ def _secondary_for(store: IndexStore, settings: Settings) -> Any:
         )
         return None
     return emb
-
-

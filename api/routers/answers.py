@@ -62,11 +62,8 @@ def _llm() -> LLMConfig | None:
 
 
 def run_ask(req: AskRequest, engine: SearchEngine) -> AnswerResponse:
-    filters = Filters(
-        components=req.component,
-        regions=req.region,
-        countries=[c.upper() for c in req.country],
-        languages=req.language,
+    filters = Filters.from_params(
+        component=req.component, region=req.region, country=req.country, language=req.language
     )
     answer = answer_question(
         engine,

@@ -25,7 +25,9 @@ def _summary(engine: SearchEngine, d: DocumentRecord) -> dict:
 def list_documents(
     engine: Annotated[SearchEngine, Depends(get_engine)],
     document_type: Annotated[list[str], Query(description="Only these document types.")] = [],  # noqa: B006
-    country: Annotated[list[str], Query(description="Only documents about these countries (ISO alpha-3).")] = [],  # noqa: B006
+    country: Annotated[
+        list[str], Query(description="Only documents about these countries (ISO alpha-3).")
+    ] = [],  # noqa: B006
     region: Annotated[list[str], Query(description="Only documents of these regions.")] = [],  # noqa: B006
 ) -> DocumentsResponse:
     """Every indexed document with its metadata, passage count and tag summary."""
@@ -37,7 +39,9 @@ def list_documents(
         and (not country or set(c.upper() for c in country) & set(d.countries))
         and (not region or set(region) & set(d.regions))
     ]
-    return DocumentsResponse(total=len(docs), documents=[DocumentSummary(**_summary(engine, d)) for d in docs])
+    return DocumentsResponse(
+        total=len(docs), documents=[DocumentSummary(**_summary(engine, d)) for d in docs]
+    )
 
 
 @router.get("/documents/{doc_id}", response_model=DocumentDetail, responses=_404, summary="One document")

@@ -25,12 +25,12 @@ _ERRORS = {422: {"model": ErrorOut, "description": "Invalid parameter (the messa
 
 
 def _filters(req: SearchRequest) -> Filters:
-    return Filters(
-        components=req.component,
-        regions=req.region,
-        countries=[c.upper() for c in req.country],
-        document_types=req.document_type,
-        languages=req.language,
+    return Filters.from_params(
+        component=req.component,
+        region=req.region,
+        country=req.country,
+        document_type=req.document_type,
+        language=req.language,
         year_from=req.year_from,
         year_to=req.year_to,
     )
@@ -62,7 +62,10 @@ def run_search(req: SearchRequest, engine: SearchEngine) -> SearchResponse:
 @router.get("/search", response_model=SearchResponse, responses=_ERRORS, summary="Search passages")
 def search_get(
     engine: Annotated[SearchEngine, Depends(get_engine)],
-    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="Question or keywords, any language.")],
+    q: Annotated[
+        str,
+        Query(min_length=1, max_length=MAX_QUERY_CHARS, description="Question or keywords, any language."),
+    ],
     component: Annotated[list[str], Query(description="Adequacy component filter (repeatable).")] = [],  # noqa: B006
     region: Annotated[list[str], Query(description="UN-Habitat region filter (repeatable).")] = [],  # noqa: B006
     country: Annotated[list[str], Query(description="ISO alpha-3 country filter (repeatable).")] = [],  # noqa: B006
@@ -99,7 +102,9 @@ def search_get(
     return run_search(req, engine)
 
 
-@router.post("/search", response_model=SearchResponse, responses=_ERRORS, summary="Search passages (JSON body)")
+@router.post(
+    "/search", response_model=SearchResponse, responses=_ERRORS, summary="Search passages (JSON body)"
+)
 def search_post(req: SearchRequest, engine: Annotated[SearchEngine, Depends(get_engine)]) -> SearchResponse:
     """The same as ``GET /search`` with the parameters in a JSON body."""
     return run_search(req, engine)
@@ -108,7 +113,9 @@ def search_post(req: SearchRequest, engine: Annotated[SearchEngine, Depends(get_
 @router.get("/facets", response_model=FacetsResponse, responses=_ERRORS, summary="Facet counts")
 def facets(
     engine: Annotated[SearchEngine, Depends(get_engine)],
-    q: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS, description="Optional query; omitted = all passages.")] = None,
+    q: Annotated[
+        str | None, Query(max_length=MAX_QUERY_CHARS, description="Optional query; omitted = all passages.")
+    ] = None,
     component: Annotated[list[str], Query()] = [],  # noqa: B006
     region: Annotated[list[str], Query()] = [],  # noqa: B006
     country: Annotated[list[str], Query()] = [],  # noqa: B006
@@ -122,12 +129,12 @@ def facets(
 
     With ``q``: over the query's candidate pool (the top passages that pass the filters). Without: over every
     passage that passes the filters."""
-    f = Filters(
-        components=component,
-        regions=region,
-        countries=[c.upper() for c in country],
-        document_types=document_type,
-        languages=language,
+    f = Filters.from_params(
+        component=component,
+        region=region,
+        country=country,
+        document_type=document_type,
+        language=language,
         year_from=year_from,
         year_to=year_to,
     )
