@@ -65,7 +65,7 @@ eval-retrieval: install
 	$(BIN)/python -m housing_kb.evaluation.eval_retrieval --peers --variants --markdown
 
 eval-tags: model
-	$(BIN)/python -m housing_kb.evaluation.eval_tags --markdown
+	$(BIN)/python -m housing_kb.evaluation.eval_tags --cv 5 --markdown
 
 clean-index:
 	rm -rf data/index
