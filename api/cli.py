@@ -260,6 +260,13 @@ def search(
     per_document: Annotated[
         int | None, typer.Option(help="At most this many hits per document.", min=1)
     ] = None,
+    boost_places: Annotated[
+        bool,
+        typer.Option(
+            "--boost-places/--no-boost-places",
+            help="Favour documents about a country (or its state or province) named in the query.",
+        ),
+    ] = True,
     index: IndexOpt = None,
     embedder: EmbedderOpt = None,
 ) -> None:
@@ -280,10 +287,21 @@ def search(
         year_from=year_from,
         year_to=year_to,
     )
-    result = engine.search(query, k=k, mode=mode, filters=filters, group_by_document=per_document)  # type: ignore[arg-type]
+    result = engine.search(
+        query,
+        k=k,
+        mode=mode,  # type: ignore[arg-type]
+        filters=filters,
+        group_by_document=per_document,
+        boost_places=boost_places,
+    )
     if as_json:
         typer.echo(json.dumps(result.to_cli_json(), ensure_ascii=False, indent=2))
         return
+    if result.boosted_countries:
+        typer.echo(
+            f"Favouring documents about: {', '.join(result.boosted_countries)} (--no-boost-places to stop)"
+        )
     if not result.hits:
         typer.echo("No passages found.")
     for rank, hit in enumerate(result.hits, 1):

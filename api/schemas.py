@@ -46,6 +46,11 @@ class SearchRequest(BaseModel):
     )
     highlight: bool = Field(True, description="Mark matched terms with <mark> in `highlighted`.")
     facets: bool = Field(False, description="Also return facet counts for the query and filters.")
+    boost_places: bool = Field(
+        True,
+        description="Favour documents about a country the query names (directly, or through one of its "
+        "states, provinces or municipalities, in any UN language). Ignored when `country` is given.",
+    )
 
 
 class DocumentOut(BaseModel):
@@ -106,6 +111,10 @@ class SearchResponse(BaseModel):
     offset: int
     total_candidates: int = Field(description="Candidates that passed the filters before paging.")
     query_language: str | None = Field(None, description="Detected language of the query.")
+    boosted_countries: list[str] = Field(
+        default_factory=list,
+        description="ISO alpha-3 codes of the countries named in the query whose documents were favoured.",
+    )
     hits: list[HitOut]
     facets: dict[str, dict[str, int]] | None = Field(
         None, description="Counts per component, region, country, document_type, language and year."

@@ -121,6 +121,8 @@ class FilterTable:
         self.languages: list[str] = []
         self.doc_ids: list[str] = []
         self.country_rows: dict[str, np.ndarray] = {}
+        #: Rows whose *document* is about a country (manifest metadata), for query place intent.
+        self.doc_country_rows: dict[str, np.ndarray] = {}
         self.row_countries: list[tuple[str, ...]] = []
         self.tagged = False
         self._row_of: dict[int, int] = {}
@@ -142,6 +144,7 @@ class FilterTable:
         table.year = np.zeros(n, dtype=np.int32)
         lang_codes: dict[str, int] = {}
         country_lists: dict[str, list[int]] = {}
+        doc_country_lists: dict[str, list[int]] = {}
         for i, r in enumerate(rows):
             d = docs[r["doc_id"]]
             tagged = r["tags_version"] is not None
@@ -159,8 +162,11 @@ class FilterTable:
             table.row_countries.append(tuple(countries))
             for c in countries:
                 country_lists.setdefault(c, []).append(i)
+            for c in d.countries:
+                doc_country_lists.setdefault(c.upper(), []).append(i)
         table.languages = sorted(lang_codes, key=lang_codes.__getitem__)
         table.country_rows = {c: np.asarray(v, dtype=np.int64) for c, v in country_lists.items()}
+        table.doc_country_rows = {c: np.asarray(v, dtype=np.int64) for c, v in doc_country_lists.items()}
         table._row_of = {int(pid): i for i, pid in enumerate(table.ids)}
         return table
 
@@ -214,6 +220,18 @@ class FilterTable:
                     in_country[rows] = True
             keep &= in_country
         return keep
+
+    def document_country_ids(self, countries: Iterable[str], within: np.ndarray | None = None) -> np.ndarray:
+        """Passage ids of documents about any of these countries, optionally only those in ``within``."""
+        keep = np.zeros(len(self.ids), dtype=bool)
+        for c in countries:
+            rows = self.doc_country_rows.get(c.upper())
+            if rows is not None:
+                keep[rows] = True
+        ids = self.ids[keep]
+        if within is not None:
+            ids = np.intersect1d(ids, within, assume_unique=True)
+        return ids
 
     def allowed_ids(self, f: Filters) -> np.ndarray | None:
         """Passage ids passing the filters, or None when there is no filter."""

@@ -41,6 +41,13 @@ class SearchConfig:
     dense_strategy: DenseStrategy = "global"
     #: Candidates taken from each channel before fusion, filters and paging.
     pool: int = 100
+    #: Place intent: when the query names a country, or a state, province or municipality of one
+    #: ("Russia's housing code", "Virginia's renters", "上海"), the passages of documents about that
+    #: country join every channel's candidates and get this much added to their fused score (one
+    #: channel's full weight is 0.35). The documents are usually in the country's own language, which
+    #: e5 ranks low for a query in another. Dev set: nDCG@10 0.312 -> 0.40; 0.2 and 0.5 measured
+    #: lower and equal (README, "place intent").
+    place_boost: float = 0.3
 
 
 @dataclass
@@ -144,6 +151,8 @@ class SearchResult:
     total_candidates: int
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     query_language: str | None = None
+    #: Countries the query names whose documents were boosted (empty when none, or when turned off).
+    boosted_countries: list[str] = field(default_factory=list)
 
     def to_cli_json(self) -> dict[str, Any]:
         return {"query": self.query, "hits": [h.to_cli_json() for h in self.hits]}
@@ -235,8 +244,12 @@ class SearchEngine:
         group_by_document: int | None = None,
         highlight: bool = False,
         with_facets: bool = False,
+        boost_places: bool = True,
     ) -> SearchResult:
-        """Ranked, cited hits. Filters are validated (unknown values raise InvalidFilter) and exact."""
+        """Ranked, cited hits. Filters are validated (unknown values raise InvalidFilter) and exact.
+
+        With ``boost_places`` a country (or one of its states or provinces) named in the query favours
+        documents about it; an explicit country filter makes that moot and turns it off."""
         self.refresh()
         filters = filters or Filters()
         self._table.validate(filters)
@@ -246,7 +259,11 @@ class SearchEngine:
         want = offset + k
         pool = max(self.config.pool, want * (3 if group_by_document else 1))
         qlang = detect_query_language(query)
-        ranked = self._ranked(query, qlang, mode, pool, allowed)
+        places = self.query_countries(query) if boost_places and not filters.countries else []
+        place_ids = self._table.document_country_ids(places, allowed) if places else None
+        if place_ids is not None and len(place_ids) == 0:
+            places, place_ids = [], None  # no document about that country (within the filters)
+        ranked = self._ranked(query, qlang, mode, pool, allowed, place_ids)
         if group_by_document:
             ranked = _group(ranked, self._doc_of(ranked), group_by_document)
         hits = self._hits(ranked[offset:want])
@@ -262,24 +279,70 @@ class SearchEngine:
             total_candidates=len(ranked),
             facets=facets,
             query_language=qlang,
+            boosted_countries=list(places),
         )
 
+    def query_countries(self, query: str) -> list[str]:
+        """ISO alpha-3 codes of the countries a query names, directly or through a state, province or
+        municipality, in any of the gazetteer's languages."""
+        from housing_kb.ingest.tagging.geography import Gazetteer
+
+        return Gazetteer.with_places().find(query).countries
+
     def _ranked(
-        self, query: str, qlang: str | None, mode: str, pool: int, allowed: np.ndarray | None
+        self,
+        query: str,
+        qlang: str | None,
+        mode: str,
+        pool: int,
+        allowed: np.ndarray | None,
+        place_ids: np.ndarray | None = None,
     ) -> list[tuple[int, float]]:
+        qvec2 = None
+        if mode == "hybrid" and self.secondary is not None:
+            qvec2 = self.secondary.embed_queries([query])[0]
+        channels = self._channels(query, qlang, mode, pool, allowed, qvec2)
+        if place_ids is None or self.config.place_boost <= 0:
+            if len(channels) == 1:
+                return next(iter(channels.values()))
+            return fuse(channels, self.config.fusion, self.config.weights)[:pool]
+        # Place intent: the named country's passages compete in every channel (their own top ``pool``
+        # joins the unrestricted one, so a document in another language than the query is not lost
+        # below the cut), then get a fixed bonus after fusion. Scores within a channel are comparable,
+        # so the two lists merge by score before normalisation.
+        local = self._channels(query, qlang, mode, pool, place_ids, qvec2)
+        for name, ranked in local.items():
+            merged = dict(channels.get(name, []))
+            merged.update(ranked)
+            channels[name] = sorted(merged.items(), key=lambda kv: -kv[1])
+        weights = self.config.weights if len(channels) > 1 else dict.fromkeys(channels, 1.0)
+        method = self.config.fusion if len(channels) > 1 else "weighted"
+        fused = fuse(channels, method, weights)
+        bonus = self.config.place_boost if method == "weighted" else self.config.place_boost / (RRF_K + 1)
+        inside = set(place_ids.tolist())
+        boosted = [(pid, sc + bonus if pid in inside else sc) for pid, sc in fused]
+        boosted.sort(key=lambda kv: -kv[1])
+        return boosted[: pool * 2]
+
+    def _channels(
+        self,
+        query: str,
+        qlang: str | None,
+        mode: str,
+        pool: int,
+        allowed: np.ndarray | None,
+        qvec2: np.ndarray | None,
+    ) -> dict[str, list[tuple[int, float]]]:
         channels: dict[str, list[tuple[int, float]]] = {}
         if mode in ("dense", "hybrid"):
             channels["dense"] = self._dense(query, pool, allowed)
-        if mode == "hybrid" and self.secondary is not None:
-            qvec2 = self.secondary.embed_queries([query])[0]
+        if qvec2 is not None:
             channels["dense2"] = self.store.search_dense(
                 qvec2, pool, allowed, model_id=self.secondary.model_id
             )
         if mode in ("lexical", "hybrid"):
             channels["lexical"] = self._lexical.search(query, pool, allowed_ids=allowed, language=qlang)
-        if len(channels) == 1:
-            return next(iter(channels.values()))
-        return fuse(channels, self.config.fusion, self.config.weights)[:pool]
+        return channels
 
     def query_vector(self, query: str) -> np.ndarray:
         with self._lock:

@@ -253,3 +253,24 @@ def test_health_openapi_and_cors(server):
         headers={"Origin": "https://platform.example", "Access-Control-Request-Method": "GET"},
     )
     assert pre.headers.get("access-control-allow-origin") == "https://platform.example"
+
+
+def test_place_named_in_query_favours_that_countrys_documents(server):
+    # Spanish question about Saudi Arabia; the Saudi document is in Arabic.
+    q = "¿Qué decidió Arabia Saudí sobre su ministerio de vivienda?"
+    r = server.get("/search", params={"q": q, "k": 3})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["boosted_countries"] == ["SAU"]
+    assert body["hits"][0]["document"]["id"] == "sa-royal-order"
+    # a province stands for its country too (Guangdong -> China), in English or Chinese
+    for q in ("tenancy registration rules in Guangdong", "广东的租赁登记"):
+        r = server.get("/search", params={"q": q, "k": 3})
+        assert r.json()["boosted_countries"] == ["CHN"], q
+        assert r.json()["hits"][0]["document"]["id"] == "cn-guangdong-lease", q
+    # turned off, or made moot by an explicit country filter
+    off = server.get("/search", params={"q": q, "boost_places": "false"}).json()
+    assert off["boosted_countries"] == []
+    filtered = server.get("/search", params={"q": q, "country": "CHN"}).json()
+    assert filtered["boosted_countries"] == []
+    assert {h["document"]["id"] for h in filtered["hits"]} == {"cn-guangdong-lease"}

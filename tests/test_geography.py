@@ -118,3 +118,15 @@ def test_malformed_region_file_is_reported(tmp_path) -> None:
     (tmp_path / "names.yaml").write_text("variants: {}\n", encoding="utf-8")
     with pytest.raises(GeographyError, match="regions.yaml"):
         Gazetteer(tmp_path)
+
+
+def test_places_gazetteer_maps_subdivisions_to_countries_for_queries_only():
+    places = Gazetteer.with_places()
+    assert places.find("renters in Virginia and KwaZulu-Natal").countries == ["USA", "ZAF"]
+    assert places.find("上海市城市更新").countries == ["CHN"]
+    assert places.find("Comment Shanghai organise-t-il").countries == ["CHN"]
+    # a state that is also a country keeps the country; lower-case words never count as places
+    assert places.find("Georgia's housing code").countries == ["GEO"]
+    assert places.find("the central and western districts").countries == []
+    # passage tagging does not use subdivisions
+    assert Gazetteer.default().find("renters in Virginia").countries == []

@@ -46,6 +46,7 @@ def run_search(req: SearchRequest, engine: SearchEngine) -> SearchResponse:
         group_by_document=req.group_by_document,
         highlight=req.highlight,
         with_facets=req.facets,
+        boost_places=req.boost_places,
     )
     return SearchResponse(
         query=req.q,
@@ -54,6 +55,7 @@ def run_search(req: SearchRequest, engine: SearchEngine) -> SearchResponse:
         offset=req.offset,
         total_candidates=result.total_candidates,
         query_language=result.query_language,
+        boosted_countries=result.boosted_countries,
         hits=[hit_out(h) for h in result.hits],
         facets=result.facets if req.facets else None,
     )
@@ -79,6 +81,9 @@ def search_get(
     group_by_document: Annotated[int | None, Query(ge=1, le=20, description="Max hits per document.")] = None,
     highlight: bool = True,
     facets: bool = False,
+    boost_places: Annotated[
+        bool, Query(description="Favour documents about a country the query names (ignored with `country`).")
+    ] = True,
 ) -> SearchResponse:
     """Cited, highlighted passages for a question in any UN language, with exact filters.
 
@@ -98,6 +103,7 @@ def search_get(
         group_by_document=group_by_document,
         highlight=highlight,
         facets=facets,
+        boost_places=boost_places,
     )
     return run_search(req, engine)
 

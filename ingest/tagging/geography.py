@@ -225,7 +225,10 @@ class Gazetteer:
     "Papua New Guinea" is not also "Guinea" and "South Africa" is not the region "Africa".
     """
 
-    def __init__(self, geo_dir: Path | None = None):
+    def __init__(self, geo_dir: Path | None = None, *, places: bool = False):
+        """``places`` also recognises first-level subdivisions (states, provinces, municipalities such
+        as Virginia, KwaZulu-Natal, 上海) as naming their country. Search uses it to read a query's
+        place intent; passage tagging does not (its precision was measured without them)."""
         geo_dir = geo_dir or default_geo_dir()
         self.region_of: dict[str, str] = _load_regions(geo_dir / "regions.yaml")
         names = _read_yaml(geo_dir / "names.yaml")
@@ -267,6 +270,15 @@ class Gazetteer:
                 add(term, "ignore", "")
         for code, name in _pycountry_names(set(self.region_of)):
             add(name, "country", code, auto=True)
+        if places:
+            taken = set(explicit) | {e.surface for es in self._by_first.values() for e in es} | set(cjk)
+            taken |= {e.surface for es in self._stems.values() for e in es}
+            for code, name in _subdivision_names(set(self.region_of)):
+                folded = fold(name).strip()
+                if folded in taken or folded in not_names or folded in _GENERIC_PLACE_WORDS:
+                    continue
+                self._strict.add(folded)  # a place name only counts when written with a capital
+                add(name, "country", code, auto=True)
         self._drop_ambiguous()
         ordered = sorted(cjk, key=len, reverse=True)
         self._cjk_codes = cjk
@@ -314,6 +326,16 @@ class Gazetteer:
     def default(cls) -> Gazetteer:
         """The gazetteer built from the packaged data (built once per process)."""
         return cls()
+
+    @classmethod
+    @cache
+    def with_places(cls) -> Gazetteer:
+        """The default gazetteer plus subdivision names (built once per process).
+
+        >>> Gazetteer.with_places().find("rental assistance in Virginia and 上海").countries
+        ['CHN', 'USA']
+        """
+        return cls(places=True)
 
     # ----------------------------------------------------------------------------------------------
     def find(self, text: str) -> GeoMatch:
@@ -458,6 +480,82 @@ def _pycountry_names(codes: set[str]) -> Iterable[tuple[str, str]]:
                 head = re.split(r",|\(|（", name)[0].strip()
                 if head and head != name:
                     yield country.alpha_3, head
+
+
+#: Subdivision names too generic to stand for a country on their own (most are also dropped as
+#: ambiguous, being shared by several countries).
+_GENERIC_PLACE_WORDS = frozenset(
+    [
+        "central",
+        "centre",
+        "center",
+        "centro",
+        "capital",
+        "north",
+        "south",
+        "east",
+        "west",
+        "northern",
+        "southern",
+        "eastern",
+        "western",
+        "norte",
+        "sur",
+        "este",
+        "oeste",
+        "nord",
+        "sud",
+        "est",
+        "ouest",
+        "oriental",
+        "occidental",
+        "coast",
+        "lakes",
+        "islands",
+        "upper",
+        "lower",
+        "national",
+        "federal",
+        "city",
+        "district",
+        "metropolitan",
+    ]
+)
+#: Administrative suffixes dropped to get the name people write ("Nairobi City" -> "Nairobi").
+_SUBDIVISION_SUFFIXES = re.compile(r"\s+(Shi|Sheng|Zizhiqu|Tebiexingzhengqu|City|Province|State|Region)$")
+_CJK_SUFFIXES = ("特别行政区", "自治区", "市", "省", "州")
+
+
+def _subdivision_names(codes: set[str]) -> Iterable[tuple[str, str]]:
+    """(alpha-3, name) for first-level subdivisions in English/romanised and translated forms, with
+    administrative suffixes also stripped ("Shanghai Shi" -> "Shanghai", "弗吉尼亚州" -> "弗吉尼亚")."""
+    translators = [lambda s: s]
+    for locales in _LOCALES.values():
+        for loc in locales:
+            try:
+                translators.append(
+                    gettext.translation("iso3166-2", pycountry.LOCALES_DIR, languages=[loc]).gettext
+                )
+            except OSError:
+                continue
+    for sub in pycountry.subdivisions:
+        if getattr(sub, "parent_code", None):
+            continue
+        country = pycountry.countries.get(alpha_2=sub.country_code)
+        if country is None or country.alpha_3 not in codes:
+            continue
+        for translate in translators:
+            name = re.split(r"\s*[(\[/]", translate(sub.name))[0].strip()
+            if len(name) < 2:
+                continue
+            yield country.alpha_3, name
+            short = _SUBDIVISION_SUFFIXES.sub("", name)
+            for suffix in _CJK_SUFFIXES:
+                if script_of(name) == "cjk" and name.endswith(suffix) and len(name) - len(suffix) >= 2:
+                    short = name[: -len(suffix)]
+                    break
+            if short != name:
+                yield country.alpha_3, short
 
 
 # --------------------------------------------------------------------------------------------------
