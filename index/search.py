@@ -175,6 +175,7 @@ class SearchEngine:
         self._doc_counts: dict[str, tuple[int, int]] | None = None
         self._suggester: Any = None
         self.config = SearchConfig()
+        _single_threaded_faiss()
         self.refresh()
 
     @classmethod
@@ -513,6 +514,22 @@ def highlight_text(text: str, language: str, terms: set[str]) -> str:
             pos = end
     out.append(html.escape(text[pos:]))
     return "".join(out)
+
+
+def _single_threaded_faiss() -> None:
+    """One OpenMP thread for FAISS in a query server. For a single query vector FAISS's threads cost
+    more than they give on 2 cores: a flat scan of 100k passages took 20 ms with 2 threads and 6.6 ms
+    with one (``bench_search --profile``); concurrent requests supply the parallelism instead.
+    HOUSING_KB_FAISS_THREADS overrides it."""
+    import os
+
+    import faiss
+
+    threads = os.environ.get("HOUSING_KB_FAISS_THREADS", "1")
+    try:
+        faiss.omp_set_num_threads(max(1, int(threads)))
+    except ValueError:
+        log.warning("HOUSING_KB_FAISS_THREADS=%r is not a number; FAISS keeps its default threads", threads)
 
 
 def _secondary_for(store: IndexStore, settings: Settings) -> Any:
