@@ -52,6 +52,8 @@ WEIGHTS = (
     (0.3, 0.5, 0.2),
 )
 STRATEGIES = ("global", "per_language_rrf", "per_language_z")
+#: Place-intent boosts compared against the default (0.3); 0 turns place intent off.
+PLACE_BOOSTS = (0.0, 0.2, 0.5)
 METRIC_LABELS = {"ndcg@10": "nDCG@10", "recall@10": "R@10", "recall@50": "R@50", "mrr@10": "MRR@10"}
 
 #: A ranked hit as the judge needs it: (document path relative to the corpus root, passage text).
@@ -183,13 +185,16 @@ class Variant:
     fusion: str
     weights: tuple[float, float, float]
     dense_strategy: str
+    place_boost: float = 0.3
 
 
 def variant_grid(weights: Iterable[tuple[float, float, float]] = WEIGHTS) -> list[Variant]:
     """Dense with each strategy, then hybrid with each strategy x (RRF, weighted at each weight triple).
 
+    Then the default hybrid with other place-intent boosts (0 = off).
+
     >>> len(variant_grid(((0.5, 0.0, 0.5),)))
-    9
+    12
     """
     default = (0.35, 0.35, 0.3)
     out = [Variant(f"dense {s}", "dense", "rrf", default, s) for s in STRATEGIES]
@@ -199,6 +204,10 @@ def variant_grid(weights: Iterable[tuple[float, float, float]] = WEIGHTS) -> lis
             Variant(f"hybrid weighted e5={w[0]} use={w[1]} bm25={w[2]} {s}", "hybrid", "weighted", w, s)
             for w in weights
         )
+    out.extend(
+        Variant(f"hybrid default, place boost {b}", "hybrid", "weighted", default, "global", b)
+        for b in PLACE_BOOSTS
+    )
     return out
 
 
@@ -213,6 +222,7 @@ def run_variants(
             engine.config.fusion = v.fusion
             engine.config.weights = dict(zip(("dense", "dense2", "lexical"), v.weights, strict=True))
             engine.config.dense_strategy = v.dense_strategy
+            engine.config.place_boost = v.place_boost
             runs.append(run_system(v.label, engine_ranker(engine, v.mode), questions))
             print(f"  {v.label}: nDCG@10 {runs[-1].overall():.3f}", file=sys.stderr, flush=True)
     finally:
