@@ -59,7 +59,7 @@ bench: model
 	$(BIN)/python -m housing_kb.evaluation.bench_ingest
 
 bench-search: install
-	$(BIN)/python -m housing_kb.evaluation.bench_search --synthetic 100000 --markdown
+	$(BIN)/python -m housing_kb.evaluation.bench_search --synthetic 100000 --clients 1 --requests 100 --profile --markdown
 
 eval-retrieval: install
 	$(BIN)/python -m housing_kb.evaluation.eval_retrieval --peers --variants --markdown
