@@ -20,6 +20,7 @@ from housing_kb.config import Settings
 from housing_kb.index.analysis import analyze_query, analyze_spans, detect_query_language
 from housing_kb.index.filters import Filters, FilterTable
 from housing_kb.index.store import DocumentRecord, IndexConfigMismatch, IndexStore, passage_row_to_dict
+from housing_kb.ingest.tagging.geography import Gazetteer
 
 log = logging.getLogger("housing_kb.search")
 Mode = Literal["dense", "lexical", "hybrid"]
@@ -286,8 +287,6 @@ class SearchEngine:
     def query_countries(self, query: str) -> list[str]:
         """ISO alpha-3 codes of the countries a query names, directly or through a state, province or
         municipality, in any of the gazetteer's languages."""
-        from housing_kb.ingest.tagging.geography import Gazetteer
-
         return Gazetteer.with_places().find(query).countries
 
     def _ranked(

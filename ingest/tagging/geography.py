@@ -13,7 +13,7 @@ import gettext
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -458,17 +458,23 @@ def _load_regions(path: Path) -> dict[str, str]:
     return region_of
 
 
-def _pycountry_names(codes: set[str]) -> Iterable[tuple[str, str]]:
-    """(alpha-3, name) for English and translated ISO names, with "Korea, Republic of" also as "Korea"."""
-    translators = [lambda s: s]
+def _translators(domain: str) -> list[Callable[[str], str]]:
+    """Identity, then pycountry's gettext translation for ``domain`` in each project locale."""
+    translators: list[Callable[[str], str]] = [lambda s: s]
     for locales in _LOCALES.values():
         for loc in locales:
             try:
                 translators.append(
-                    gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[loc]).gettext
+                    gettext.translation(domain, pycountry.LOCALES_DIR, languages=[loc]).gettext
                 )
             except OSError:  # a locale missing from this pycountry build: English names still work
                 continue
+    return translators
+
+
+def _pycountry_names(codes: set[str]) -> Iterable[tuple[str, str]]:
+    """(alpha-3, name) for English and translated ISO names, with "Korea, Republic of" also as "Korea"."""
+    translators = _translators("iso3166-1")
     for country in pycountry.countries:
         if country.alpha_3 not in codes:
             continue
@@ -529,15 +535,7 @@ _CJK_SUFFIXES = ("特别行政区", "自治区", "市", "省", "州")
 def _subdivision_names(codes: set[str]) -> Iterable[tuple[str, str]]:
     """(alpha-3, name) for first-level subdivisions in English/romanised and translated forms, with
     administrative suffixes also stripped ("Shanghai Shi" -> "Shanghai", "弗吉尼亚州" -> "弗吉尼亚")."""
-    translators = [lambda s: s]
-    for locales in _LOCALES.values():
-        for loc in locales:
-            try:
-                translators.append(
-                    gettext.translation("iso3166-2", pycountry.LOCALES_DIR, languages=[loc]).gettext
-                )
-            except OSError:
-                continue
+    translators = _translators("iso3166-2")
     for sub in pycountry.subdivisions:
         if getattr(sub, "parent_code", None):
             continue
