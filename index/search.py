@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from housing_kb.config import Settings
-from housing_kb.index.analysis import analyze_query, analyze_spans, detect_query_language
+from housing_kb.index.analysis import analyze_query, detect_query_language, match_spans
 from housing_kb.index.filters import Filters, FilterTable
 from housing_kb.index.store import DocumentRecord, IndexConfigMismatch, IndexStore, passage_row_to_dict
 from housing_kb.ingest.tagging.geography import Gazetteer
@@ -502,12 +502,16 @@ def merge_language_lists(
 
 
 def highlight_text(text: str, language: str, terms: set[str]) -> str:
-    """HTML-escaped text with the spans whose analysed term is a query term wrapped in <mark>."""
+    """HTML-escaped text with the spans whose analysed term is a query term wrapped in <mark>.
+
+    >>> highlight_text("Adequate housing & land", "en", {"hous"})
+    'Adequate <mark>housing</mark> &amp; land'
+    """
     if not terms:
         return html.escape(text)
     out, pos = [], 0
-    for start, end, term in analyze_spans(text, language):
-        if term in terms and start >= pos:
+    for start, end in match_spans(text, language, terms):
+        if start >= pos:
             out.append(html.escape(text[pos:start]))
             out.append(f"<mark>{html.escape(text[start:end])}</mark>")
             pos = end

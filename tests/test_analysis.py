@@ -15,6 +15,7 @@ from housing_kb.index.analysis import (
     normalize_arabic,
     primary_language,
     stem_arabic,
+    stopword_vote,
 )
 
 
@@ -129,6 +130,31 @@ def test_mixed_script_query_uses_each_script_analyser() -> None:
 def test_detection_is_deterministic() -> None:
     query = "What protections exist against forced evictions in informal settlements?"
     assert {detect_query_language(query) for _ in range(5)} == {"en"}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("¿Cuáles son los derechos de los inquilinos frente a un desalojo?", "es"),
+        ("Quais são os direitos dos moradores de favelas no Brasil?", "pt"),
+        ("What are the rights of tenants when they are evicted?", "en"),
+    ],
+)
+def test_stop_word_vote_decides_questions(query: str, expected: str) -> None:
+    assert stopword_vote(query.lower().replace("?", "").replace("¿", "").split()) == expected
+    assert detect_query_language(query) == expected
+
+
+def test_vote_leaves_languages_without_a_stemmer_to_langdetect() -> None:
+    # Italian shares "la", "e", "a" with Spanish and Portuguese; its own stop words must win the vote,
+    # and langdetect then names it (the Latin words are analysed without a stemmer).
+    query = "il diritto alla casa per tutti i cittadini della città"
+    assert stopword_vote(query.split()) == "it"
+    assert detect_query_language(query) == "it"
+
+
+def test_keyword_queries_stay_undecided_by_the_vote() -> None:
+    assert stopword_vote(["slum", "upgrading", "tenure", "security", "kenya"]) is None
 
 
 def test_jieba_loads_silently() -> None:
