@@ -379,10 +379,15 @@ def build_synthetic_index(source_dir: Path, target_dir: Path, n_passages: int, s
         "source": str(source_dir.resolve()),
         "generation": source.generation,
         "seed": seed,
+        # the second dense channel is part of the default hybrid search, so the copy carries it too
+        "secondary": source.secondary_model_id,
     }
     stamp_path = target_dir / SYNTHETIC_STAMP
     if stamp_path.exists() and json.loads(stamp_path.read_text()) == stamp:
         print(f"reusing synthetic index at {target_dir}", file=sys.stderr, flush=True)
+        # FAISS files of another kind (flat vs HNSW, see HOUSING_KB_ANN_MIN) are rebuilt and written
+        # here once, rather than in memory by every server that opens the copy read-only.
+        IndexStore.open(target_dir, source.config).sync_faiss()
         return target_dir
     if target_dir.exists():
         shutil.rmtree(target_dir)
@@ -394,6 +399,11 @@ def build_synthetic_index(source_dir: Path, target_dir: Path, n_passages: int, s
     for d in docs:
         hashes = [r["content_hash"] for r in rows[d.doc_id]]
         vectors.update(source.cached_vectors(hashes))
+    secondary = source.secondary_model_id
+    vectors2: dict[str, np.ndarray] = {}
+    if secondary:
+        for d in docs:
+            vectors2.update(source.cached_vectors([r["content_hash"] for r in rows[d.doc_id]], secondary))
     n_source = sum(len(r) for r in rows.values())
     if n_source == 0:
         raise BenchError(f"the index at {source_dir} has no passages to replicate")
@@ -415,7 +425,7 @@ def build_synthetic_index(source_dir: Path, target_dir: Path, n_passages: int, s
                 year=(d.year + rng.randint(-3, 3)) if d.year else None,
                 tag_summary={},
             )
-            passages, vecs, tags = [], [], []
+            passages, vecs, tags, vecs2 = [], [], [], []
             for r in src_rows:
                 text = perturb_text(r["text"], rng) if copy else r["text"]
                 passages.append(
@@ -435,6 +445,9 @@ def build_synthetic_index(source_dir: Path, target_dir: Path, n_passages: int, s
                 )
                 base = vectors[r["content_hash"]]
                 vecs.append(noisy_unit(base, nrng) if copy else base)
+                base2 = vectors2.get(r["content_hash"])
+                if base2 is not None:
+                    vecs2.append((passages[-1].content_hash, noisy_unit(base2, nrng) if copy else base2))
                 tagged = r["tags_version"] is not None
                 tags.append(
                     PassageTagsRecord(
@@ -447,9 +460,15 @@ def build_synthetic_index(source_dir: Path, target_dir: Path, n_passages: int, s
             # Page texts only for the first copy: search never reads them, and 29 copies would be gigabytes.
             pages = source.pages(d.doc_id) if copy == 0 else []
             target.replace_document(record, pages, passages, np.vstack(vecs), tags, SYNTHETIC_TAGS_VERSION)
+            if vecs2:
+                target.cache_vectors(vecs2, model_id=secondary)
             written += len(passages)
         copy += 1
         print(f"  synthetic: {written} passages written", file=sys.stderr, flush=True)
+    if secondary:
+        dim2 = len(next(iter(vectors2.values())))
+        with target.transaction():  # a new channel: the generation bump makes readers build its FAISS file
+            target.set_secondary_model(secondary, dim2)
     target.sync_faiss()
     print("  synthetic: analysing passages for BM25 ...", file=sys.stderr, flush=True)
     sync_lexical(target, show_progress=True)
@@ -494,6 +513,17 @@ def profile_search(index_dir: Path, queries: Sequence[str], region: str, top: in
             "dense, region filter",
             lambda qv=qv, allowed=allowed: engine.store.search_dense(qv, pool, allowed),
         )
+        if engine.secondary is not None:
+            qv2 = timed(
+                "embed query (USE, 2nd channel)",
+                lambda q=q, i=i: engine.secondary.embed_queries([f"{q} ({i})"])[0],
+            )
+            timed(
+                "dense 2nd channel, no filter",
+                lambda qv2=qv2: engine.store.search_dense(
+                    qv2, pool, None, model_id=engine.secondary.model_id
+                ),
+            )
         lex = timed(
             "lexical, no filter", lambda q=q, qlang=qlang: engine._lexical.search(q, pool, language=qlang)
         )

@@ -14,6 +14,7 @@ from housing_kb.index.store import (
     IndexNotFound,
     IndexStore,
     PassageTagsRecord,
+    is_ann,
 )
 from housing_kb.ingest.documents import Page, Passage
 
@@ -114,3 +115,37 @@ def test_embedding_cache_round_trip(tmp_path):
     store.cache_vectors([("h1", v)])
     got = store.cached_vectors(["h1", "h2"])
     assert list(got) == ["h1"] and np.allclose(got["h1"], v)
+
+
+def test_large_channels_use_hnsw_and_filtered_search_stays_exact(tmp_path, monkeypatch):
+    """From HOUSING_KB_ANN_MIN passages a channel is an HNSW graph; unfiltered search finds the true
+    neighbours on this small set, and a filtered search is an exact scan of the allowed rows."""
+    monkeypatch.setenv("HOUSING_KB_ANN_MIN", "50")
+    store = IndexStore.open(tmp_path / "idx", CONFIG)
+    for args in (
+        _doc("ken-law", ["KEN"], ["africa"], 60, 1),
+        _doc("bra-law", ["BRA"], ["latin_america_caribbean"], 40, 2),
+    ):
+        store.replace_document(*args, tags_version="v1")
+    store.sync_faiss()
+    assert is_ann(store.faiss_index())
+
+    ids, vectors = [], []
+    for row in store.iter_passages("id, content_hash"):
+        ids.append(row["id"])
+        vectors.append(store.cached_vectors([row["content_hash"]])[row["content_hash"]])
+    ids_arr, matrix = np.array(ids), np.vstack(vectors)
+    q = _unit(7)
+    exact = ids_arr[np.argsort(-(matrix @ q))]
+    assert [i for i, _ in store.search_dense(q, 10)] == exact[:10].tolist()
+
+    allowed = FilterTable.from_store(store).allowed_ids(Filters(countries=["BRA"]))
+    hits = store.search_dense(q, 100, allowed)
+    assert len(hits) == len(allowed) == 40  # every allowed passage, nothing else
+    assert [i for i, _ in hits] == [i for i in exact.tolist() if i in set(allowed.tolist())]
+
+    # The same files under a threshold that makes them flat are rebuilt, not mixed.
+    monkeypatch.setenv("HOUSING_KB_ANN_MIN", "0")
+    reopened = IndexStore.open(tmp_path / "idx", readonly=True)
+    assert not is_ann(reopened.faiss_index())
+    assert [i for i, _ in reopened.search_dense(q, 10)] == exact[:10].tolist()
