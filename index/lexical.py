@@ -29,7 +29,7 @@ import shutil
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,6 +232,23 @@ class LexicalIndex:
         >>> [pid for pid, _ in index.search("housing", k=10, allowed_ids=np.array([2, 99]))]
         [2]
         """
+        return self.search_sets(query, k, [allowed_ids], language=language)[0]
+
+    def search_sets(
+        self,
+        query: str,
+        k: int,
+        id_sets: Sequence[np.ndarray | None],
+        *,
+        language: str | None = None,
+    ) -> list[list[tuple[int, float]]]:
+        """:meth:`search` within each of ``id_sets`` (``None``: no filter), scoring the query once.
+
+        >>> index = LexicalIndex()
+        >>> _ = index.upsert([(1, "housing rights", "en"), (2, "housing finance", "en")])
+        >>> [[pid for pid, _ in hits] for hits in index.search_sets("housing", 10, [None, np.array([2])])]
+        [[1, 2], [2]]
+        """
         if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         terms = analyze_query(query, language)
@@ -239,21 +256,12 @@ class LexicalIndex:
             self._ensure_matrix()
             model, row_ids = self._bm25, self._row_ids
         if model is None or not terms:
-            return []
+            return [[] for _ in id_sets]
         term_ids = [model.vocab_dict[t] for t in terms if t in model.vocab_dict]
         if not term_ids:
-            return []
+            return [[] for _ in id_sets]
         scores = model.get_scores_from_ids(term_ids)
-        if allowed_ids is None:
-            rows = np.flatnonzero(scores > 0)
-        else:
-            rows = _rows_of(row_ids, allowed_ids)
-            rows = rows[scores[rows] > 0]
-        if len(rows) > k:
-            rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
-        # Best score first; equal scores by id, so results are reproducible.
-        rows = rows[np.lexsort((row_ids[rows], -scores[rows]))]
-        return [(int(row_ids[r]), float(scores[r])) for r in rows]
+        return [_top(scores, row_ids, allowed, k) for allowed in id_sets]
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -378,6 +386,22 @@ def _lucene_matrix(terms: np.ndarray, lengths: np.ndarray, n_terms: int, k1: flo
         "indptr": tf.indptr.astype(np.int64),
         "num_docs": n_docs,
     }
+
+
+def _top(
+    scores: np.ndarray, row_ids: np.ndarray, allowed_ids: np.ndarray | None, k: int
+) -> list[tuple[int, float]]:
+    """The ``k`` best-scoring rows with a positive score (within ``allowed_ids``), best first."""
+    if allowed_ids is None:
+        rows = np.flatnonzero(scores > 0)
+    else:
+        rows = _rows_of(row_ids, allowed_ids)
+        rows = rows[scores[rows] > 0]
+    if len(rows) > k:
+        rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
+    # Best score first; equal scores by id, so results are reproducible.
+    rows = rows[np.lexsort((row_ids[rows], -scores[rows]))]
+    return [(int(row_ids[r]), float(scores[r])) for r in rows]
 
 
 def _rows_of(row_ids: np.ndarray, allowed_ids: np.ndarray | Iterable[int]) -> np.ndarray:

@@ -301,8 +301,10 @@ class SearchEngine:
         qvec2 = None
         if mode == "hybrid" and self.secondary is not None:
             qvec2 = self.secondary.embed_queries([query])[0]
-        channels = self._channels(query, qlang, mode, pool, allowed, qvec2)
-        if place_ids is None or self.config.place_boost <= 0:
+        boost = place_ids is not None and self.config.place_boost > 0
+        sets = [allowed, place_ids] if boost else [allowed]
+        channels, *local = self._channels(query, qlang, mode, pool, sets, qvec2)
+        if not boost:
             if len(channels) == 1:
                 return next(iter(channels.values()))
             return fuse(channels, self.config.fusion, self.config.weights)[:pool]
@@ -310,8 +312,7 @@ class SearchEngine:
         # joins the unrestricted one, so a document in another language than the query is not lost
         # below the cut), then get a fixed bonus after fusion. Scores within a channel are comparable,
         # so the two lists merge by score before normalisation.
-        local = self._channels(query, qlang, mode, pool, place_ids, qvec2)
-        for name, ranked in local.items():
+        for name, ranked in local[0].items():
             merged = dict(channels.get(name, []))
             merged.update(ranked)
             channels[name] = sorted(merged.items(), key=lambda kv: -kv[1])
@@ -330,19 +331,24 @@ class SearchEngine:
         qlang: str | None,
         mode: str,
         pool: int,
-        allowed: np.ndarray | None,
+        id_sets: list[np.ndarray | None],
         qvec2: np.ndarray | None,
-    ) -> dict[str, list[tuple[int, float]]]:
-        channels: dict[str, list[tuple[int, float]]] = {}
+    ) -> list[dict[str, list[tuple[int, float]]]]:
+        """Each channel's top ``pool`` within each of ``id_sets`` (None: unfiltered); BM25 scores once."""
+        out: list[dict[str, list[tuple[int, float]]]] = [{} for _ in id_sets]
         if mode in ("dense", "hybrid"):
-            channels["dense"] = self._dense(query, pool, allowed)
+            for channels, ids in zip(out, id_sets, strict=True):
+                channels["dense"] = self._dense(query, pool, ids)
         if qvec2 is not None:
-            channels["dense2"] = self.store.search_dense(
-                qvec2, pool, allowed, model_id=self.secondary.model_id
-            )
+            for channels, ids in zip(out, id_sets, strict=True):
+                channels["dense2"] = self.store.search_dense(
+                    qvec2, pool, ids, model_id=self.secondary.model_id
+                )
         if mode in ("lexical", "hybrid"):
-            channels["lexical"] = self._lexical.search(query, pool, allowed_ids=allowed, language=qlang)
-        return channels
+            lists = self._lexical.search_sets(query, pool, id_sets, language=qlang)
+            for channels, ranked in zip(out, lists, strict=True):
+                channels["lexical"] = ranked
+        return out
 
     def query_vector(self, query: str) -> np.ndarray:
         with self._lock:

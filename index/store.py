@@ -737,7 +737,8 @@ def is_ann(index: faiss.Index) -> bool:
 def _search_ann(
     index: faiss.Index, q: np.ndarray, k: int, allowed_ids: np.ndarray | None
 ) -> list[tuple[int, float]]:
-    """HNSW without a filter; with one, an exact scan of the allowed rows of the HNSW's own storage."""
+    """HNSW without a filter; with one, exact inner products with the allowed rows of the HNSW's own
+    (flat) storage."""
     k = min(k, index.ntotal)
     if allowed_ids is None:
         params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, 3 * k))
@@ -746,11 +747,13 @@ def _search_ann(
     id_map = faiss.vector_to_array(index.id_map)  # row -> passage id, ascending
     allowed = np.asarray(allowed_ids, dtype=np.int64)
     rows = np.searchsorted(id_map, allowed)
-    rows = rows[(rows < len(id_map)) & (id_map[np.minimum(rows, len(id_map) - 1)] == allowed)]
+    rows = np.unique(rows[(rows < len(id_map)) & (id_map[np.minimum(rows, len(id_map) - 1)] == allowed)])
     if len(rows) == 0:
         return []
     storage = faiss.downcast_index(faiss.downcast_index(index.index).storage)
-    params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows.astype(np.int64)))
+    # FAISS's id-selector scan of the flat storage beat reading the allowed rows in place with numpy
+    # (20k of 100k rows: 1.9 vs 2.4 ms) and gathering them (7-12 ms).
+    params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows))
     scores, found = storage.search(q, min(k, len(rows)), params=params)
     return [(int(id_map[r]), float(s)) for r, s in zip(found[0], scores[0], strict=True) if r >= 0]
 

@@ -143,7 +143,6 @@ def test_large_channels_use_hnsw_and_filtered_search_stays_exact(tmp_path, monke
     hits = store.search_dense(q, 100, allowed)
     assert len(hits) == len(allowed) == 40  # every allowed passage, nothing else
     assert [i for i, _ in hits] == [i for i in exact.tolist() if i in set(allowed.tolist())]
-
     # The same files under a threshold that makes them flat are rebuilt, not mixed.
     monkeypatch.setenv("HOUSING_KB_ANN_MIN", "0")
     reopened = IndexStore.open(tmp_path / "idx", readonly=True)
