@@ -406,7 +406,9 @@ def _top(
 
 def _rows_of(row_ids: np.ndarray, allowed_ids: np.ndarray | Iterable[int]) -> np.ndarray:
     """Matrix rows of the allowed ids that are in the index (``row_ids`` is sorted)."""
-    allowed = np.unique(np.asarray(allowed_ids, dtype=np.int64).ravel())
+    allowed = np.asarray(allowed_ids, dtype=np.int64).ravel()
+    if len(allowed) > 1 and not np.all(allowed[1:] > allowed[:-1]):
+        allowed = np.unique(allowed)  # filters hand over sorted ids; np.unique would cost 3 ms at 20k
     if len(row_ids) == 0 or len(allowed) == 0:
         return np.empty(0, dtype=np.int64)
     pos = np.minimum(np.searchsorted(row_ids, allowed), len(row_ids) - 1)

@@ -177,6 +177,7 @@ class SearchEngine:
         self._suggester: Any = None
         self.config = SearchConfig()
         _single_threaded_faiss()
+        _single_threaded_blas()
         self.refresh()
 
     @classmethod
@@ -252,6 +253,7 @@ class SearchEngine:
 
         With ``boost_places`` a country (or one of its states or provinces) named in the query favours
         documents about it; an explicit country filter makes that moot and turns it off."""
+        _single_threaded_faiss()
         self.refresh()
         filters = filters or Filters()
         self._table.validate(filters)
@@ -525,11 +527,18 @@ def highlight_text(text: str, language: str, terms: set[str]) -> str:
     return "".join(out)
 
 
+_faiss_threads_set = threading.local()
+
+
 def _single_threaded_faiss() -> None:
-    """One OpenMP thread for FAISS in a query server. For a single query vector FAISS's threads cost
-    more than they give on 2 cores: a flat scan of 100k passages took 20 ms with 2 threads and 6.6 ms
-    with one (``bench_search --profile``); concurrent requests supply the parallelism instead.
+    """One OpenMP thread for FAISS in the calling thread. For a single query vector FAISS's threads
+    cost more than they give on 2 cores: a flat scan of 100k passages took 20 ms with 2 threads and
+    6.6 ms with one (``bench_search --profile``); concurrent requests supply the parallelism instead.
+    OpenMP keeps this setting per thread, so every request thread makes the call once (set only in
+    the thread that opened the engine, request threads scanned with 2 threads: 16.6 vs 6.7 ms).
     HOUSING_KB_FAISS_THREADS overrides it."""
+    if getattr(_faiss_threads_set, "done", False):
+        return
     import os
 
     import faiss
@@ -539,6 +548,24 @@ def _single_threaded_faiss() -> None:
         faiss.omp_set_num_threads(max(1, int(threads)))
     except ValueError:
         log.warning("HOUSING_KB_FAISS_THREADS=%r is not a number; FAISS keeps its default threads", threads)
+    _faiss_threads_set.done = True
+
+
+def _single_threaded_blas() -> None:
+    """One BLAS thread for the process that serves queries. Nothing in a search needs more (the USE
+    query encoder already runs on one), and OpenBLAS's idle threads keep spinning after each call on
+    the cores the e5 query encoder needs next: e5 right after a lexical search took p50 26.8 / p95 35.4
+    ms with 2 BLAS threads and 22.6 / 31.0 with one (corpus, in-process). HOUSING_KB_BLAS_THREADS
+    overrides it; ingestion sets its own threads."""
+    import os
+
+    from threadpoolctl import threadpool_limits
+
+    raw = os.environ.get("HOUSING_KB_BLAS_THREADS", "1")
+    try:
+        threadpool_limits(limits=max(1, int(raw)), user_api="blas")
+    except ValueError:
+        log.warning("HOUSING_KB_BLAS_THREADS=%r is not a number; BLAS keeps its default threads", raw)
 
 
 def _secondary_for(store: IndexStore, settings: Settings) -> Any:

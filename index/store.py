@@ -747,7 +747,9 @@ def _search_ann(
     id_map = faiss.vector_to_array(index.id_map)  # row -> passage id, ascending
     allowed = np.asarray(allowed_ids, dtype=np.int64)
     rows = np.searchsorted(id_map, allowed)
-    rows = np.unique(rows[(rows < len(id_map)) & (id_map[np.minimum(rows, len(id_map) - 1)] == allowed)])
+    rows = rows[(rows < len(id_map)) & (id_map[np.minimum(rows, len(id_map) - 1)] == allowed)]
+    if len(rows) > 1 and not np.all(rows[1:] > rows[:-1]):
+        rows = np.unique(rows)  # filters hand over sorted ids; np.unique would cost 3 ms at 20k
     if len(rows) == 0:
         return []
     storage = faiss.downcast_index(faiss.downcast_index(index.index).storage)
