@@ -361,6 +361,19 @@ def detect_query_language(query: str) -> str | None:
     return primary_language(guesses[0].lang)
 
 
+#: A Spanish or Portuguese query is stemmed in both languages: they share most housing vocabulary
+#: (vivienda/vivenda, municipio/município, déficit habitacional), and the corpus holds Spanish
+#: documents about Colombia and Argentina next to Portuguese ones about Brazil.
+_QUERY_SIBLINGS = {"es": ("es", "pt"), "pt": ("pt", "es")}
+
+
+def _query_latin_setup(language: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    languages = _QUERY_SIBLINGS.get(language)
+    if languages is None:
+        return _latin_setup(language)
+    return languages, frozenset().union(*(stopwords(lang) for lang in languages))
+
+
 def analyze_query(query: str, language: str | None = None) -> list[str]:
     """Distinct terms of a query, analysed so that they meet the terms of matching passages.
 
@@ -372,11 +385,11 @@ def analyze_query(query: str, language: str | None = None) -> list[str]:
     ['vivienda', 'viviend', 'viviendas']
     """
     if language:
-        languages, stop = _latin_setup(primary_language(language))
+        languages, stop = _query_latin_setup(primary_language(language))
     else:
         detected = detect_query_language(query)
         if detected in LATIN_STEMMED:
-            languages, stop = (detected,), stopwords(detected)
+            languages, stop = _query_latin_setup(detected)
         elif detected is not None:
             languages, stop = (), frozenset()
         else:

@@ -117,7 +117,14 @@ def test_long_query_uses_the_detected_language() -> None:
 
 
 def test_query_language_can_be_given() -> None:
-    assert analyze_query("viviendas", "es") == ["viviend"]
+    assert analyze_query("housing", "en") == ["hous"]
+
+
+def test_spanish_and_portuguese_queries_are_stemmed_in_both() -> None:
+    terms = analyze_query("déficit habitacional de moradias", "pt")
+    assert analyze("moradias", "pt")[0] in terms and analyze("moradias", "es")[0] in terms
+    assert analyze("habitacional", "es")[0] in terms
+    assert "de" not in terms  # stop words of both
 
 
 def test_mixed_script_query_uses_each_script_analyser() -> None:
