@@ -264,7 +264,8 @@ def search(
         bool,
         typer.Option(
             "--boost-places/--no-boost-places",
-            help="Favour documents about a country (or its state or province) named in the query.",
+            help="Favour documents about a country (or its state or province) named in the query, "
+            "or passages naming a region it names.",
         ),
     ] = True,
     index: IndexOpt = None,
@@ -301,6 +302,10 @@ def search(
     if result.boosted_countries:
         typer.echo(
             f"Favouring documents about: {', '.join(result.boosted_countries)} (--no-boost-places to stop)"
+        )
+    if result.boosted_regions:
+        typer.echo(
+            f"Favouring passages that name: {', '.join(result.boosted_regions)} (--no-boost-places to stop)"
         )
     if not result.hits:
         typer.echo("No passages found.")

@@ -49,7 +49,8 @@ class SearchRequest(BaseModel):
     boost_places: bool = Field(
         True,
         description="Favour documents about a country the query names (directly, or through one of its "
-        "states, provinces or municipalities, in any UN language). Ignored when `country` is given.",
+        "states, provinces or municipalities, in any UN language), or, when it names no country but a "
+        "UN-Habitat region, passages naming that region. Ignored when `country` is given.",
     )
 
 
@@ -114,6 +115,10 @@ class SearchResponse(BaseModel):
     boosted_countries: list[str] = Field(
         default_factory=list,
         description="ISO alpha-3 codes of the countries named in the query whose documents were favoured.",
+    )
+    boosted_regions: list[str] = Field(
+        default_factory=list,
+        description="UN-Habitat regions named in the query (naming no country) whose mentions were favoured.",
     )
     hits: list[HitOut]
     facets: dict[str, dict[str, int]] | None = Field(

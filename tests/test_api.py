@@ -274,3 +274,22 @@ def test_place_named_in_query_favours_that_countrys_documents(server):
     filtered = server.get("/search", params={"q": q, "country": "CHN"}).json()
     assert filtered["boosted_countries"] == []
     assert {h["document"]["id"] for h in filtered["hits"]} == {"cn-guangdong-lease"}
+
+
+def test_region_named_in_query_favours_passages_naming_it(server):
+    # No country, a region: the passages that name Africa are favoured, in English or Chinese. (In
+    # this small corpus only one passage does, through a link to ilo.org/africa.)
+    def first_naming_africa(hits: list[dict]) -> int:
+        return next((i for i, h in enumerate(hits) if "africa" in h["text"].lower()), len(hits))
+
+    for q in ("informal settlements and flooding in Africa", "非洲的非正规住区"):
+        body = server.get("/search", params={"q": q, "k": 20}).json()
+        assert body["boosted_regions"] == ["africa"] and body["boosted_countries"] == [], q
+        plain = server.get("/search", params={"q": q, "k": 20, "boost_places": "false"}).json()
+        assert first_naming_africa(body["hits"]) < 3, q
+        assert first_naming_africa(body["hits"]) <= first_naming_africa(plain["hits"]), q
+    # A named country takes precedence; the switch turns both off.
+    both = server.get("/search", params={"q": "Kenya and the rest of Africa"}).json()
+    assert both["boosted_countries"] == ["KEN"] and both["boosted_regions"] == []
+    off = server.get("/search", params={"q": "housing in Africa", "boost_places": "false"}).json()
+    assert off["boosted_regions"] == []

@@ -56,6 +56,7 @@ def run_search(req: SearchRequest, engine: SearchEngine) -> SearchResponse:
         total_candidates=result.total_candidates,
         query_language=result.query_language,
         boosted_countries=result.boosted_countries,
+        boosted_regions=result.boosted_regions,
         hits=[hit_out(h) for h in result.hits],
         facets=result.facets if req.facets else None,
     )
