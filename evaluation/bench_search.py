@@ -494,6 +494,7 @@ def profile_search(index_dir: Path, queries: Sequence[str], region: str, top: in
 
     settings = replace(Settings.from_env(), index_dir=index_dir)
     engine = SearchEngine.open(settings)
+    engine.warm_up()  # as the server does (jieba, region mentions), so first-use costs stay out
     filt = Filters(regions=[region])
     stages: dict[str, list[float]] = {}
 
