@@ -552,15 +552,22 @@ def highlight_text(text: str, language: str, terms: set[str]) -> str:
 
     >>> highlight_text("Adequate housing & land", "en", {"hous"})
     'Adequate <mark>housing</mark> &amp; land'
+    >>> highlight_text("人居署的住房项目", "zh", {"人居", "署", "住房"})
+    '<mark>人居署</mark>的<mark>住房</mark>项目'
     """
     if not terms:
         return html.escape(text)
-    out, pos = [], 0
+    spans: list[list[int]] = []
     for start, end in match_spans(text, language, terms):
-        if start >= pos:
-            out.append(html.escape(text[pos:start]))
-            out.append(f"<mark>{html.escape(text[start:end])}</mark>")
-            pos = end
+        if spans and start == spans[-1][1]:
+            spans[-1][1] = end  # touching matches (人居 + 署) make one mark
+        elif not spans or start >= spans[-1][1]:
+            spans.append([start, end])
+    out, pos = [], 0
+    for start, end in spans:
+        out.append(html.escape(text[pos:start]))
+        out.append(f"<mark>{html.escape(text[start:end])}</mark>")
+        pos = end
     out.append(html.escape(text[pos:]))
     return "".join(out)
 
