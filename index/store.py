@@ -753,10 +753,15 @@ def _search_ann(
     if len(rows) == 0:
         return []
     storage = faiss.downcast_index(faiss.downcast_index(index.index).storage)
-    # FAISS's id-selector scan of the flat storage beat reading the allowed rows in place with numpy
-    # (20k of 100k rows: 1.9 vs 2.4 ms) and gathering them (7-12 ms).
-    params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows))
+    # FAISS's selector scan of the flat storage beat reading the allowed rows in place with numpy
+    # (20k of 100k rows: 1.9 vs 2.4 ms) and gathering them (7-12 ms); a bitmap of the rows is cheaper
+    # to test than a hashed id batch (1.2 vs 2.1 ms for e5, 1.7 vs 2.5 ms for USE).
+    mask = np.zeros(storage.ntotal, dtype=bool)
+    mask[rows] = True
+    bits = np.packbits(mask, bitorder="little")  # must outlive the search: FAISS reads it in place
+    params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(storage.ntotal, faiss.swig_ptr(bits)))
     scores, found = storage.search(q, min(k, len(rows)), params=params)
+    del bits
     return [(int(id_map[r]), float(s)) for r, s in zip(found[0], scores[0], strict=True) if r >= 0]
 
 
