@@ -23,7 +23,7 @@ import numpy as np
 
 from housing_kb.index.filters import Filters, FilterTable
 from housing_kb.index.store import IndexStore
-from housing_kb.ingest.tagging.geography import Gazetteer, _read_yaml, default_geo_dir
+from housing_kb.ingest.tagging.geography import Gazetteer, region_name_terms
 from housing_kb.ingest.tagging.textnorm import fold
 
 
@@ -102,19 +102,17 @@ def _name_spec(region: str) -> _NameSpec:
     """One word of each of the region's names (its longest, so "the Caribbean" is looked for by
     "caribbean", not "the"), as written (lower case) and folded (accents and Arabic letter variants
     removed), so raw lower-cased text can be tested without folding it (seconds at 100k passages)."""
-    names = (_read_yaml(default_geo_dir() / "regions.yaml").get("region_names") or {}).get(region) or {}
     prefixes, whole, cjk = set(), set(), set()
-    for terms in names.values():
-        for term in terms:
-            for form in (term.lower(), fold(term)):
-                words = _WORD.findall(form.rstrip("*"))
-                word = max(words, key=len) if words else ""
-                if not word:
-                    continue
-                if "\u3400" <= word[0] <= "\u9fff":
-                    cjk.add(word)
-                elif len(word) <= 4:
-                    whole.add(word)
-                else:
-                    prefixes.add(word[:6])
+    for term in region_name_terms(region):
+        for form in (term.lower(), fold(term)):
+            words = _WORD.findall(form.rstrip("*"))
+            word = max(words, key=len) if words else ""
+            if not word:
+                continue
+            if "\u3400" <= word[0] <= "\u9fff":
+                cjk.add(word)
+            elif len(word) <= 4:
+                whole.add(word)
+            else:
+                prefixes.add(word[:6])
     return _NameSpec(frozenset(prefixes), frozenset(whole), tuple(sorted(cjk)))

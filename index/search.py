@@ -298,17 +298,13 @@ class SearchEngine:
             boosted_regions=list(regions),
         )
 
-    def query_countries(self, query: str) -> list[str]:
-        """ISO alpha-3 codes of the countries a query names, directly or through a state, province or
-        municipality, in any of the gazetteer's languages."""
-        return Gazetteer.with_places().find(query).countries
-
     def _place_intent(
         self, query: str, allowed: np.ndarray | None
     ) -> tuple[list[str], list[str], np.ndarray | None]:
         """(countries, regions, passage ids) the query's place intent favours, within ``allowed``.
 
-        A named country favours the passages of documents about it. A query that names no country but
+        Countries are read directly or through a state, province or municipality, in any of the
+        gazetteer's languages. A named country favours the passages of documents about it. A query that names no country but
         a region ("Europe", "América Latina", "المنطقة العربية") favours the passages that name that
         region (dev set: nDCG@10 0.417 -> 0.427; see index/intent.py)."""
         match = Gazetteer.with_places().find(query)

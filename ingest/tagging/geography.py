@@ -435,6 +435,18 @@ class Gazetteer:
 # Data loading
 
 
+def region_name_terms(region: str, geo_dir: Path | None = None) -> list[str]:
+    """Every name of a UN-Habitat region in the gazetteer, all languages together.
+
+    >>> "América Latina" in region_name_terms("latin_america_caribbean")
+    True
+    """
+    names = (_read_yaml((geo_dir or default_geo_dir()) / "regions.yaml").get("region_names") or {}).get(
+        region
+    )
+    return [term for terms in (names or {}).values() for term in terms]
+
+
 def _read_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
