@@ -180,7 +180,7 @@ class SearchEngine:
         self._qcache: dict[str, np.ndarray] = {}
         self._doc_counts: dict[str, tuple[int, int]] | None = None
         self._suggester: Any = None
-        self._regions: RegionMentions | None = None
+        self._regions = RegionMentions()
         self.config = SearchConfig()
         _single_threaded_faiss()
         _single_threaded_blas()
@@ -222,8 +222,6 @@ class SearchEngine:
         passages naming each region: 0.5 s on the corpus, 6 s at 100k passages)."""
         for query in ("adequate housing", "适当住房"):
             self.search(query, k=1, highlight=True)
-        if self._regions is None:
-            self._regions = RegionMentions()
         for region in REGIONS:
             if region != GLOBAL_REGION:
                 self._regions.ids(self.store, self._table, region)
@@ -314,8 +312,6 @@ class SearchEngine:
         regions = [r for r in match.regions if r != GLOBAL_REGION]
         if not regions:
             return [], [], None
-        if self._regions is None:
-            self._regions = RegionMentions()
         ids = np.unique(np.concatenate([self._regions.ids(self.store, self._table, r) for r in regions]))
         if allowed is not None:
             ids = np.intersect1d(ids, allowed, assume_unique=True)

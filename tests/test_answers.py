@@ -6,16 +6,13 @@ Every quoted sentence and excerpt is checked against the stored text of the page
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from chat_stub import FABRICATED_ID, UNCITED, ChatStub
-from conftest import copy_into, manifest_entry, write_manifest
+from conftest import copy_into, free_port, manifest_entry, serve_in_thread, write_manifest
 
 from housing_kb.index.answers import comparison_grouping, is_answer_sentence
 from housing_kb.index.examples import mmr_order
@@ -143,20 +140,8 @@ def server(kb_settings, engine):
     from housing_kb.api.app import create_app
 
     app = create_app(kb_settings, engine=engine)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+    with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=120) as client:
         yield client
-    srv.should_exit = True
-    thread.join(timeout=10)
 
 
 # ---------------------------------------------------------------- units (no model)
@@ -319,10 +304,7 @@ def test_without_an_endpoint_nothing_touches_the_network(engine, monkeypatch):
 def test_unreachable_endpoint_keeps_the_extractive_answer(engine):
     from housing_kb.index.answers import answer_question
 
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = LLMConfig(base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout_s=5)
+    config = LLMConfig(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", timeout_s=5)
     answer = answer_question(engine, "hydroponic kits in informal settlements", llm=config)
     assert answer.synthesis is None and "unreachable" in (answer.synthesis_error or "") and answer.sentences
 

@@ -4,15 +4,11 @@ typeahead in two scripts, documents and passages."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from dataclasses import replace
 
 import httpx
 import pytest
-import uvicorn
-from conftest import copy_into, manifest_entry, write_manifest
+from conftest import copy_into, manifest_entry, serve_in_thread, write_manifest
 
 from housing_kb.api.app import create_app
 from housing_kb.index.search import SearchEngine
@@ -106,20 +102,8 @@ def api_settings(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
 def server(api_settings, e5_embedder):
     engine = SearchEngine.open(api_settings, embedder=e5_embedder)
     app = create_app(api_settings, engine=engine, cors_origins=["https://platform.example"])
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+    with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
         yield client
-    srv.should_exit = True
-    thread.join(timeout=10)
 
 
 def _passages_of(settings, doc_id):

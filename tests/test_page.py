@@ -8,15 +8,11 @@ Needs ``apt-get install chromium`` (skips with the reason when /usr/bin/chromium
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import uvicorn
-from conftest import copy_into, manifest_entry, write_manifest
+from conftest import copy_into, manifest_entry, serve_in_thread, write_manifest
 
 from housing_kb.api.app import create_app
 from housing_kb.index.search import SearchEngine
@@ -113,19 +109,8 @@ def page_index(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
 def base_url(page_index, e5_embedder):
     """A real uvicorn server on a free loopback port, serving the API and the page."""
     app = create_app(page_index, engine=SearchEngine.open(page_index, embedder=e5_embedder), cors_origins=[])
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}/"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(app) as base_url:
+        yield base_url + "/"
 
 
 @pytest.fixture(scope="module")

@@ -6,23 +6,20 @@
 
 import {
   COMPONENT_KEYS,
-  LANGUAGE_NAMES,
   REGION_KEYS,
-  SUPPORTED,
   componentLabel,
   countryName,
   currentLanguage,
   documentTypeLabel,
   facetLabel,
   formatNumber,
-  initialLanguage,
   isRtl,
   languageName,
   regionLabel,
-  setLanguage,
   t,
 } from "./i18n.js";
 import {
+  $,
   ApiError,
   api,
   apiUrl,
@@ -34,6 +31,7 @@ import {
   excerptNode,
   h,
   queryString,
+  setupLanguageSelect,
 } from "./common.js";
 
 const FACETS = ["component", "region", "country", "document_type", "language"];
@@ -48,7 +46,6 @@ let endpoints = { examples: null, brief: null, gap: null };
 let searchController = null;
 let gapController = null;
 
-const $ = (id) => document.getElementById(id);
 
 function emptyFilters() {
   return Object.fromEntries(FACETS.map((f) => [f, []]));
@@ -57,13 +54,7 @@ function emptyFilters() {
 // ------------------------------------------------------------------ start-up
 
 async function init() {
-  const langSelect = $("ui-lang");
-  for (const code of SUPPORTED) langSelect.append(h("option", { value: code, lang: code }, LANGUAGE_NAMES[code]));
-  langSelect.value = setLanguage(initialLanguage());
-  langSelect.addEventListener("change", () => {
-    setLanguage(langSelect.value);
-    rerender();
-  });
+  setupLanguageSelect($("ui-lang"), rerender);
 
   setupTypeahead();
   $("search-form").addEventListener("submit", (event) => {

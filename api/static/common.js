@@ -3,7 +3,31 @@
 //
 // Example: const data = await api("/search", { q: "slum upgrading", region: ["africa"] });
 
-import { componentLabel, countryName, isRtl, languageName, regionLabel, t } from "./i18n.js";
+import {
+  LANGUAGE_NAMES,
+  SUPPORTED,
+  componentLabel,
+  countryName,
+  initialLanguage,
+  isRtl,
+  languageName,
+  regionLabel,
+  setLanguage,
+  t,
+} from "./i18n.js";
+
+/** The element with this id. */
+export const $ = (id) => document.getElementById(id);
+
+/** Fill the UI-language <select>, apply the initial language, and call ``rerender`` on each change. */
+export function setupLanguageSelect(select, rerender) {
+  for (const code of SUPPORTED) select.append(h("option", { value: code, lang: code }, LANGUAGE_NAMES[code]));
+  select.value = setLanguage(initialLanguage());
+  select.addEventListener("change", () => {
+    setLanguage(select.value);
+    rerender();
+  });
+}
 
 /** An API error with the server's one-line message (the API answers {error, message, parameter}). */
 export class ApiError extends Error {

@@ -4,30 +4,19 @@
 // Example: document.html?id=ke-mukuru#ke-mukuru:0003:1a2b3c4d
 
 import {
-  LANGUAGE_NAMES,
-  SUPPORTED,
   countryName,
   documentTypeLabel,
   formatNumber,
-  initialLanguage,
   languageName,
-  setLanguage,
   t,
 } from "./i18n.js";
-import { api, chipsNode, excerptNode, h, locationText } from "./common.js";
+import { $, api, chipsNode, excerptNode, h, locationText, setupLanguageSelect } from "./common.js";
 
-const $ = (id) => document.getElementById(id);
 let documentData = null;
 let loadError = null;
 
 async function init() {
-  const langSelect = $("ui-lang");
-  for (const code of SUPPORTED) langSelect.append(h("option", { value: code, lang: code }, LANGUAGE_NAMES[code]));
-  langSelect.value = setLanguage(initialLanguage());
-  langSelect.addEventListener("change", () => {
-    setLanguage(langSelect.value);
-    render();
-  });
+  setupLanguageSelect($("ui-lang"), render);
   setupBackLink();
 
   const id = new URLSearchParams(location.search).get("id");
