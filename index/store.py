@@ -45,11 +45,14 @@ from typing import Any
 import faiss
 import numpy as np
 
+from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_context, with_context
 from housing_kb.ingest.documents import Page, Passage
 
 log = logging.getLogger("housing_kb.index")
 
 SCHEMA_VERSION = 1
+#: State key recording which context recipe (index/context.py) the second channel's vectors use.
+CONTEXT_STATE_KEY = "secondary_context"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -483,10 +486,19 @@ class IndexStore:
         """Drop cached vectors no passage uses any more (``housing-kb gc``)."""
         with self.transaction() as conn:
             cur = conn.execute(
-                "DELETE FROM embeddings WHERE NOT EXISTS (SELECT 1 FROM passages p "
-                "WHERE p.content_hash = embeddings.content_hash)"
+                "DELETE FROM embeddings WHERE content_hash NOT LIKE 'ctx:%' AND NOT EXISTS "
+                "(SELECT 1 FROM passages p WHERE p.content_hash = embeddings.content_hash)"
             )
-            return cur.rowcount
+            used = set(self.passage_contexts())
+            stale = [
+                (k,)
+                for (k,) in conn.execute(
+                    "SELECT DISTINCT content_hash FROM embeddings WHERE content_hash LIKE 'ctx:%'"
+                )
+                if k not in used
+            ]
+            conn.executemany("DELETE FROM embeddings WHERE content_hash = ?", stale)
+            return cur.rowcount + len(stale)
 
     # ------------------------------------------------------------------ passages
     def passage_rows(self, ids: Sequence[int]) -> dict[int, sqlite3.Row]:
@@ -604,7 +616,47 @@ class IndexStore:
             )
         all_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
         all_vectors = np.vstack(vectors) if vectors else np.zeros((0, dim), dtype=np.float32)
+        if model_id == self.secondary_model_id and self.get_state(CONTEXT_STATE_KEY) == CONTEXT_RECIPE:
+            all_vectors = self._with_passage_context(all_ids, all_vectors, model_id)
         return build_dense_index(all_vectors, all_ids, ann_min=ann_threshold())
+
+    def passage_context_keys(self) -> dict[int, str]:
+        """Passage id -> the embedding-cache key of its context (title and headings; index/context.py),
+        for the passages that have one."""
+        keys: dict[str, str] = {}
+        out: dict[int, str] = {}
+        for pid, title, headings in self._conn().execute(
+            "SELECT p.id, d.title, p.heading_path FROM passages p JOIN documents d ON d.doc_id = p.doc_id"
+        ):
+            text = passage_context(title, json.loads(headings))
+            if text:
+                out[int(pid)] = keys.setdefault(text, context_key(text))
+        return out
+
+    def passage_contexts(self) -> dict[str, str]:
+        """Context key -> context text, for every distinct passage context."""
+        out: dict[str, str] = {}
+        for title, headings in self._conn().execute(
+            "SELECT DISTINCT d.title, p.heading_path FROM passages p JOIN documents d ON d.doc_id = p.doc_id"
+        ):
+            text = passage_context(title, json.loads(headings))
+            if text:
+                out.setdefault(context_key(text), text)
+        return out
+
+    def _with_passage_context(self, ids: np.ndarray, vectors: np.ndarray, model_id: str) -> np.ndarray:
+        # Passages whose context has no vector yet (an ingest without this channel's model) keep
+        # their own vector alone; the next ingest with the model embeds the context.
+        keys = self.passage_context_keys()
+        found = self.cached_vectors(sorted(set(keys.values())), model_id=model_id)
+        contexts = np.zeros_like(vectors)
+        has = np.zeros(len(ids), dtype=bool)
+        for row, pid in enumerate(ids.tolist()):
+            vec = found.get(keys.get(pid, ""))
+            if vec is not None:
+                contexts[row] = vec
+                has[row] = True
+        return with_context(vectors, contexts, has)
 
     def _write_faiss(self, index: faiss.Index, generation: int, prefix: str) -> None:
         target = self._faiss_path(generation, prefix)

@@ -39,7 +39,9 @@ import numpy as np
 from tqdm import tqdm
 
 from housing_kb.config import Settings
+from housing_kb.index.context import CONTEXT_RECIPE
 from housing_kb.index.store import (
+    CONTEXT_STATE_KEY,
     DocumentRecord,
     IndexConfig,
     IndexStore,
@@ -455,10 +457,28 @@ def sync_secondary(store: IndexStore, embedder: Embedder, *, show_progress: bool
         vectors = embedder.embed_passages([hashes[h] for h in part], progress=bar.update)
         store.cache_vectors(list(zip(part, vectors, strict=True)), model_id=embedder.model_id)
     bar.close()
-    if store.secondary_model_id != embedder.model_id:
-        with store.transaction():  # a new channel: bump the generation so readers rebuild FAISS
+    _embed_contexts(store, embedder)
+    if store.secondary_model_id != embedder.model_id or store.get_state(CONTEXT_STATE_KEY) != CONTEXT_RECIPE:
+        # a new channel or context recipe: bump the generation so readers rebuild FAISS
+        with store.transaction():
             store.set_secondary_model(embedder.model_id, int(embedder.dim))
+            store.set_state(CONTEXT_STATE_KEY, CONTEXT_RECIPE)
     return len(missing)
+
+
+def _embed_contexts(store: IndexStore, embedder: Embedder) -> None:
+    """Embed the passage contexts (title > headings; index/context.py) this channel lacks.
+
+    Short texts, one per distinct context (436 for the 3,521 dev-corpus passages), so no progress
+    bar of their own. A changed title only adds its new context here; the generation bump of the
+    metadata update makes readers rebuild the FAISS file with it."""
+    contexts = store.passage_contexts()
+    have = store.cached_hashes(list(contexts), model_id=embedder.model_id)
+    missing = [k for k in contexts if k not in have]
+    for start in range(0, len(missing), EMBED_GROUP):
+        part = missing[start : start + EMBED_GROUP]
+        vectors = embedder.embed_passages([contexts[k] for k in part])
+        store.cache_vectors(list(zip(part, vectors, strict=True)), model_id=embedder.model_id)
 
 
 def _sync_lexical(store: IndexStore, show_progress: bool) -> None:

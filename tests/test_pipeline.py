@@ -26,7 +26,8 @@ from conftest import manifest_entry as _entry
 from conftest import write_manifest as _write_manifest
 
 from housing_kb.config import Settings
-from housing_kb.index.store import IndexConfigMismatch, IndexStore
+from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_context, with_context
+from housing_kb.index.store import CONTEXT_STATE_KEY, IndexConfigMismatch, IndexStore
 from housing_kb.ingest.embedders.registry import load_embedder
 from housing_kb.ingest.pipeline import run_ingest
 
@@ -355,3 +356,58 @@ def test_kill_9_during_ingest_keeps_the_committed_index(workspace, corpus_dir, e
     final = IndexStore.open(workspace.index_dir, readonly=True)
     assert {e["id"] for e in extra} <= final.document_ids()
     assert final.faiss_index().ntotal == final.stats()["passages"]
+
+
+def _second_channel_vector(store: IndexStore, passage_id: int) -> np.ndarray:
+    return store.faiss_index(store.secondary_model_id).reconstruct(passage_id)
+
+
+def test_second_channel_reads_each_passage_in_its_document_context(base_index):
+    settings, _ = base_index
+    store = IndexStore.open(settings.index_dir, readonly=True)
+    assert store.get_state(CONTEXT_STATE_KEY) == CONTEXT_RECIPE
+    # every passage has a context (its document's title at least), embedded once per distinct text
+    keys = store.passage_context_keys()
+    assert len(keys) == store.stats()["passages"]
+    assert store.cached_hashes(sorted(set(keys.values())), model_id=store.secondary_model_id) == set(
+        keys.values()
+    )
+
+    use = load_embedder("use-multilingual", settings)
+    doc = store.document("sa-royal-order")
+    row = store.passages_of("sa-royal-order")[-1]
+    context = passage_context(doc.title, json.loads(row["heading_path"]))
+    assert context.startswith(doc.title)
+    own = use.embed_passages([row["text"]])
+    expected = with_context(own, use.embed_passages([context]), np.array([True]))[0]
+    stored = _second_channel_vector(store, int(row["id"]))
+    assert np.allclose(stored, expected, atol=1e-4)
+    assert float(stored @ own[0]) < 0.99  # the context really moved it
+    # the main (e5) channel keeps the passage text alone: the tagger reads those vectors
+    e5 = store.faiss_index().reconstruct(int(row["id"]))
+    assert np.allclose(e5, store.vectors_for([int(row["id"])])[0], atol=1e-6)
+
+
+def test_a_new_title_re_embeds_only_its_context(workspace, e5_embedder):
+    use = load_embedder("use-multilingual", workspace)
+    store = IndexStore.open(workspace.index_dir)
+    first = store.passages_of("entrepatios")[0]
+    pid, headings = int(first["id"]), json.loads(first["heading_path"])
+    before = _second_channel_vector(store, pid)
+    untouched = int(store.passages_of("udhr-ru")[0]["id"])
+    before_other = _second_channel_vector(store, untouched)
+    manifest = yaml.safe_load(workspace.manifest_path.read_text(encoding="utf-8"))
+    for e in manifest["documents"]:
+        if e["id"] == "entrepatios":
+            e["title"] = "Entrepatios: a cohousing cooperative in Madrid on public land"
+    _write_manifest(workspace.manifest_path, manifest["documents"])
+
+    report = run_ingest(workspace, embedder=e5_embedder, secondary=use, show_progress=False)
+    assert report.metadata_refreshed == ["entrepatios"]
+    assert report.passages_embedded == report.passages_embedded_secondary == 0
+    store = IndexStore.open(workspace.index_dir, readonly=True)
+    new_title = "Entrepatios: a cohousing cooperative in Madrid on public land"
+    assert store.passage_context_keys()[pid] == context_key(passage_context(new_title, headings))
+    after = _second_channel_vector(store, pid)
+    assert not np.allclose(after, before, atol=1e-4)
+    assert np.allclose(_second_channel_vector(store, untouched), before_other, atol=1e-6)
