@@ -29,9 +29,10 @@ import Stemmer
 import yaml
 from langdetect import DetectorFactory, LangDetectException, detect_langs
 
-#: Bump whenever a change here changes the terms of any text: indexes built with another
-#: version are refused by :class:`housing_kb.index.lexical.LexicalIndex`.
-ANALYSER_VERSION = "housing-kb-analysis/1"
+#: Bump whenever a change here changes the terms of any text, or what text a passage is indexed
+#: with: indexes built with another version are refused by :class:`housing_kb.index.lexical.LexicalIndex`
+#: and rebuilt by the next ingest. 2: passages carry their context (title > headings) in front.
+ANALYSER_VERSION = "housing-kb-analysis/2"
 
 #: Snowball algorithm per ISO 639-1 code.
 SNOWBALL = {"en": "english", "es": "spanish", "fr": "french", "pt": "portuguese", "ru": "russian"}

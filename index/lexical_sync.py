@@ -11,10 +11,12 @@ the lexical index matches is recorded, so a reader can tell when a crash left it
 
 from __future__ import annotations
 
+import json
 import logging
 
 from tqdm import tqdm
 
+from housing_kb.index.context import passage_context
 from housing_kb.index.lexical import LexicalIndex, LexicalIndexError, LexicalStampMismatch
 from housing_kb.index.store import IndexStore
 
@@ -23,29 +25,37 @@ LEXICAL_DIR = "lexical"
 _STATE_KEY = "lexical_generation"
 
 
-def _load_or_new(store: IndexStore) -> LexicalIndex:
+def _load_or_new(store: IndexStore) -> tuple[LexicalIndex, bool]:
+    """(the saved lexical index, True), or (a new empty one, False) when there is none or it
+    cannot be used (built by another analyser version, or damaged)."""
     directory = store.directory / LEXICAL_DIR
     if not directory.exists():
-        return LexicalIndex()
+        return LexicalIndex(), False
     try:
-        return LexicalIndex.load(directory)
+        return LexicalIndex.load(directory), True
     except LexicalStampMismatch as exc:
         log.info("%s; rebuilding it", exc)
     except LexicalIndexError as exc:
         log.warning("%s; rebuilding it", exc)
-    return LexicalIndex()
+    return LexicalIndex(), False
 
 
 def _bring_up_to_date(index: LexicalIndex, store: IndexStore, show_progress: bool) -> int:
+    # Each passage is indexed with its context (document title > headings; index/context.py) in
+    # front: a question naming a law or report, or a title's English gloss, then reaches passages
+    # that do not repeat it. Dev set: hybrid nDCG@10 0.457 -> 0.468 (README, "contextual vectors").
+    titles = {d.doc_id: d.title for d in store.documents()}
     current = {}
     for row in tqdm(
-        store.iter_passages("id, text, language"),
+        store.iter_passages("id, doc_id, heading_path, text, language"),
         desc="lexical index",
         unit="passage",
         disable=not show_progress,
         leave=False,
     ):
-        current[int(row["id"])] = (row["text"], row["language"])
+        context = passage_context(titles.get(row["doc_id"], ""), json.loads(row["heading_path"]))
+        text = f"{context}\n\n{row['text']}" if context else row["text"]
+        current[int(row["id"])] = (text, row["language"])
     index.delete([pid for pid in index.ids().tolist() if pid not in current])
     return index.upsert((pid, text, lang) for pid, (text, lang) in current.items())
 
@@ -53,9 +63,9 @@ def _bring_up_to_date(index: LexicalIndex, store: IndexStore, show_progress: boo
 def sync_lexical(store: IndexStore, *, show_progress: bool = True) -> int:
     """Update and save the lexical index; returns how many passages were (re-)analysed."""
     generation = store.generation
-    if store.get_state(_STATE_KEY) == str(generation) and (store.directory / LEXICAL_DIR).exists():
+    index, loaded = _load_or_new(store)
+    if loaded and store.get_state(_STATE_KEY) == str(generation):
         return 0
-    index = _load_or_new(store)
     analysed = _bring_up_to_date(index, store, show_progress)
     index.save(store.directory / LEXICAL_DIR)
     store.set_state(_STATE_KEY, str(generation))
@@ -66,8 +76,11 @@ def open_lexical(store: IndexStore) -> LexicalIndex | None:
     """The lexical index for reading; caught up in memory if an interrupted ingest left it behind."""
     if not (store.directory / LEXICAL_DIR).exists():
         return None
-    index = _load_or_new(store)
-    if store.get_state(_STATE_KEY) != str(store.generation):
-        log.warning("lexical index is behind the passages (interrupted ingest?); catching up in memory")
+    index, loaded = _load_or_new(store)
+    if not loaded or store.get_state(_STATE_KEY) != str(store.generation):
+        log.warning(
+            "lexical index is behind the passages (interrupted ingest, or an older version); "
+            "catching up in memory until the next `housing-kb ingest`"
+        )
         _bring_up_to_date(index, store, show_progress=False)
     return index

@@ -27,6 +27,7 @@ from conftest import write_manifest as _write_manifest
 
 from housing_kb.config import Settings
 from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_context, with_context
+from housing_kb.index.lexical_sync import open_lexical
 from housing_kb.index.store import CONTEXT_STATE_KEY, IndexConfigMismatch, IndexStore
 from housing_kb.ingest.embedders.registry import load_embedder
 from housing_kb.ingest.pipeline import run_ingest
@@ -396,6 +397,7 @@ def test_a_new_title_re_embeds_only_its_context(workspace, e5_embedder):
     before = _second_channel_vector(store, pid)
     untouched = int(store.passages_of("udhr-ru")[0]["id"])
     before_other = _second_channel_vector(store, untouched)
+    assert open_lexical(store).search("cohousing", k=50) == []  # not a word of the text
     manifest = yaml.safe_load(workspace.manifest_path.read_text(encoding="utf-8"))
     for e in manifest["documents"]:
         if e["id"] == "entrepatios":
@@ -411,3 +413,25 @@ def test_a_new_title_re_embeds_only_its_context(workspace, e5_embedder):
     after = _second_channel_vector(store, pid)
     assert not np.allclose(after, before, atol=1e-4)
     assert np.allclose(_second_channel_vector(store, untouched), before_other, atol=1e-6)
+    # BM25 reads the context too: a word only the new title has now finds every passage of it
+    entrepatios = {int(r["id"]) for r in store.passages_of("entrepatios")}
+    hits = open_lexical(store).search("cohousing", k=50)
+    assert {h for h, _ in hits} == entrepatios
+
+
+def test_lexical_index_of_an_older_version_is_caught_up_then_rebuilt(workspace, e5_embedder):
+    import sqlite3
+
+    from housing_kb.index import lexical
+
+    tokens = workspace.index_dir / "lexical" / lexical.TOKENS_FILE
+    with sqlite3.connect(tokens) as conn:
+        conn.execute("UPDATE meta SET value = 'housing-kb-analysis/0' WHERE key = 'stamp'")
+    store = IndexStore.open(workspace.index_dir)
+    n = store.stats()["passages"]
+    # a server opened on it still searches every passage (rebuilt in memory), not an empty index
+    assert len(open_lexical(store)) == n
+    report = run_ingest(workspace, embedder=e5_embedder, show_progress=False)
+    assert report.ok and report.passages_embedded == 0
+    rebuilt = lexical.LexicalIndex.load(workspace.index_dir / "lexical")  # raises if still the old stamp
+    assert len(rebuilt) == n
