@@ -51,16 +51,12 @@ def context_key(context: str) -> str:
     return _KEY_PREFIX + hashlib.sha256(context.encode("utf-8")).hexdigest()
 
 
-def is_context_key(key: str) -> bool:
-    return key.startswith(_KEY_PREFIX)
-
-
 def with_context(vectors: np.ndarray, contexts: np.ndarray, has_context: np.ndarray) -> np.ndarray:
     """Rows of ``vectors`` with ``CONTEXT_WEIGHT * contexts`` added where ``has_context``, re-normalised.
 
     >>> v = np.array([[1.0, 0.0], [1.0, 0.0]], dtype=np.float32)
     >>> c = np.array([[0.0, 1.0], [0.0, 1.0]], dtype=np.float32)
-    >>> with_context(v, c, np.array([True, False])).round(3).tolist()
+    >>> with_context(v, c, np.array([True, False])).astype(np.float64).round(3).tolist()
     [[0.819, 0.573], [1.0, 0.0]]
     """
     out = vectors.astype(np.float32, copy=True)

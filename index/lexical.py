@@ -328,6 +328,19 @@ class LexicalIndex:
         terms = self._terms
         return pid, doc.content_hash, doc.language, _SEP.join(terms[t] for t in doc.term_ids.tolist())
 
+    @staticmethod
+    def is_current(directory: str | os.PathLike[str]) -> bool:
+        """True when an index saved in ``directory`` was built by this analyser version (reads only
+        its stamp, not the score matrix).
+
+        >>> LexicalIndex.is_current("/nowhere")
+        False
+        """
+        try:
+            return _read_meta(Path(directory)).get("stamp") == ANALYSER_VERSION
+        except LexicalIndexError:
+            return False
+
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> LexicalIndex:
         """Open an index written by :meth:`save`; refuses one built with another analyser version.
@@ -335,14 +348,7 @@ class LexicalIndex:
         Only the score matrix is read; the stored terms are read when the index is next changed.
         """
         source = Path(directory)
-        db = source / TOKENS_FILE
-        if not db.is_file():
-            raise LexicalIndexError(f"no lexical index in {source}: {TOKENS_FILE} is missing (run ingest)")
-        try:
-            with _connect(db) as conn:
-                meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError as exc:
-            raise LexicalIndexError(f"lexical index {db} is unreadable: {exc}") from exc
+        meta = _read_meta(source)
         if meta.get("stamp") != ANALYSER_VERSION:
             raise LexicalStampMismatch(
                 f"lexical index in {source} was built with analyser {meta.get('stamp')!r}, but this "
@@ -439,6 +445,17 @@ def _remove_other_generations(target: Path, keep: str) -> None:
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
+
+
+def _read_meta(source: Path) -> dict[str, str]:
+    db = source / TOKENS_FILE
+    if not db.is_file():
+        raise LexicalIndexError(f"no lexical index in {source}: {TOKENS_FILE} is missing (run ingest)")
+    try:
+        with _connect(db) as conn:
+            return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.DatabaseError as exc:
+        raise LexicalIndexError(f"lexical index {db} is unreadable: {exc}") from exc
 
 
 __all__ = ["LexicalIndex", "LexicalIndexError", "LexicalStampMismatch"]

@@ -11,12 +11,10 @@ the lexical index matches is recorded, so a reader can tell when a crash left it
 
 from __future__ import annotations
 
-import json
 import logging
 
 from tqdm import tqdm
 
-from housing_kb.index.context import passage_context
 from housing_kb.index.lexical import LexicalIndex, LexicalIndexError, LexicalStampMismatch
 from housing_kb.index.store import IndexStore
 
@@ -44,18 +42,18 @@ def _bring_up_to_date(index: LexicalIndex, store: IndexStore, show_progress: boo
     # Each passage is indexed with its context (document title > headings; index/context.py) in
     # front: a question naming a law or report, or a title's English gloss, then reaches passages
     # that do not repeat it. Dev set: hybrid nDCG@10 0.457 -> 0.468 (README, "contextual vectors").
-    titles = {d.doc_id: d.title for d in store.documents()}
+    contexts = store.passage_contexts()
     current = {}
     for row in tqdm(
-        store.iter_passages("id, doc_id, heading_path, text, language"),
+        store.iter_passages("id, text, language"),
         desc="lexical index",
         unit="passage",
         disable=not show_progress,
         leave=False,
     ):
-        context = passage_context(titles.get(row["doc_id"], ""), json.loads(row["heading_path"]))
-        text = f"{context}\n\n{row['text']}" if context else row["text"]
-        current[int(row["id"])] = (text, row["language"])
+        pid = int(row["id"])
+        context = contexts.get(pid)
+        current[pid] = (f"{context}\n\n{row['text']}" if context else row["text"], row["language"])
     index.delete([pid for pid in index.ids().tolist() if pid not in current])
     return index.upsert((pid, text, lang) for pid, (text, lang) in current.items())
 
@@ -63,9 +61,10 @@ def _bring_up_to_date(index: LexicalIndex, store: IndexStore, show_progress: boo
 def sync_lexical(store: IndexStore, *, show_progress: bool = True) -> int:
     """Update and save the lexical index; returns how many passages were (re-)analysed."""
     generation = store.generation
-    index, loaded = _load_or_new(store)
-    if loaded and store.get_state(_STATE_KEY) == str(generation):
+    directory = store.directory / LEXICAL_DIR
+    if store.get_state(_STATE_KEY) == str(generation) and LexicalIndex.is_current(directory):
         return 0
+    index, _ = _load_or_new(store)
     analysed = _bring_up_to_date(index, store, show_progress)
     index.save(store.directory / LEXICAL_DIR)
     store.set_state(_STATE_KEY, str(generation))

@@ -489,7 +489,7 @@ class IndexStore:
                 "DELETE FROM embeddings WHERE content_hash NOT LIKE 'ctx:%' AND NOT EXISTS "
                 "(SELECT 1 FROM passages p WHERE p.content_hash = embeddings.content_hash)"
             )
-            used = set(self.passage_contexts())
+            used = {context_key(text) for text in set(self.passage_contexts().values())}
             stale = [
                 (k,)
                 for (k,) in conn.execute(
@@ -620,43 +620,35 @@ class IndexStore:
             all_vectors = self._with_passage_context(all_ids, all_vectors, model_id)
         return build_dense_index(all_vectors, all_ids, ann_min=ann_threshold())
 
-    def passage_context_keys(self) -> dict[int, str]:
-        """Passage id -> the embedding-cache key of its context (title and headings; index/context.py),
-        for the passages that have one."""
-        keys: dict[str, str] = {}
+    def passage_contexts(self) -> dict[int, str]:
+        """Passage id -> its context (``title > headings``; index/context.py), for the passages that
+        have one."""
+        texts: dict[tuple[str, str], str] = {}
         out: dict[int, str] = {}
         for pid, title, headings in self._conn().execute(
             "SELECT p.id, d.title, p.heading_path FROM passages p JOIN documents d ON d.doc_id = p.doc_id"
         ):
-            text = passage_context(title, json.loads(headings))
-            if text:
-                out[int(pid)] = keys.setdefault(text, context_key(text))
-        return out
-
-    def passage_contexts(self) -> dict[str, str]:
-        """Context key -> context text, for every distinct passage context."""
-        out: dict[str, str] = {}
-        for title, headings in self._conn().execute(
-            "SELECT DISTINCT d.title, p.heading_path FROM passages p JOIN documents d ON d.doc_id = p.doc_id"
-        ):
-            text = passage_context(title, json.loads(headings))
-            if text:
-                out.setdefault(context_key(text), text)
+            key = (title, headings)
+            if key not in texts:
+                texts[key] = passage_context(title, json.loads(headings))
+            if texts[key]:
+                out[int(pid)] = texts[key]
         return out
 
     def _with_passage_context(self, ids: np.ndarray, vectors: np.ndarray, model_id: str) -> np.ndarray:
         # Passages whose context has no vector yet (an ingest without this channel's model) keep
         # their own vector alone; the next ingest with the model embeds the context.
-        keys = self.passage_context_keys()
-        found = self.cached_vectors(sorted(set(keys.values())), model_id=model_id)
-        contexts = np.zeros_like(vectors)
+        contexts = self.passage_contexts()
+        keys = {text: context_key(text) for text in set(contexts.values())}
+        found = self.cached_vectors(sorted(keys.values()), model_id=model_id)
+        mixed_in = np.zeros_like(vectors)
         has = np.zeros(len(ids), dtype=bool)
         for row, pid in enumerate(ids.tolist()):
-            vec = found.get(keys.get(pid, ""))
+            vec = found.get(keys.get(contexts.get(pid, ""), ""))
             if vec is not None:
-                contexts[row] = vec
+                mixed_in[row] = vec
                 has[row] = True
-        return with_context(vectors, contexts, has)
+        return with_context(vectors, mixed_in, has)
 
     def _write_faiss(self, index: faiss.Index, generation: int, prefix: str) -> None:
         target = self._faiss_path(generation, prefix)

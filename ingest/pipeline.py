@@ -39,7 +39,7 @@ import numpy as np
 from tqdm import tqdm
 
 from housing_kb.config import Settings
-from housing_kb.index.context import CONTEXT_RECIPE
+from housing_kb.index.context import CONTEXT_RECIPE, context_key
 from housing_kb.index.store import (
     CONTEXT_STATE_KEY,
     DocumentRecord,
@@ -472,9 +472,9 @@ def _embed_contexts(store: IndexStore, embedder: Embedder) -> None:
     Short texts, one per distinct context (436 for the 3,521 dev-corpus passages), so no progress
     bar of their own. A changed title only adds its new context here; the generation bump of the
     metadata update makes readers rebuild the FAISS file with it."""
-    contexts = store.passage_contexts()
+    contexts = {context_key(text): text for text in set(store.passage_contexts().values())}
     have = store.cached_hashes(list(contexts), model_id=embedder.model_id)
-    missing = [k for k in contexts if k not in have]
+    missing = sorted(k for k in contexts if k not in have)
     for start in range(0, len(missing), EMBED_GROUP):
         part = missing[start : start + EMBED_GROUP]
         vectors = embedder.embed_passages([contexts[k] for k in part])

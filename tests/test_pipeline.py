@@ -368,7 +368,7 @@ def test_second_channel_reads_each_passage_in_its_document_context(base_index):
     store = IndexStore.open(settings.index_dir, readonly=True)
     assert store.get_state(CONTEXT_STATE_KEY) == CONTEXT_RECIPE
     # every passage has a context (its document's title at least), embedded once per distinct text
-    keys = store.passage_context_keys()
+    keys = {pid: context_key(text) for pid, text in store.passage_contexts().items()}
     assert len(keys) == store.stats()["passages"]
     assert store.cached_hashes(sorted(set(keys.values())), model_id=store.secondary_model_id) == set(
         keys.values()
@@ -409,7 +409,7 @@ def test_a_new_title_re_embeds_only_its_context(workspace, e5_embedder):
     assert report.passages_embedded == report.passages_embedded_secondary == 0
     store = IndexStore.open(workspace.index_dir, readonly=True)
     new_title = "Entrepatios: a cohousing cooperative in Madrid on public land"
-    assert store.passage_context_keys()[pid] == context_key(passage_context(new_title, headings))
+    assert store.passage_contexts()[pid] == passage_context(new_title, headings)
     after = _second_channel_vector(store, pid)
     assert not np.allclose(after, before, atol=1e-4)
     assert np.allclose(_second_channel_vector(store, untouched), before_other, atol=1e-6)
