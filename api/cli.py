@@ -404,6 +404,25 @@ def retag(
 
 @app.command()
 @user_errors
+def gc(index: IndexOpt = None) -> None:
+    """Drop cached vectors that no passage uses any more, and compact the index database.
+
+    Ingest keeps the vectors of removed or re-cut passages, so that putting a document back costs no
+    re-embedding; after many changes they take room. Search results do not change."""
+    from housing_kb.index.store import IndexStore
+
+    s = _settings(index)
+    store = IndexStore.open(s.index_dir)
+    db = s.index_dir / "meta.sqlite"
+    before = db.stat().st_size
+    removed = store.prune_embedding_cache()
+    store.compact()
+    after = db.stat().st_size
+    typer.echo(f"removed {removed} unused cached vectors; {db} {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB")
+
+
+@app.command()
+@user_errors
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 8000,

@@ -483,7 +483,11 @@ class IndexStore:
         conn.execute("COMMIT")
 
     def prune_embedding_cache(self) -> int:
-        """Drop cached vectors no passage uses any more (``housing-kb gc``)."""
+        """Drop cached vectors no passage uses any more (``housing-kb gc``); returns how many.
+
+        Ingest keeps the vectors of deleted or re-cut passages, so that putting a document back, or
+        returning to an earlier chunking, re-embeds nothing. Context vectors (``ctx:`` keys) stay
+        while some passage still has that context."""
         with self.transaction() as conn:
             cur = conn.execute(
                 "DELETE FROM embeddings WHERE content_hash NOT LIKE 'ctx:%' AND NOT EXISTS "
@@ -499,6 +503,14 @@ class IndexStore:
             ]
             conn.executemany("DELETE FROM embeddings WHERE content_hash = ?", stale)
             return cur.rowcount + len(stale)
+
+    def compact(self) -> None:
+        """Give the space of deleted rows back to the file system (SQLite ``VACUUM``)."""
+        if self.readonly:
+            raise IndexError_("this index was opened read-only")
+        conn = self._conn()
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # VACUUM wrote through the WAL
 
     # ------------------------------------------------------------------ passages
     def passage_rows(self, ids: Sequence[int]) -> dict[int, sqlite3.Row]:

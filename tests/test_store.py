@@ -148,3 +148,35 @@ def test_large_channels_use_hnsw_and_filtered_search_stays_exact(tmp_path, monke
     reopened = IndexStore.open(tmp_path / "idx", readonly=True)
     assert not is_ann(reopened.faiss_index())
     assert [i for i, _ in reopened.search_dense(q, 10)] == exact[:10].tolist()
+
+
+def test_gc_drops_only_the_cached_vectors_nothing_uses(tmp_path):
+    from typer.testing import CliRunner
+
+    from housing_kb.api.cli import app
+    from housing_kb.index.context import context_key
+
+    store = IndexStore.open(tmp_path / "idx", CONFIG)
+    store.replace_document(*_doc("a", ["KEN"], ["africa"], 5, 1))
+    gone = _doc("b", ["BRA"], ["latin_america_caribbean"], 3, 2)
+    store.replace_document(*gone)
+    store.cache_vectors([(context_key("Title a"), _unit(7)), (context_key("Title b"), _unit(8))])
+    store.delete_documents(["b"])
+    b_hashes = [p.content_hash for p in gone[2]]
+    a_hashes = [r["content_hash"] for r in store.passages_of("a")]
+    # a deleted document's vectors stay cached, so putting it back would re-embed nothing ...
+    assert len(store.cached_vectors(b_hashes)) == 3
+
+    result = CliRunner().invoke(app, ["gc", "--index", str(tmp_path / "idx")])
+    assert result.exit_code == 0, result.output
+    assert "removed 4 unused cached vectors" in result.output  # b's three passages and its context
+
+    # ... until gc: then only what live passages use remains, and the index rebuilds from it
+    assert store.cached_vectors(b_hashes) == {} and store.cached_vectors([context_key("Title b")]) == {}
+    assert len(store.cached_vectors(a_hashes)) == 5 and store.cached_vectors([context_key("Title a")])
+    for f in (tmp_path / "idx").glob("vectors.*.faiss"):
+        f.unlink()
+    reopened = IndexStore.open(tmp_path / "idx", readonly=True)
+    assert reopened.faiss_index().ntotal == 5
+    hits = reopened.search_dense(_unit(1000), 1, None)
+    assert reopened.passage_rows([hits[0][0]])[hits[0][0]]["doc_id"] == "a"
