@@ -23,7 +23,7 @@ import numpy as np
 
 from housing_kb.index.filters import Filters, FilterTable
 from housing_kb.index.store import IndexStore
-from housing_kb.ingest.tagging.geography import Gazetteer, region_name_terms
+from housing_kb.ingest.tagging.geography import Gazetteer, region_name_terms, without_addresses
 from housing_kb.ingest.tagging.textnorm import fold
 
 
@@ -70,6 +70,8 @@ def _names_region(text: str, region: str, spec: _NameSpec, gazetteer: Gazetteer)
     """Whether ``text`` names ``region``. Set lookups of its words pick the places where one of the
     region's names may start (a regex of all the names was 20 times slower), and the gazetteer reads a
     window around each (enough context for "South Africa" to stay a country)."""
+    if "." in text or "@" in text:
+        text = without_addresses(text)  # before windowing: a window may cut a long URL's scheme off
     lowered = text.lower()
     starts = [
         w for w in set(_WORD.findall(lowered)) if w in spec.whole or (len(w) > 4 and w[:6] in spec.prefixes)

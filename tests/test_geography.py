@@ -84,6 +84,8 @@ def test_names_variants_and_adjectives(gaz: Gazetteer, text: str, expected: list
         ("the European Union and the African Union", []),
         ("the Inter-American Development Bank", []),
         ("South African municipalities", ["ZAF"]),
+        ("see https://www.gov.za/kenya-visit and www.unhabitat.org/brazil.", []),  # addresses
+        ("write to housing@mexico.example.org", []),
     ],
 )
 def test_false_positives_avoided(gaz: Gazetteer, text: str, expected: list[str]) -> None:
@@ -130,3 +132,14 @@ def test_places_gazetteer_maps_subdivisions_to_countries_for_queries_only():
     assert places.find("the central and western districts").countries == []
     # passage tagging does not use subdivisions
     assert Gazetteer.default().find("renters in Virginia").countries == []
+
+
+def test_a_link_is_not_a_passage_about_a_region() -> None:
+    # A passage of a Kenyan case study whose only "Africa" is in a footnote link is about Kenya.
+    geo = passage_geography("[4] https://www.ilo.org/africa/areas-of-work/social-protection/index.htm", ["KEN"])
+    assert (geo.countries, geo.regions) == (["KEN"], ["africa"])
+    geo = passage_geography("Footnote: ilo.org/asia/areas-of-work.", [])
+    assert geo.regions == ["global"]
+    # ... while prose beside the link still counts
+    geo = passage_geography("Across sub-Saharan Africa (see https://example.org/x), rents rose.", [])
+    assert geo.regions == ["africa"]

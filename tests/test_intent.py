@@ -26,6 +26,13 @@ TEXTS = [
     ("South Africa's Breaking New Ground plan replaced the RDP houses.", ["ZAF"], ["africa"]),
     ("Urbanisation in sub-Saharan Africa is the fastest in the world.", [], ["africa"]),
     ("拉丁美洲和加勒比将成为世界上城市化程度最高的区域。", [], ["latin_america_caribbean"]),
+    # tagged by an older tagger that read the link; a web address does not name a region
+    (
+        "[4] Social protection: "
+        "https://www.ilo.org/africa/areas-of-work/social-protection/lang--en/index.htm and ilo.org/africa",
+        [],
+        ["africa"],
+    ),
 ]
 
 
@@ -56,7 +63,7 @@ def test_only_passages_naming_the_region_count(tmp_path):
     latin = mentions.ids(store, table, "latin_america_caribbean")
     # the Argentine passage is tagged with the region through its country, but does not name it
     assert _texts(store, latin) == sorted([TEXTS[0][0][:20], TEXTS[2][0][:20], TEXTS[5][0][:20]])
-    # "South Africa" is a country, not the region; "sub-Saharan Africa" is the region
+    # "South Africa" is a country, not the region; "sub-Saharan Africa" is the region; a URL is neither
     assert _texts(store, mentions.ids(store, table, "africa")) == [TEXTS[4][0][:20]]
     assert mentions.ids(store, table, "arab_states").size == 0
 

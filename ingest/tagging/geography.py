@@ -73,6 +73,29 @@ _AR_PREFIXES = ("", "و", "ف", "ب", "ك", "ل", "وب", "ول", "وك", "فب"
 _AR_SUFFIXES = ("ي", "يه", "ين", "ون", "يين", "يون", "ها", "هم")
 _STEM_EXTRA = 4
 _TOKEN = re.compile(r"\w+")
+#: Web and mail addresses: "www.ilo.org/africa" or "unhabitat.org/asia-pacific" is a link, not the
+#: passage speaking of a region. Scheme-less addresses count only with a path or a www. prefix.
+_URL_TAIL = r"(?:[^\s<>()\[\]\"']*[^\s<>()\[\]\"'.,;:!?])?"  # no closing punctuation
+_ADDRESS = re.compile(
+    rf"(?:https?://|ftp://|www\.){_URL_TAIL}"
+    rf"|\b[\w-]+(?:\.[\w-]+)*\.(?:org|com|net|int|gov|edu|info|io)/{_URL_TAIL}"
+    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
+    re.IGNORECASE,
+)
+#: Bump when a change to the matching code (not the data) changes what is found, so stored tags
+#: are re-tagged (it is part of the tagger's vocabulary_version).
+MATCHING_VERSION = "2-addresses-skipped"
+
+
+def without_addresses(text: str) -> str:
+    """``text`` with web and mail addresses blanked (same length, so offsets hold).
+
+    >>> " ".join(without_addresses("See https://www.ilo.org/africa/x and ilo.org/asia, or Africa.").split())
+    'See and , or Africa.'
+    >>> len(without_addresses("mail info@unhabitat.org.")) == len("mail info@unhabitat.org.")
+    True
+    """
+    return _ADDRESS.sub(lambda m: " " * len(m.group(0)), text)
 _ARABIC_MARKS = re.compile("[\u064b-\u065f\u0670\u0640]")
 
 
@@ -346,6 +369,8 @@ class Gazetteer:
         """
         countries: set[str] = set()
         regions: set[str] = set()
+        if "." in text or "@" in text:
+            text = without_addresses(text)
         for kind, code in self._find_tokens(text) + self._find_cjk(text):
             if kind == "country":
                 countries.add(code)

@@ -20,6 +20,7 @@ from housing_kb.ingest.embedders.base import Embedder
 from housing_kb.ingest.tagging.components import ComponentClassifier
 from housing_kb.ingest.tagging.geography import (
     GLOBAL_REGION,
+    MATCHING_VERSION,
     Gazetteer,
     default_geo_dir,
     passage_geography,
@@ -68,7 +69,7 @@ class Tagger:
     """Tags passages; the same code serves ingestion and ``housing-kb tag``.
 
     ``vocabulary_version`` hashes the vocabularies, the classifier settings (thresholds, weights),
-    the gazetteer data and whether embeddings are used: a change means stored tags are stale.
+    the gazetteer data and matching rules, and whether embeddings are used: a change means stored tags are stale.
     Re-tagging needs only the stored passage vectors, never a new embedding pass.
     """
 
@@ -79,7 +80,7 @@ class Tagger:
         self.gazetteer = Gazetteer.default()
         mode = f"emb:{embedder.model_id}" if embedder is not None else "lexical"
         digest = hashlib.sha256(
-            (_folder_digest(vocab_dir) + _folder_digest(default_geo_dir()) + mode).encode()
+            (_folder_digest(vocab_dir) + _folder_digest(default_geo_dir()) + MATCHING_VERSION + mode).encode()
         )
         self.vocabulary_version: str = digest.hexdigest()[:16]
 
