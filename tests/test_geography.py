@@ -136,7 +136,9 @@ def test_places_gazetteer_maps_subdivisions_to_countries_for_queries_only():
 
 def test_a_link_is_not_a_passage_about_a_region() -> None:
     # A passage of a Kenyan case study whose only "Africa" is in a footnote link is about Kenya.
-    geo = passage_geography("[4] https://www.ilo.org/africa/areas-of-work/social-protection/index.htm", ["KEN"])
+    geo = passage_geography(
+        "[4] https://www.ilo.org/africa/areas-of-work/social-protection/index.htm", ["KEN"]
+    )
     assert (geo.countries, geo.regions) == (["KEN"], ["africa"])
     geo = passage_geography("Footnote: ilo.org/asia/areas-of-work.", [])
     assert geo.regions == ["global"]

@@ -96,6 +96,8 @@ def without_addresses(text: str) -> str:
     True
     """
     return _ADDRESS.sub(lambda m: " " * len(m.group(0)), text)
+
+
 _ARABIC_MARKS = re.compile("[\u064b-\u065f\u0670\u0640]")
 
 
