@@ -15,6 +15,9 @@ How it works:
 3. Sentences are packed greedily up to ``target_tokens``. A new passage starts early at a
    paragraph or heading boundary once the current one is past ``boundary_fraction`` of the
    target; a cut inside a paragraph repeats the last sentence(s) (up to ``overlap_tokens``).
+   A heading, or a paragraph opening a law's article ("Art. 26. ... for:") that the next
+   paragraph continues ("I - land regularisation;"), moves to the next passage rather than
+   closing this one.
 4. Each passage records its pages, offsets, UN paragraph numbers, heading path, language
    and token count.
 
@@ -56,7 +59,7 @@ class ChunkerConfig:
     #: Start a new passage at a paragraph/heading boundary once past this share of the target.
     boundary_fraction: float = 0.6
     #: Bump when the splitting rules change, so an index knows its passages are stale.
-    version: str = "sentence-v1"
+    version: str = "sentence-v2"
 
     def __post_init__(self) -> None:
         if not 0 < self.min_tokens <= self.target_tokens <= self.max_tokens:
@@ -409,6 +412,13 @@ def _pack(sentences: list[_Sentence], config: ChunkerConfig) -> list[tuple[list[
                 carried: list[_Sentence] = []
                 while len(current) > fresh + 1 and current[-1].heading_start:
                     carried.insert(0, current.pop())
+                if (
+                    not carried
+                    and boundary
+                    and not sentence.heading_start
+                    and not opens_article(sentence.text)
+                ):
+                    carried = _open_article(current, fresh, config)
                 groups.append((current, fresh))
                 overlap = [] if carried or boundary else _overlap(current[fresh:], config.overlap_tokens)
                 current = overlap + carried
@@ -421,6 +431,39 @@ def _pack(sentences: list[_Sentence], config: ChunkerConfig) -> list[tuple[list[
     if len(current) > fresh:
         groups.append((current, fresh))
     return _merge_small_tail(groups, config)
+
+
+#: The opening of a numbered article of a law, in the corpus languages ("Art. 26.", "Статья 89.",
+#: "第三十三条", "المادة الرابعة", "Artículo 5"). Not "§ 1", which continues an article in Brazilian
+#: law, nor "Section 8", which opens many a paragraph about a US programme.
+_ARTICLE = re.compile(
+    r"\s*(?:(?:Article|Artículo|Articulo|Artigo|Art\.?|Статья)\s*\d"
+    r"|第[一二三四五六七八九十百千零〇\d]+条|المادة\s)",
+    re.IGNORECASE,
+)
+
+
+def opens_article(text: str) -> bool:
+    """Whether ``text`` starts a numbered article of a law.
+
+    >>> opens_article("Art. 26 . O direito de preempção"), opens_article("第三十三条本市开展"), opens_article("I – item")
+    (True, True, False)
+    """
+    return _ARTICLE.match(text) is not None
+
+
+def _open_article(current: list[_Sentence], fresh: int, config: ChunkerConfig) -> list[_Sentence]:
+    """The last paragraph of ``current`` when it opens an article that the next paragraph continues
+    ("Art. 26. ... for:" then "I - land regularisation;"): taken out, to open the next passage with
+    its continuation. Nothing when that would leave less than ``min_tokens`` of new text behind."""
+    start = next((i for i in range(len(current) - 1, fresh, -1) if current[i].paragraph_start), None)
+    if start is None or not opens_article(current[start].text):
+        return []
+    if sum(s.tokens for s in current[fresh:start]) < config.min_tokens:
+        return []
+    carried = current[start:]
+    del current[start:]
+    return carried
 
 
 def _overlap(sentences: Sequence[_Sentence], budget: int) -> list[_Sentence]:

@@ -107,6 +107,26 @@ def test_heading_path_follows_heading_levels(counter: TokenCounter) -> None:
     assert paths["Chapter II\n\nMore text."] == ["Chapter II"]
 
 
+def test_an_article_opening_stays_with_its_continuation(counter: TokenCounter) -> None:
+    filler = " ".join(f"Sentence {n} of an earlier article on municipal land." for n in range(6))
+    text = (
+        f"Art. 25. {filler}\n\n"
+        "Art. 26. The right of pre-emption is exercised when the municipality needs land for:\n\n"
+        "I - land regularisation;\n\nII - social housing programmes;\n\n"
+        f"Art. 27. The owner shall notify the municipality. {filler}"
+    )
+    small = ChunkerConfig(target_tokens=120, max_tokens=160, min_tokens=20, overlap_tokens=10)
+    passages = chunk_document("t", [Page(None, text)], counter, small, "en")
+    holding = [p for p in passages if "I - land regularisation" in p.text]
+    assert len(holding) == 1 and holding[0].text.startswith("Art. 26.")
+    assert not any(p.text.rstrip().endswith("needs land for:") for p in passages)
+    assert all(p.text == text[p.char_start : p.char_end] for p in passages)
+    # an article that the next paragraph does not continue closes a passage as before
+    complete = text.replace("I - land regularisation;\n\nII - social housing programmes;\n\n", "")
+    passages = chunk_document("t", [Page(None, complete)], counter, small, "en")
+    assert any(p.text.rstrip().endswith("needs land for:") for p in passages)
+
+
 # ---------------------------------------------------------------- real documents
 
 
