@@ -34,7 +34,7 @@ corpus: install
 	$(HKB) fetch || [ $$? -eq 1 ]
 
 ingest: model corpus
-	$(HKB) ingest || [ $$? -eq 1 ]
+	$(HKB) ingest --rebuild-if-changed || [ $$? -eq 1 ]
 
 query: install
 	$(HKB) search "$(QUERY)" -k 5

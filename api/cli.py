@@ -160,6 +160,14 @@ def ingest(
     rebuild: Annotated[
         bool, typer.Option(help="Build a fresh index (e.g. for another model) and swap it in when done.")
     ] = False,
+    rebuild_if_changed: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild-if-changed",
+            help="When the index was built with another model or chunker, rebuild it (the old one serves "
+            "until the new one is swapped in; cached vectors are reused) instead of refusing.",
+        ),
+    ] = False,
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Ingest only this document id (repeatable).")
     ] = None,
@@ -188,14 +196,25 @@ def ingest(
         s = replace(s, second_embedder=second_embedder)
     emb = load_embedder(s.embedder, s)
     second = None if s.second_embedder.lower() == "none" else load_embedder(s.second_embedder, s)
-    result = run_ingest(
-        s,
-        embedder=emb,
-        secondary=second,
-        rebuild=rebuild,
-        only=set(only) if only else None,
-        show_progress=progress,
-    )
+    from housing_kb.index.store import IndexConfigMismatch
+
+    def run(rebuild: bool):
+        return run_ingest(
+            s,
+            embedder=emb,
+            secondary=second,
+            rebuild=rebuild,
+            only=set(only) if only else None,
+            show_progress=progress,
+        )
+
+    try:
+        result = run(rebuild)
+    except IndexConfigMismatch as exc:
+        if not rebuild_if_changed:
+            raise
+        typer.echo(f"{exc}\n--rebuild-if-changed: rebuilding it.", err=True)
+        result = run(True)
     for line in result.summary_lines():
         typer.echo(line)
     typer.echo(f"Run report: {s.index_dir / 'ingest_report.json'}")

@@ -504,6 +504,34 @@ class IndexStore:
             conn.executemany("DELETE FROM embeddings WHERE content_hash = ?", stale)
             return cur.rowcount + len(stale)
 
+    def seed_embedding_cache(self, other_index: Path) -> int:
+        """Copy another index's cached vectors into this one's cache; returns how many were new.
+
+        A rebuild (another chunker, a changed rule) then embeds only the passages whose text is new:
+        vectors are keyed by model and text hash, so another model's rows are simply never read.
+        A missing or unreadable other index seeds nothing."""
+        source = Path(other_index) / "meta.sqlite"
+        if not source.exists() or source.resolve() == (self.directory / "meta.sqlite").resolve():
+            return 0
+        conn = self._conn()
+        try:
+            conn.execute("ATTACH DATABASE ? AS seed", (str(source),))
+        except sqlite3.Error as exc:
+            log.warning("could not read cached vectors from %s (%s); embedding from scratch", source, exc)
+            return 0
+        try:
+            with self.transaction() as tx:
+                cur = tx.execute(
+                    "INSERT OR IGNORE INTO embeddings (model_id, content_hash, vector) "
+                    "SELECT model_id, content_hash, vector FROM seed.embeddings"
+                )
+                return max(cur.rowcount, 0)
+        except sqlite3.Error as exc:
+            log.warning("could not read cached vectors from %s (%s); embedding from scratch", source, exc)
+            return 0
+        finally:
+            conn.execute("DETACH DATABASE seed")
+
     def compact(self) -> None:
         """Give the space of deleted rows back to the file system (SQLite ``VACUUM``)."""
         if self.readonly:

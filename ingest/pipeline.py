@@ -227,6 +227,10 @@ def run_ingest(
         target_dir = settings.index_dir.with_name(settings.index_dir.name + ".rebuild")
         shutil.rmtree(target_dir, ignore_errors=True)
     store = IndexStore.open(target_dir, index_config(embedder, chunker), create=True)
+    if rebuild:
+        seeded = store.seed_embedding_cache(settings.index_dir)
+        if seeded:
+            log.info("rebuild: %d cached vectors taken over from %s", seeded, settings.index_dir)
     if tagger == "auto":
         tagger = load_tagger(embedder)
     tags_version = getattr(tagger, "vocabulary_version", None)

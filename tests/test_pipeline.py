@@ -29,6 +29,7 @@ from housing_kb.config import Settings
 from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_context, with_context
 from housing_kb.index.lexical_sync import open_lexical
 from housing_kb.index.store import CONTEXT_STATE_KEY, IndexConfigMismatch, IndexStore
+from housing_kb.ingest.chunking import ChunkerConfig
 from housing_kb.ingest.embedders.registry import load_embedder
 from housing_kb.ingest.pipeline import run_ingest
 
@@ -301,6 +302,30 @@ class _OtherModel:
 def test_index_built_by_another_model_is_refused(workspace):
     with pytest.raises(IndexConfigMismatch, match="model_id"):
         run_ingest(workspace, embedder=_OtherModel(), show_progress=False, tagger=None)
+
+
+def test_index_of_an_older_chunker_is_refused_or_rebuilt_from_its_cached_vectors(workspace):
+    # An index cut by an earlier chunking rule, as after an upgrade of housing-kb.
+    meta = workspace.index_dir / "index.json"
+    config = json.loads(meta.read_text(encoding="utf-8"))
+    config["chunker"]["version"] = "sentence-v0"
+    meta.write_text(json.dumps(config), encoding="utf-8")
+    n_passages = IndexStore.open(workspace.index_dir, readonly=True).stats()["passages"]
+
+    refused = _cli(workspace, "ingest", "--no-progress")
+    assert refused.returncode == 2 and "sentence-v0" in refused.stderr and "--rebuild" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    rebuilt = _cli(workspace, "ingest", "--no-progress", "--rebuild-if-changed")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    report = json.loads((workspace.index_dir / "ingest_report.json").read_text(encoding="utf-8"))
+    # these fixture texts cut the same under both rules: every vector comes from the old index's cache
+    assert report["passages_written"] == n_passages and report["passages_embedded"] == 0
+    config = json.loads(meta.read_text(encoding="utf-8"))
+    assert config["chunker"]["version"] == ChunkerConfig().version
+    store = IndexStore.open(workspace.index_dir, readonly=True)
+    assert store.faiss_index().ntotal == n_passages
+    assert not workspace.index_dir.with_name("index.rebuild").exists()
 
 
 def test_kill_9_during_ingest_keeps_the_committed_index(workspace, corpus_dir, e5_embedder):
