@@ -272,6 +272,11 @@ def test_place_named_in_query_favours_that_countrys_documents(server):
         r = server.get("/search", params={"q": q, "k": 3})
         assert r.json()["boosted_countries"] == ["CHN"], q
         assert r.json()["hits"][0]["document"]["id"] == "cn-guangdong-lease", q
+    # so does a large city or a capital, in any script: Nairobi -> Kenya, Mukuru's document first
+    for city_q in ("how do workers in Nairobi's informal settlements get by?", "内罗毕非正规住区的工人"):
+        body = server.get("/search", params={"q": city_q, "k": 3}).json()
+        assert body["boosted_countries"] == ["KEN"], city_q
+        assert body["hits"][0]["document"]["id"] == "ke-mukuru", city_q
     # turned off, or made moot by an explicit country filter
     off = server.get("/search", params={"q": q, "boost_places": "false"}).json()
     assert off["boosted_countries"] == []

