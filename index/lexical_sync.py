@@ -48,6 +48,7 @@ def _bring_up_to_date(index: LexicalIndex, store: IndexStore, show_progress: boo
         store.iter_passages("id, text, language"),
         desc="lexical index",
         unit="passage",
+        total=store.stats()["passages"] if show_progress else None,
         disable=not show_progress,
         leave=False,
     ):
