@@ -48,7 +48,7 @@ def _bring_up_to_date(index: LexicalIndex, store: IndexStore, show_progress: boo
         store.iter_passages("id, text, language"),
         desc="lexical index",
         unit="passage",
-        total=store.stats()["passages"] if show_progress else None,
+        total=store.passage_count() if show_progress else None,
         disable=not show_progress,
         leave=False,
     ):
@@ -67,7 +67,7 @@ def sync_lexical(store: IndexStore, *, show_progress: bool = True) -> int:
         return 0
     index, _ = _load_or_new(store)
     analysed = _bring_up_to_date(index, store, show_progress)
-    index.save(store.directory / LEXICAL_DIR)
+    index.save(directory)
     store.set_state(_STATE_KEY, str(generation))
     return analysed
 

@@ -301,10 +301,11 @@ class SearchEngine:
     ) -> tuple[list[str], list[str], np.ndarray | None]:
         """(countries, regions, passage ids) the query's place intent favours, within ``allowed``.
 
-        Countries are read directly or through a state, province or municipality, in any of the
-        gazetteer's languages. A named country favours the passages of documents about it. A query that names no country but
-        a region ("Europe", "América Latina", "المنطقة العربية") favours the passages that name that
-        region (dev set: nDCG@10 0.417 -> 0.427; see index/intent.py)."""
+        Countries are read directly or through a state, province, municipality, large city or
+        capital, in any of the gazetteer's languages. A named country favours the passages of
+        documents about it. A query that names no country but a region ("Europe", "América Latina",
+        "المنطقة العربية") favours the passages that name that region (dev set: nDCG@10 0.417 -> 0.427;
+        see index/intent.py)."""
         match = Gazetteer.with_places().find(query)
         if match.countries:
             ids = self._table.document_country_ids(match.countries, allowed)

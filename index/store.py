@@ -514,12 +514,10 @@ class IndexStore:
         if not source.exists() or source.resolve() == (self.directory / "meta.sqlite").resolve():
             return 0
         conn = self._conn()
+        attached = False
         try:
             conn.execute("ATTACH DATABASE ? AS seed", (str(source),))
-        except sqlite3.Error as exc:
-            log.warning("could not read cached vectors from %s (%s); embedding from scratch", source, exc)
-            return 0
-        try:
+            attached = True
             with self.transaction() as tx:
                 cur = tx.execute(
                     "INSERT OR IGNORE INTO embeddings (model_id, content_hash, vector) "
@@ -530,7 +528,8 @@ class IndexStore:
             log.warning("could not read cached vectors from %s (%s); embedding from scratch", source, exc)
             return 0
         finally:
-            conn.execute("DETACH DATABASE seed")
+            if attached:
+                conn.execute("DETACH DATABASE seed")
 
     def compact(self) -> None:
         """Give the space of deleted rows back to the file system (SQLite ``VACUUM``)."""
@@ -732,6 +731,9 @@ class IndexStore:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     # ------------------------------------------------------------------ stats
+    def passage_count(self) -> int:
+        return int(self._conn().execute("SELECT COUNT(*) FROM passages").fetchone()[0])
+
     def stats(self) -> dict[str, Any]:
         conn = self._conn()
 
@@ -747,7 +749,7 @@ class IndexStore:
             "model_id": self.config.model_id,
             "dim": self.config.dim,
             "documents": conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0],
-            "passages": conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0],
+            "passages": self.passage_count(),
             "pages": conn.execute("SELECT COUNT(*) FROM pages").fetchone()[0],
             "passages_by_language": breakdown(
                 "SELECT language, COUNT(*) FROM passages GROUP BY language ORDER BY 2 DESC"
