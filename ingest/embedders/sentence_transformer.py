@@ -156,6 +156,11 @@ class SentenceTransformerEmbedder:
         prefixed = [self.query_prompt + t for t in texts]
         return encode_in_batches(prefixed, self._encode, dim=self.dim, batch_size=32)
 
+    @property
+    def backend_tokenizer(self) -> Any:
+        """The model's Rust ``tokenizers.Tokenizer`` (to share, not reload), or None for a slow tokenizer."""
+        return getattr(self._model.tokenizer, "backend_tokenizer", None)
+
     def encode_raw(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts exactly as given, with no prompt: for tests and diagnostics."""
         return encode_in_batches(list(texts), self._encode, dim=self.dim, batch_size=32)
