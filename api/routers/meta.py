@@ -42,4 +42,5 @@ def health(engine: Annotated[SearchEngine, Depends(get_engine)]) -> HealthRespon
         generation=engine.store.generation,
         tagged=engine.filter_table.tagged,
         lexical=engine.has_lexical,
+        query_engine=engine.query_engine_name,
     )

