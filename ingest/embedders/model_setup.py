@@ -28,7 +28,8 @@ import struct
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -412,15 +413,31 @@ def is_complete(folder: Path, sources: dict[str, object] | None = None) -> bool:
     )
 
 
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move ``src`` to ``dst``, replacing an existing ``dst`` with as short a gap as renames allow."""
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-        os.replace(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, dst)
+@contextmanager
+def staged_dir(target: Path) -> Iterator[Path]:
+    """A fresh temporary folder beside ``target`` that replaces ``target`` when the block succeeds.
+
+    Same filesystem, so the final rename is atomic; a crash or an exception leaves the old ``target``
+    (or none) and no temporary folder, never half of a new one.
+
+    >>> with staged_dir(Path("/tmp/built")) as tmp:   # doctest: +SKIP
+    ...     (tmp / "model.bin").write_bytes(b"...")
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is meant to be shared like any install
+        yield tmp
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def build_e5_model(out_dir: Path, *, force: bool = False, progress: SetupProgress | None = None) -> Path:
@@ -435,11 +452,7 @@ def build_e5_model(out_dir: Path, *, force: bool = False, progress: SetupProgres
     sources = _sources()
     if not force and is_complete(out_dir, sources):
         return out_dir
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    # Built beside the target (same filesystem) so the final rename is atomic; a crash leaves only a temp dir.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is meant to be shared like any install
+    with staged_dir(out_dir) as tmp:
         if progress:
             progress(f"reading {bin_path}")
         ckpt = read_q4_checkpoint(bin_path)
@@ -454,10 +467,6 @@ def build_e5_model(out_dir: Path, *, force: bool = False, progress: SetupProgres
                 "files": _file_sizes(tmp),
             },
         )
-        _replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if progress:
         progress(f"wrote {out_dir}")
     return out_dir

