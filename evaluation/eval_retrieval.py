@@ -186,15 +186,18 @@ class Variant:
     weights: tuple[float, float, float]
     dense_strategy: str
     place_boost: float = 0.3
+    #: e5 vectors with the language directions removed (index/language_neutral.py), as by default.
+    language_neutral: bool = True
 
 
 def variant_grid(weights: Iterable[tuple[float, float, float]] = WEIGHTS) -> list[Variant]:
     """Dense with each strategy, then hybrid with each strategy x (RRF, weighted at each weight triple).
 
-    Then the default hybrid with other place-intent boosts (0 = off).
+    Then the default hybrid with other place-intent boosts (0 = off), and dense and hybrid with e5's
+    raw vectors (not language-neutral).
 
     >>> len(variant_grid(((0.5, 0.0, 0.5),)))
-    12
+    14
     """
     default = (0.35, 0.35, 0.3)
     out = [Variant(f"dense {s}", "dense", "rrf", default, s) for s in STRATEGIES]
@@ -208,6 +211,14 @@ def variant_grid(weights: Iterable[tuple[float, float, float]] = WEIGHTS) -> lis
         Variant(f"hybrid default, place boost {b}", "hybrid", "weighted", default, "global", b)
         for b in PLACE_BOOSTS
     )
+    out.append(
+        Variant("dense global, e5 not language-neutral", "dense", "rrf", default, "global", 0.3, False)
+    )
+    out.append(
+        Variant(
+            "hybrid default, e5 not language-neutral", "hybrid", "weighted", default, "global", 0.3, False
+        )
+    )
     return out
 
 
@@ -216,6 +227,7 @@ def run_variants(
 ) -> list[Run]:
     """Each variant on the same engine (config restored afterwards); query vectors are reused across variants."""
     saved = replace(engine.config)
+    saved_neutral = engine.store.language_neutral
     runs = []
     try:
         for v in variants:
@@ -223,10 +235,12 @@ def run_variants(
             engine.config.weights = dict(zip(("dense", "dense2", "lexical"), v.weights, strict=True))
             engine.config.dense_strategy = v.dense_strategy
             engine.config.place_boost = v.place_boost
+            engine.store.language_neutral = v.language_neutral
             runs.append(run_system(v.label, engine_ranker(engine, v.mode), questions))
             print(f"  {v.label}: nDCG@10 {runs[-1].overall():.3f}", file=sys.stderr, flush=True)
     finally:
         engine.config = saved
+        engine.store.language_neutral = saved_neutral
     return runs
 
 

@@ -30,6 +30,7 @@ deletes by document, persists the whole docstore as one JSON blob, and ignores m
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -46,6 +47,8 @@ import faiss
 import numpy as np
 
 from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_context, with_context
+from housing_kb.index.language_neutral import RECIPE as NEUTRAL_RECIPE
+from housing_kb.index.language_neutral import language_basis, project_out
 from housing_kb.ingest.documents import Page, Passage
 
 log = logging.getLogger("housing_kb.index")
@@ -214,8 +217,11 @@ class IndexStore:
         self.config = config
         self.readonly = readonly
         self._local = threading.local()
-        self._faiss: dict[str, tuple[int, faiss.Index]] = {}
+        self._faiss: dict[str, tuple[int, faiss.Index, np.ndarray, str | None]] = {}
         self._faiss_lock = threading.Lock()
+        #: Whether the e5 channel's vectors (and its queries) are made language-neutral; from
+        #: HOUSING_KB_LANGUAGE_NEUTRAL. The evaluation flips it to measure the difference.
+        self.language_neutral = language_neutral()
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -624,27 +630,49 @@ class IndexStore:
 
     def faiss_index(self, model_id: str | None = None) -> faiss.Index:
         """The FAISS index of a channel for the current generation, loaded or rebuilt as needed."""
+        return self._dense_channel(model_id)[0]
+
+    def language_basis(self) -> np.ndarray:
+        """The directions removed from the e5 channel's vectors (index/language_neutral.py); no rows
+        when ``language_neutral`` is off or the index holds fewer than two languages."""
+        return self._dense_channel(None)[1]
+
+    def _dense_channel(self, model_id: str | None) -> tuple[faiss.Index, np.ndarray]:
         model, dim, prefix = self._channel(model_id)
+        # Only the index's own model (e5) is made language-neutral; the second channel (USE) is
+        # language-neutral by training, and the projection measured lower on it.
+        recipe = (NEUTRAL_RECIPE if self.language_neutral else "raw") if prefix == "vectors" else None
         gen = self.generation
         with self._faiss_lock:
             cached = self._faiss.get(prefix)
-            if cached is not None and cached[0] == gen:
-                return cached[1]
+            if cached is not None and cached[0] == gen and cached[3] == recipe:
+                return cached[1], cached[2]
             path = self._faiss_path(gen, prefix)
             index = faiss.read_index(str(path)) if path.exists() else None
             if index is not None and is_ann(index) != (index.ntotal >= ann_threshold()):
                 index = None  # built under another HOUSING_KB_ANN_MIN: rebuild rather than mix kinds
+            basis = np.zeros((0, dim), dtype=np.float32)
+            if index is not None and recipe is not None:
+                stored = self._read_basis(gen, prefix)
+                if stored is None or stored[0] != recipe:
+                    index = None  # built before the recipe existed, or under the other setting
+                else:
+                    basis = stored[1]
             if index is None:
-                index = self._build_faiss(model, dim)
+                index, basis = self._build_faiss(model, dim, neutral=recipe == NEUTRAL_RECIPE)
                 if not self.readonly:
+                    if recipe is not None:
+                        self._write_basis(gen, prefix, recipe, basis)
                     self._write_faiss(index, gen, prefix)
-            self._faiss[prefix] = (gen, index)
-            return index
+            self._faiss[prefix] = (gen, index, basis, recipe)
+            return index, basis
 
-    def _build_faiss(self, model_id: str, dim: int) -> faiss.Index:
-        ids, vectors = [], []
+    def _build_faiss(
+        self, model_id: str, dim: int, *, neutral: bool = False
+    ) -> tuple[faiss.Index, np.ndarray]:
+        ids, vectors, languages = [], [], []
         cur = self._conn().execute(
-            "SELECT p.id, e.vector FROM passages p JOIN embeddings e "
+            "SELECT p.id, e.vector, p.language FROM passages p JOIN embeddings e "
             "ON e.content_hash = p.content_hash AND e.model_id = ? ORDER BY p.id",
             (model_id,),
         )
@@ -653,11 +681,36 @@ class IndexStore:
             vectors.append(
                 np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
             )
+            languages.extend(r[2] for r in rows)
         all_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
         all_vectors = np.vstack(vectors) if vectors else np.zeros((0, dim), dtype=np.float32)
         if model_id == self.secondary_model_id and self.get_state(CONTEXT_STATE_KEY) == CONTEXT_RECIPE:
             all_vectors = self._with_passage_context(all_ids, all_vectors, model_id)
-        return build_dense_index(all_vectors, all_ids, ann_min=ann_threshold())
+        basis = np.zeros((0, dim), dtype=np.float32)
+        if neutral and len(all_ids):
+            basis = language_basis(all_vectors, languages)
+            all_vectors = project_out(all_vectors, basis)
+        return build_dense_index(all_vectors, all_ids, ann_min=ann_threshold()), basis
+
+    def _basis_path(self, generation: int, prefix: str) -> Path:
+        return self.directory / f"{prefix}.{generation}.neutral.npz"
+
+    def _read_basis(self, generation: int, prefix: str) -> tuple[str, np.ndarray] | None:
+        path = self._basis_path(generation, prefix)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return str(data["recipe"]), np.asarray(data["basis"], dtype=np.float32)
+        except (OSError, KeyError, ValueError):
+            return None
+
+    def _write_basis(self, generation: int, prefix: str, recipe: str, basis: np.ndarray) -> None:
+        buf = io.BytesIO()
+        np.savez(buf, recipe=np.array(recipe), basis=basis)
+        target = self._basis_path(generation, prefix)
+        _atomic_write_bytes(target, buf.getvalue())
+        for old in self.directory.glob(f"{prefix}.*.neutral.npz"):
+            if old.name != target.name:
+                old.unlink(missing_ok=True)
 
     def passage_contexts(self) -> dict[int, str]:
         """Passage id -> its context (``title > headings``; index/context.py), for the passages that
@@ -712,10 +765,12 @@ class IndexStore:
     ) -> list[tuple[int, float]]:
         """Top-k passage ids by inner product. With ``allowed_ids`` the filter is applied inside
         FAISS, so every allowed passage can be returned and nothing else is."""
-        index = self.faiss_index(model_id)
+        index, basis = self._dense_channel(model_id)
         if index.ntotal == 0 or k <= 0:
             return []
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        if basis.size:
+            q = project_out(q, basis)  # the same projection as the channel's passage vectors
         if allowed_ids is not None and len(allowed_ids) == 0:
             return []
         if is_ann(index):
@@ -789,6 +844,17 @@ def ann_threshold() -> int:
         log.warning("HOUSING_KB_ANN_MIN=%r is not a number; using %d", raw, ANN_MIN_DEFAULT)
         value = ANN_MIN_DEFAULT
     return value if value > 0 else 1 << 62
+
+
+def language_neutral() -> bool:
+    """Whether the e5 channel's vectors are made language-neutral (HOUSING_KB_LANGUAGE_NEUTRAL, on
+    unless 0 / false / no / off; index/language_neutral.py). Changing it rebuilds the FAISS file."""
+    return os.environ.get("HOUSING_KB_LANGUAGE_NEUTRAL", "1").strip().lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+    )
 
 
 def build_dense_index(vectors: np.ndarray, ids: np.ndarray, *, ann_min: int) -> faiss.Index:

@@ -109,6 +109,8 @@ def test_tables_percentiles_and_grid() -> None:
     labels = [v.label for v in variant_grid(((0.5, 0.0, 0.5),))]
     assert labels[:3] == ["dense global", "dense per_language_rrf", "dense per_language_z"]
     assert "hybrid weighted e5=0.5 use=0.0 bm25=0.5 per_language_z" in labels
+    raw = [v for v in variant_grid(((0.5, 0.0, 0.5),)) if not v.language_neutral]
+    assert [v.mode for v in raw] == ["dense", "hybrid"]  # the ablation of language-neutral e5
 
 
 def test_embedding_cache_round_trip(tmp_path: Path) -> None:
