@@ -198,6 +198,11 @@ class HealthResponse(BaseModel):
         "(a non-e5 embedder's own encoder). Another value than the configured one means a fallback; "
         "the server log says why."
     )
+    language_directions_removed: int = Field(
+        description="How many directions separating the languages were projected out of the main dense "
+        "channel's vectors and queries (one fewer than the languages with 20 passages or more); 0 when "
+        "HOUSING_KB_LANGUAGE_NEUTRAL=0 or the index holds fewer than two such languages."
+    )
 
 
 class ErrorOut(BaseModel):

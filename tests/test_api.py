@@ -4,6 +4,7 @@ typeahead in two scripts, documents and passages."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 import httpx
@@ -246,10 +247,14 @@ def test_documents_and_passages(server, api_settings):
     assert server.get("/passages/nope").status_code == 404
 
 
-def test_health_openapi_and_cors(server):
+def test_health_openapi_and_cors(server, api_settings):
     health = server.get("/health").json()
     assert health["status"] == "ok" and health["documents"] == 6 and health["lexical"] is True
     assert health["query_engine"] == "onnx"  # setup builds the int8 query file, so nothing fell back
+    stored = IndexStore.open(api_settings.index_dir, readonly=True)
+    languages = Counter(r["language"] for r in stored.iter_passages("language"))
+    counted = sum(n >= 20 and lang != "und" for lang, n in languages.items())
+    assert health["language_directions_removed"] == max(0, counted - 1)
     schema = server.get("/openapi.json").json()
     hit = schema["components"]["schemas"]["HitOut"]["properties"]
     assert hit["page_start"] and hit["paragraphs"] and "description" in hit["highlighted"]

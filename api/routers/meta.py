@@ -43,4 +43,5 @@ def health(engine: Annotated[SearchEngine, Depends(get_engine)]) -> HealthRespon
         tagged=engine.filter_table.tagged,
         lexical=engine.has_lexical,
         query_engine=engine.query_engine_name,
+        language_directions_removed=int(engine.store.language_basis().shape[0]),
     )
