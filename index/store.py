@@ -46,6 +46,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from housing_kb.config import env_off
 from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_context, with_context
 from housing_kb.index.language_neutral import RECIPE as NEUTRAL_RECIPE
 from housing_kb.index.language_neutral import language_basis, project_out
@@ -706,11 +707,7 @@ class IndexStore:
     def _write_basis(self, generation: int, prefix: str, recipe: str, basis: np.ndarray) -> None:
         buf = io.BytesIO()
         np.savez(buf, recipe=np.array(recipe), basis=basis)
-        target = self._basis_path(generation, prefix)
-        _atomic_write_bytes(target, buf.getvalue())
-        for old in self.directory.glob(f"{prefix}.*.neutral.npz"):
-            if old.name != target.name:
-                old.unlink(missing_ok=True)
+        self._replace_generation_file(self._basis_path(generation, prefix), buf.getvalue())
 
     def passage_contexts(self) -> dict[int, str]:
         """Passage id -> its context (``title > headings``; index/context.py), for the passages that
@@ -743,9 +740,15 @@ class IndexStore:
         return with_context(vectors, mixed_in, has)
 
     def _write_faiss(self, index: faiss.Index, generation: int, prefix: str) -> None:
-        target = self._faiss_path(generation, prefix)
-        _atomic_write_bytes(target, faiss.serialize_index(index).tobytes())
-        for old in self.directory.glob(f"{prefix}.*.faiss"):
+        self._replace_generation_file(
+            self._faiss_path(generation, prefix), faiss.serialize_index(index).tobytes()
+        )
+
+    def _replace_generation_file(self, target: Path, data: bytes) -> None:
+        """Write ``<prefix>.<generation>.<suffix>`` atomically and drop the other generations' files."""
+        prefix, _, suffix = target.name.split(".", 2)
+        _atomic_write_bytes(target, data)
+        for old in self.directory.glob(f"{prefix}.*.{suffix}"):
             if old.name != target.name:
                 old.unlink(missing_ok=True)
 
@@ -849,12 +852,7 @@ def ann_threshold() -> int:
 def language_neutral() -> bool:
     """Whether the e5 channel's vectors are made language-neutral (HOUSING_KB_LANGUAGE_NEUTRAL, on
     unless 0 / false / no / off; index/language_neutral.py). Changing it rebuilds the FAISS file."""
-    return os.environ.get("HOUSING_KB_LANGUAGE_NEUTRAL", "1").strip().lower() not in (
-        "0",
-        "false",
-        "no",
-        "off",
-    )
+    return not env_off("HOUSING_KB_LANGUAGE_NEUTRAL")
 
 
 def build_dense_index(vectors: np.ndarray, ids: np.ndarray, *, ann_min: int) -> faiss.Index:

@@ -52,6 +52,20 @@ def e5_embedder(model_settings: Settings, e5_model_dir: Path):
 
 
 # ---------------------------------------------------------------- fixture corpora and indexes
+def document_record(doc_id: str, **fields):
+    """A minimal ``DocumentRecord`` for store tests (a law, ``<id>.txt``); ``fields`` override."""
+    from housing_kb.index.store import DocumentRecord
+
+    defaults = {
+        "title": f"Title {doc_id}",
+        "document_type": "law",
+        "sha256": "0" * 64,
+        "pipeline_key": "k",
+        "path": f"{doc_id}.txt",
+    }
+    return DocumentRecord(doc_id=doc_id, **{**defaults, **fields})
+
+
 def file_sha256(path: Path) -> str:
     import hashlib
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import document_record
 
 from housing_kb.index.language_neutral import RECIPE, language_basis, normalise, project_out
-from housing_kb.index.store import DocumentRecord, IndexConfig, IndexStore, PassageTagsRecord
+from housing_kb.index.store import IndexConfig, IndexStore, PassageTagsRecord
 from housing_kb.ingest.documents import Page, Passage
 
 DIM = 16
@@ -25,15 +26,7 @@ def _vector(topic: int, lang: str, noise: int) -> np.ndarray:
 
 
 def _doc(doc_id: str, lang: str, topics: range):
-    record = DocumentRecord(
-        doc_id=doc_id,
-        title=f"Title {doc_id}",
-        document_type="law",
-        sha256="0" * 64,
-        pipeline_key="k",
-        path=f"{doc_id}.txt",
-        language=lang,
-    )
+    record = document_record(doc_id, language=lang)
     texts = [f"{lang} passage on topic {t}." for t in topics]
     pages = [Page(number=1, text=" ".join(texts))]
     passages = [Passage(doc_id, i, text, 1, 1, 0, 10, language=lang) for i, text in enumerate(texts)]

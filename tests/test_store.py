@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import document_record
 
 from housing_kb.index.filters import Filters, FilterTable, InvalidFilter
 from housing_kb.index.store import (
-    DocumentRecord,
     IndexConfig,
     IndexConfigMismatch,
     IndexNotFound,
@@ -28,18 +28,7 @@ def _unit(seed: int) -> np.ndarray:
 
 
 def _doc(doc_id: str, countries: list[str], regions: list[str], n: int, seed: int, year: int = 2020):
-    record = DocumentRecord(
-        doc_id=doc_id,
-        title=f"Title {doc_id}",
-        document_type="law",
-        sha256="0" * 64,
-        pipeline_key="k",
-        path=f"{doc_id}.txt",
-        countries=countries,
-        regions=regions,
-        language="en",
-        year=year,
-    )
+    record = document_record(doc_id, countries=countries, regions=regions, language="en", year=year)
     pages = [Page(number=1, text=" ".join(f"sentence {doc_id} {i}." for i in range(n)))]
     passages = [Passage(doc_id, i, f"sentence {doc_id} {i}.", 1, 1, 0, 10, language="en") for i in range(n)]
     vectors = np.vstack([_unit(seed * 1000 + i) for i in range(n)])
