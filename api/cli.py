@@ -337,6 +337,9 @@ def search(
         typer.echo(
             f"Favouring passages that name: {', '.join(result.boosted_regions)} (--no-boost-places to stop)"
         )
+    if result.translations:
+        words = sorted({f"{t.word} ({t.language})" for t in result.translations})
+        typer.echo(f"Also matching the words: {', '.join(words)}")
     if not result.hits:
         typer.echo("No passages found.")
     for rank, hit in enumerate(result.hits, 1):

@@ -105,6 +105,13 @@ class HitOut(BaseModel):
     document: DocumentOut
 
 
+class TranslationOut(BaseModel):
+    source: str = Field(description="The query's word.")
+    language: str = Field(description="Language of the translation (ISO 639-1).")
+    word: str = Field(description="The corpus word nearest to it in that language.")
+    cosine: float = Field(description="Cosine of the two words' USE-multilingual vectors.")
+
+
 class SearchResponse(BaseModel):
     query: str
     mode: SearchMode
@@ -119,6 +126,11 @@ class SearchResponse(BaseModel):
     boosted_regions: list[str] = Field(
         default_factory=list,
         description="UN-Habitat regions named in the query (naming no country) whose mentions were favoured.",
+    )
+    query_translations: list[TranslationOut] = Field(
+        default_factory=list,
+        description="Hybrid mode: the query's words translated into the corpus's other languages, whose "
+        "terms joined the BM25 query (questions in English, and lexical mode, are not translated).",
     )
     hits: list[HitOut]
     facets: dict[str, dict[str, int]] | None = Field(
@@ -202,6 +214,11 @@ class HealthResponse(BaseModel):
         description="How many directions separating the languages were projected out of the main dense "
         "channel's vectors and queries (one fewer than the languages with 20 passages or more); 0 when "
         "HOUSING_KB_LANGUAGE_NEUTRAL=0 or the index holds fewer than two such languages."
+    )
+    translation_words: int = Field(
+        description="Words in the lexicon that translates questions for BM25 (hybrid mode), over all "
+        "languages; 0 when there is none (no second dense channel, or an index from before it: re-run "
+        "ingest)."
     )
 
 

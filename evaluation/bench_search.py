@@ -364,14 +364,37 @@ def noisy_unit(vector: np.ndarray, rng: np.random.Generator, sigma: float = 0.02
     return (v / np.linalg.norm(v)).astype(np.float32)
 
 
-def build_synthetic_index(source_dir: Path, target_dir: Path, n_passages: int, seed: int = 0) -> Path:
+def _second_embedder(settings: Settings) -> Any:
+    """The second dense channel's encoder, for the synthetic copy's word lexicon (None when off)."""
+    if settings.second_embedder.lower() == "none":
+        return None
+    from housing_kb.ingest.embedders.registry import load_embedder
+
+    return load_embedder(settings.second_embedder, settings)
+
+
+def build_synthetic_index(
+    source_dir: Path, target_dir: Path, n_passages: int, seed: int = 0, embedder2: Any = None
+) -> Path:
     """Fill ``target_dir`` with about ``n_passages`` passages replicated from the index at ``source_dir``.
 
     Reuses ``target_dir`` when it already holds a synthetic index of that size from the same source.
+    ``embedder2`` (the second dense channel's encoder) builds the copy's word lexicon, seeded with the
+    source's vectors: the words dropped characters made are embedded.
     """
     from housing_kb.index.lexical_sync import sync_lexical
     from housing_kb.index.store import IndexStore, PassageTagsRecord
+    from housing_kb.index.translation import LEXICON_FILE, sync_lexicon
     from housing_kb.ingest.documents import Passage
+
+    def word_lexicon(target: IndexStore) -> None:
+        if embedder2 is None:
+            return
+        copied = target.directory / LEXICON_FILE
+        if not copied.exists() and (source_dir / LEXICON_FILE).exists():
+            shutil.copyfile(source_dir / LEXICON_FILE, copied)  # vectors to reuse; its words are recounted
+        print("  synthetic: word lexicon ...", file=sys.stderr, flush=True)
+        sync_lexicon(target, embedder2, show_progress=True)
 
     source = IndexStore.open(source_dir, readonly=True)
     stamp = {
@@ -387,7 +410,9 @@ def build_synthetic_index(source_dir: Path, target_dir: Path, n_passages: int, s
         print(f"reusing synthetic index at {target_dir}", file=sys.stderr, flush=True)
         # FAISS files of another kind (flat vs HNSW, see HOUSING_KB_ANN_MIN) are rebuilt and written
         # here once, rather than in memory by every server that opens the copy read-only.
-        IndexStore.open(target_dir, source.config).sync_faiss()
+        reused = IndexStore.open(target_dir, source.config)
+        reused.sync_faiss()
+        word_lexicon(reused)
         return target_dir
     if target_dir.exists():
         shutil.rmtree(target_dir)
@@ -472,6 +497,7 @@ def build_synthetic_index(source_dir: Path, target_dir: Path, n_passages: int, s
     target.sync_faiss()
     print("  synthetic: analysing passages for BM25 ...", file=sys.stderr, flush=True)
     sync_lexical(target, show_progress=True)
+    word_lexicon(target)
     stamp_path.write_text(json.dumps(stamp))
     print(f"  synthetic index built in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return target_dir
@@ -751,7 +777,9 @@ def _run(args: argparse.Namespace, settings: Settings, queries: list[str]) -> in
             tmp = tempfile.mkdtemp(prefix="hkb-synthetic-")
             synth_dir = Path(tmp) / "index"
         try:
-            build_synthetic_index(settings.index_dir, synth_dir, args.synthetic)
+            build_synthetic_index(
+                settings.index_dir, synth_dir, args.synthetic, embedder2=_second_embedder(settings)
+            )
             benches.append(
                 bench_index("synthetic", synth_dir, queries, args.clients, args.requests, args.server_threads)
             )

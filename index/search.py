@@ -21,6 +21,15 @@ from housing_kb.index.analysis import analyze_query, detect_query_language, matc
 from housing_kb.index.filters import Filters, FilterTable
 from housing_kb.index.intent import RegionMentions
 from housing_kb.index.store import DocumentRecord, IndexConfigMismatch, IndexStore, passage_row_to_dict
+from housing_kb.index.translation import (
+    DEFAULT_SOURCES,
+    THRESHOLD,
+    QueryTranslator,
+    Translation,
+    open_lexicon,
+    script_language,
+    translation_terms,
+)
 from housing_kb.ingest.manifest import REGIONS
 from housing_kb.ingest.tagging.geography import GLOBAL_REGION, Gazetteer
 
@@ -52,6 +61,12 @@ class SearchConfig:
     #: own language, which e5 ranks low for a query in another. Dev set: nDCG@10 0.312 -> 0.417 (0.427
     #: with regions); 0.2 measured lower, 0.5 within noise (README, "place intent").
     place_boost: float = 0.3
+    #: Cross-lingual BM25 in hybrid mode: the content words of a question in one of these languages
+    #: are translated into the corpus's other languages (index/translation.py) and their terms join
+    #: the BM25 query. Empty: no translation. Dev set: nDCG@10 0.512 -> 0.55 (README, "cross-lingual BM25").
+    translate_from: tuple[str, ...] = DEFAULT_SOURCES
+    #: Cosine a lexicon word needs to its query word to count as a translation.
+    translation_threshold: float = THRESHOLD
 
 
 @dataclass
@@ -159,6 +174,8 @@ class SearchResult:
     boosted_countries: list[str] = field(default_factory=list)
     #: Regions the query names (and no country) whose mentions were boosted.
     boosted_regions: list[str] = field(default_factory=list)
+    #: The query's words translated for BM25 (hybrid mode; see SearchConfig.translate_from).
+    translations: list[Translation] = field(default_factory=list)
 
     def to_cli_json(self) -> dict[str, Any]:
         return {"query": self.query, "hits": [h.to_cli_json() for h in self.hits]}
@@ -177,6 +194,7 @@ class SearchEngine:
         self._table = FilterTable()
         self._docs: dict[str, DocumentRecord] = {}
         self._lexical: Any = None
+        self._translator: QueryTranslator | None = None
         self._qcache: dict[str, np.ndarray] = {}
         self._doc_counts: dict[str, tuple[int, int]] | None = None
         self._suggester: Any = None
@@ -213,6 +231,7 @@ class SearchEngine:
             self._table = FilterTable.from_store(self.store)
             self.store.faiss_index()
             self._lexical = self._load_lexical()
+            self._translator = self._load_translator()
             self._doc_counts = None
             self._suggester = None
             self._generation = gen
@@ -232,6 +251,17 @@ class SearchEngine:
         except ImportError:
             return None
         return open_lexical(self.store)
+
+    def _load_translator(self) -> QueryTranslator | None:
+        """Query translation needs the BM25 channel, the second dense channel and the index's word lexicon."""
+        if self.secondary is None or self._lexical is None:
+            return None
+        lexicon = open_lexicon(self.store, self.secondary.model_id)
+        return QueryTranslator(lexicon, self.secondary) if lexicon is not None else None
+
+    @property
+    def translator(self) -> QueryTranslator | None:
+        return self._translator
 
     @property
     def filter_table(self) -> FilterTable:
@@ -285,12 +315,12 @@ class SearchEngine:
         places, regions, place_ids = (
             self._place_intent(query, allowed) if boost_places and not filters.countries else ([], [], None)
         )
-        ranked = self._ranked(query, qlang, mode, pool, allowed, place_ids)
+        ranked, translations = self._ranked(query, qlang, mode, pool, allowed, place_ids)
         if group_by_document:
             ranked = _group(ranked, self._doc_of(ranked), group_by_document)
         hits = self._hits(ranked[offset:want])
         if highlight:
-            terms = set(analyze_query(query, qlang))
+            terms = set(analyze_query(query, qlang)) | set(translation_terms(translations))
             for h in hits:
                 h.highlighted = highlight_text(h.text, h.language, terms)
         facets = self._table.facets([pid for pid, _ in ranked]) if with_facets else {}
@@ -303,6 +333,7 @@ class SearchEngine:
             query_language=qlang,
             boosted_countries=list(places),
             boosted_regions=list(regions),
+            translations=translations,
         )
 
     def _place_intent(
@@ -335,17 +366,19 @@ class SearchEngine:
         pool: int,
         allowed: np.ndarray | None,
         place_ids: np.ndarray | None = None,
-    ) -> list[tuple[int, float]]:
-        qvec2 = None
+    ) -> tuple[list[tuple[int, float]], list[Translation]]:
+        """The fused ranking, and the query's word translations that joined its BM25 query."""
+        qvec2, translations = None, []
         if mode == "hybrid" and self.secondary is not None:
-            qvec2 = self.secondary.embed_queries([query])[0]
+            qvec2, translations = self._second_channel_query(query, qlang)
         boost = place_ids is not None and self.config.place_boost > 0
         sets = [allowed, place_ids] if boost else [allowed]
-        channels, *local = self._channels(query, qlang, mode, pool, sets, qvec2)
+        extra = translation_terms(translations)
+        channels, *local = self._channels(query, qlang, mode, pool, sets, qvec2, extra)
         if not boost:
             if len(channels) == 1:
-                return next(iter(channels.values()))
-            return fuse(channels, self.config.fusion, self.config.weights)[:pool]
+                return next(iter(channels.values())), translations
+            return fuse(channels, self.config.fusion, self.config.weights)[:pool], translations
         # Place intent: the named country's passages compete in the main channel (their own top ``pool``
         # joins the unrestricted one, so a document in another language than the query is not lost
         # below the cut), then get a fixed bonus after fusion. Scores within a channel are comparable,
@@ -361,7 +394,17 @@ class SearchEngine:
         inside = set(place_ids.tolist())
         boosted = [(pid, sc + bonus if pid in inside else sc) for pid, sc in fused]
         boosted.sort(key=lambda kv: -kv[1])
-        return boosted[: pool * 2]
+        return boosted[: pool * 2], translations
+
+    def _second_channel_query(self, query: str, qlang: str | None) -> tuple[np.ndarray, list[Translation]]:
+        """The query's USE vector, and its words' translations when its language is one translated
+        from (the language of its Latin part, else of its script)."""
+        source = qlang or script_language(query)
+        if self._translator is None or source not in self.config.translate_from:
+            return self.secondary.embed_queries([query])[0], []
+        return self._translator.embed_and_translate(
+            query, source, threshold=self.config.translation_threshold
+        )
 
     def _channels(
         self,
@@ -371,9 +414,12 @@ class SearchEngine:
         pool: int,
         id_sets: list[np.ndarray | None],
         qvec2: np.ndarray | None,
+        extra_terms: list[str] | None = None,
     ) -> list[dict[str, list[tuple[int, float]]]]:
         """Each channel's top ``pool`` within ``id_sets[0]`` (None: unfiltered), and within each further
-        (place-restricted) set the top of the mode's main channel: e5, or BM25 in lexical mode."""
+        (place-restricted) set the top of the mode's main channel: e5, or BM25 in lexical mode.
+        ``extra_terms`` (the query's translated terms) join the hybrid BM25 query; lexical mode stays
+        literal, matching the words typed."""
         out: list[dict[str, list[tuple[int, float]]]] = [{} for _ in id_sets]
         if mode in ("dense", "hybrid"):
             for channels, ids in zip(out, id_sets, strict=True):
@@ -389,7 +435,9 @@ class SearchEngine:
             for channels, ranked in zip(out, lists, strict=True):
                 channels["lexical"] = ranked
         elif mode == "hybrid":
-            out[0]["lexical"] = self._lexical.search(query, pool, allowed_ids=id_sets[0], language=qlang)
+            out[0]["lexical"] = self._lexical.search(
+                query, pool, allowed_ids=id_sets[0], language=qlang, extra_terms=extra_terms or ()
+            )
         return out
 
     def query_vector(self, query: str) -> np.ndarray:

@@ -48,6 +48,7 @@ from housing_kb.index.store import (
     PassageTagsRecord,
     _atomic_write_bytes,
 )
+from housing_kb.index.translation import sync_lexicon
 from housing_kb.ingest.chunking import ChunkerConfig, chunk_document
 from housing_kb.ingest.cleaning import clean_pages
 from housing_kb.ingest.documents import DocumentError, Page, Passage
@@ -95,6 +96,7 @@ class IngestReport:
     passages_from_cache: int = 0
     passages_retagged: int = 0
     passages_embedded_secondary: int = 0
+    words_embedded: int = 0
     extract_seconds: float = 0.0
     embed_seconds: float = 0.0
 
@@ -316,6 +318,10 @@ def run_ingest(
         report.passages_embedded_secondary = sync_secondary(store, secondary, show_progress=show_progress)
     store.sync_faiss()
     _sync_lexical(store, show_progress)
+    if secondary is not None:
+        # The word lexicon that translates questions for BM25 (index/translation.py); only words
+        # it lacked are embedded.
+        report.words_embedded = sync_lexicon(store, secondary, show_progress=show_progress)
 
     if rebuild:
         _swap_in(target_dir, settings.index_dir)

@@ -255,6 +255,7 @@ def test_health_openapi_and_cors(server, api_settings):
     languages = Counter(r["language"] for r in stored.iter_passages("language"))
     counted = sum(n >= 20 and lang != "und" for lang, n in languages.items())
     assert health["language_directions_removed"] == max(0, counted - 1)
+    assert health["translation_words"] > 100
     schema = server.get("/openapi.json").json()
     hit = schema["components"]["schemas"]["HitOut"]["properties"]
     assert hit["page_start"] and hit["paragraphs"] and "description" in hit["highlighted"]
@@ -263,6 +264,26 @@ def test_health_openapi_and_cors(server, api_settings):
         headers={"Origin": "https://platform.example", "Access-Control-Request-Method": "GET"},
     )
     assert pre.headers.get("access-control-allow-origin") == "https://platform.example"
+
+
+def test_question_words_are_translated_for_bm25_and_their_matches_highlighted(server):
+    # "housing cooperatives" in Arabic: no English passage shares a term with it, but its words'
+    # English translations join the BM25 query, and show where they matched.
+    body = server.get("/search", params={"q": "التعاونيات السكنية", "k": 5, "highlight": "true"}).json()
+    english = {t["word"] for t in body["query_translations"] if t["language"] == "en"}
+    assert any(w.startswith("cooperative") for w in english), body["query_translations"]
+    assert all(
+        t["source"] in ("التعاونيات", "السكنية") and t["cosine"] >= 0.8 for t in body["query_translations"]
+    )
+    entrepatios = next(h for h in body["hits"] if h["document"]["id"] == "es-entrepatios")
+    assert "<mark>cooperative" in entrepatios["highlighted"].lower()
+    # lexical mode matches the words typed, and English questions are not translated
+    literal = server.get("/search", params={"q": "التعاونيات السكنية", "mode": "lexical"}).json()
+    assert literal["query_translations"] == []
+    assert (
+        server.get("/search", params={"q": "housing cooperatives in Madrid"}).json()["query_translations"]
+        == []
+    )
 
 
 def test_place_named_in_query_favours_that_countrys_documents(server):

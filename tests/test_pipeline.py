@@ -29,6 +29,7 @@ from housing_kb.config import Settings
 from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_context, with_context
 from housing_kb.index.lexical_sync import open_lexical
 from housing_kb.index.store import CONTEXT_STATE_KEY, IndexConfigMismatch, IndexStore
+from housing_kb.index.translation import open_lexicon
 from housing_kb.ingest.chunking import ChunkerConfig
 from housing_kb.ingest.embedders.registry import load_embedder
 from housing_kb.ingest.pipeline import run_ingest
@@ -143,6 +144,10 @@ def test_ingest_indexes_every_language_with_citations(base_index):
     store = IndexStore.open(settings.index_dir, readonly=True)
     assert store.secondary_model_id and report.passages_embedded_secondary == stats["passages"]
     assert store.faiss_index(store.secondary_model_id).ntotal == stats["passages"]
+    # and the word lexicon that translates questions for BM25 holds the words of each language
+    lexicon = open_lexicon(store, store.secondary_model_id)
+    assert lexicon is not None and report.words_embedded > 0
+    assert {"ar", "en", "ru", "zh"} <= set(lexicon.languages)
 
 
 def test_search_json_cites_the_pdf_page(base_index):
@@ -432,6 +437,7 @@ def test_a_new_title_re_embeds_only_its_context(workspace, e5_embedder):
     report = run_ingest(workspace, embedder=e5_embedder, secondary=use, show_progress=False)
     assert report.metadata_refreshed == ["entrepatios"]
     assert report.passages_embedded == report.passages_embedded_secondary == 0
+    assert report.words_embedded == 0  # a title is not a passage's words
     store = IndexStore.open(workspace.index_dir, readonly=True)
     new_title = "Entrepatios: a cohousing cooperative in Madrid on public land"
     assert store.passage_contexts()[pid] == passage_context(new_title, headings)

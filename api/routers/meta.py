@@ -44,4 +44,5 @@ def health(engine: Annotated[SearchEngine, Depends(get_engine)]) -> HealthRespon
         lexical=engine.has_lexical,
         query_engine=engine.query_engine_name,
         language_directions_removed=int(engine.store.language_basis().shape[0]),
+        translation_words=len(engine.translator.lexicon) if engine.translator else 0,
     )

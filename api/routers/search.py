@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -16,6 +17,7 @@ from housing_kb.api.schemas import (
     SearchMode,
     SearchRequest,
     SearchResponse,
+    TranslationOut,
 )
 from housing_kb.index.filters import Filters
 from housing_kb.index.search import SearchEngine
@@ -57,6 +59,7 @@ def run_search(req: SearchRequest, engine: SearchEngine) -> SearchResponse:
         query_language=result.query_language,
         boosted_countries=result.boosted_countries,
         boosted_regions=result.boosted_regions,
+        query_translations=[TranslationOut(**asdict(t)) for t in result.translations],
         hits=[hit_out(h) for h in result.hits],
         facets=result.facets if req.facets else None,
     )
