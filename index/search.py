@@ -257,7 +257,9 @@ class SearchEngine:
         if self.secondary is None or self._lexical is None:
             return None
         lexicon = open_lexicon(self.store, self.secondary.model_id)
-        return QueryTranslator(lexicon, self.secondary) if lexicon is not None else None
+        if lexicon is None:
+            return None
+        return QueryTranslator(lexicon, self.secondary, cache_size=_translation_cache_size())
 
     @property
     def translator(self) -> QueryTranslator | None:
@@ -661,6 +663,19 @@ def _single_threaded_blas() -> None:
         threadpool_limits(limits=max(1, int(raw)), user_api="blas")
     except ValueError:
         log.warning("HOUSING_KB_BLAS_THREADS=%r is not a number; BLAS keeps its default threads", raw)
+
+
+def _translation_cache_size() -> int:
+    """Words whose translations are kept (HOUSING_KB_TRANSLATION_CACHE; 0 = none, as the latency
+    benchmark runs, so each request pays for its words)."""
+    import os
+
+    raw = os.environ.get("HOUSING_KB_TRANSLATION_CACHE", "8192")
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        log.warning("HOUSING_KB_TRANSLATION_CACHE=%r is not a number; keeping 8192 words", raw)
+        return 8192
 
 
 def _secondary_for(store: IndexStore, settings: Settings) -> Any:
