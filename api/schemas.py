@@ -118,7 +118,11 @@ class SearchResponse(BaseModel):
     k: int
     offset: int
     total_candidates: int = Field(description="Candidates that passed the filters before paging.")
-    query_language: str | None = Field(None, description="Detected language of the query.")
+    query_language: str | None = Field(
+        None,
+        description="Detected language of the query (ISO 639-1): its Latin-script words' language, else its "
+        "script's (ar, ru, zh); null for a short Latin query such as a few keywords.",
+    )
     boosted_countries: list[str] = Field(
         default_factory=list,
         description="ISO alpha-3 codes of the countries named in the query whose documents were favoured.",

@@ -332,7 +332,8 @@ class SearchEngine:
             hits=hits,
             total_candidates=len(ranked),
             facets=facets,
-            query_language=qlang,
+            # The Latin part's language, else the script's: an Arabic question is reported as Arabic.
+            query_language=qlang or script_language(query),
             boosted_countries=list(places),
             boosted_regions=list(regions),
             translations=translations,

@@ -270,6 +270,7 @@ def test_question_words_are_translated_for_bm25_and_their_matches_highlighted(se
     # "housing cooperatives" in Arabic: no English passage shares a term with it, but its words'
     # English translations join the BM25 query, and show where they matched.
     body = server.get("/search", params={"q": "التعاونيات السكنية", "k": 5, "highlight": "true"}).json()
+    assert body["query_language"] == "ar"
     english = {t["word"] for t in body["query_translations"] if t["language"] == "en"}
     assert any(w.startswith("cooperative") for w in english), body["query_translations"]
     assert all(
