@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,23 @@ def default_corpus_dir() -> Path:
 def _env_path(name: str, default: Path) -> Path:
     value = os.environ.get(name)
     return Path(value).expanduser() if value else default
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    """The integer in environment variable ``name`` (at least ``minimum``), else ``default``; a value
+    that is not a number is logged and ignored.
+
+    >>> env_int("HOUSING_KB_UNSET_FOR_DOCTEST", 7)
+    7
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return max(minimum, int(raw))
+    except ValueError:
+        logging.getLogger("housing_kb").warning("%s=%r is not a number; using %d", name, raw, default)
+        return default
 
 
 def env_off(name: str) -> bool:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from housing_kb.config import Settings
+from housing_kb.config import Settings, env_int
 from housing_kb.index.analysis import analyze_query, detect_query_language, match_spans
 from housing_kb.index.filters import Filters, FilterTable
 from housing_kb.index.intent import RegionMentions
@@ -259,7 +259,9 @@ class SearchEngine:
         lexicon = open_lexicon(self.store, self.secondary.model_id)
         if lexicon is None:
             return None
-        return QueryTranslator(lexicon, self.secondary, cache_size=_translation_cache_size())
+        # HOUSING_KB_TRANSLATION_CACHE words keep their translations; 0 (as the latency benchmark runs): none.
+        cache_size = env_int("HOUSING_KB_TRANSLATION_CACHE", 8192)
+        return QueryTranslator(lexicon, self.secondary, cache_size=cache_size)
 
     @property
     def translator(self) -> QueryTranslator | None:
@@ -637,15 +639,9 @@ def _single_threaded_faiss() -> None:
     HOUSING_KB_FAISS_THREADS overrides it."""
     if getattr(_faiss_threads_set, "done", False):
         return
-    import os
-
     import faiss
 
-    threads = os.environ.get("HOUSING_KB_FAISS_THREADS", "1")
-    try:
-        faiss.omp_set_num_threads(max(1, int(threads)))
-    except ValueError:
-        log.warning("HOUSING_KB_FAISS_THREADS=%r is not a number; FAISS keeps its default threads", threads)
+    faiss.omp_set_num_threads(env_int("HOUSING_KB_FAISS_THREADS", 1, minimum=1))
     _faiss_threads_set.done = True
 
 
@@ -655,28 +651,9 @@ def _single_threaded_blas() -> None:
     the cores the e5 query encoder needs next: e5 right after a lexical search took p50 26.8 / p95 35.4
     ms with 2 BLAS threads and 22.6 / 31.0 with one (corpus, in-process). HOUSING_KB_BLAS_THREADS
     overrides it; ingestion sets its own threads."""
-    import os
-
     from threadpoolctl import threadpool_limits
 
-    raw = os.environ.get("HOUSING_KB_BLAS_THREADS", "1")
-    try:
-        threadpool_limits(limits=max(1, int(raw)), user_api="blas")
-    except ValueError:
-        log.warning("HOUSING_KB_BLAS_THREADS=%r is not a number; BLAS keeps its default threads", raw)
-
-
-def _translation_cache_size() -> int:
-    """Words whose translations are kept (HOUSING_KB_TRANSLATION_CACHE; 0 = none, as the latency
-    benchmark runs, so each request pays for its words)."""
-    import os
-
-    raw = os.environ.get("HOUSING_KB_TRANSLATION_CACHE", "8192")
-    try:
-        return max(0, int(raw))
-    except ValueError:
-        log.warning("HOUSING_KB_TRANSLATION_CACHE=%r is not a number; keeping 8192 words", raw)
-        return 8192
+    threadpool_limits(limits=env_int("HOUSING_KB_BLAS_THREADS", 1, minimum=1), user_api="blas")
 
 
 def _secondary_for(store: IndexStore, settings: Settings) -> Any:

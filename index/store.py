@@ -46,7 +46,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from housing_kb.config import env_off
+from housing_kb.config import env_int, env_off
 from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_context, with_context
 from housing_kb.index.language_neutral import RECIPE as NEUTRAL_RECIPE
 from housing_kb.index.language_neutral import language_basis, project_out
@@ -840,12 +840,7 @@ HNSW_EF_SEARCH = 256
 
 def ann_threshold() -> int:
     """Passages from which dense channels use HNSW (HOUSING_KB_ANN_MIN; 0 turns it off)."""
-    raw = os.environ.get("HOUSING_KB_ANN_MIN", "")
-    try:
-        value = int(raw) if raw else ANN_MIN_DEFAULT
-    except ValueError:
-        log.warning("HOUSING_KB_ANN_MIN=%r is not a number; using %d", raw, ANN_MIN_DEFAULT)
-        value = ANN_MIN_DEFAULT
+    value = env_int("HOUSING_KB_ANN_MIN", ANN_MIN_DEFAULT)
     return value if value > 0 else 1 << 62
 
 

@@ -9,11 +9,13 @@ from conftest import document_record
 
 from housing_kb.index.filters import Filters, FilterTable, InvalidFilter
 from housing_kb.index.store import (
+    ANN_MIN_DEFAULT,
     IndexConfig,
     IndexConfigMismatch,
     IndexNotFound,
     IndexStore,
     PassageTagsRecord,
+    ann_threshold,
     is_ann,
 )
 from housing_kb.ingest.documents import Page, Passage
@@ -169,3 +171,14 @@ def test_gc_drops_only_the_cached_vectors_nothing_uses(tmp_path):
     assert reopened.faiss_index().ntotal == 5
     hits = reopened.search_dense(_unit(1000), 1, None)
     assert reopened.passage_rows([hits[0][0]])[hits[0][0]]["doc_id"] == "a"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("", ANN_MIN_DEFAULT), ("1000", 1000), ("0", 1 << 62), ("-3", 1 << 62), ("lots", ANN_MIN_DEFAULT)],
+)
+def test_ann_threshold_reads_the_environment(monkeypatch, caplog, raw, expected):
+    monkeypatch.setenv("HOUSING_KB_ANN_MIN", raw)
+    assert ann_threshold() == expected
+    # a value that is not a number is named in the log, not silently replaced
+    assert ("HOUSING_KB_ANN_MIN='lots' is not a number" in caplog.text) == (raw == "lots")
