@@ -16,6 +16,7 @@ from conftest import copy_into, manifest_entry, serve_in_thread, write_manifest
 
 from housing_kb.api.app import create_app
 from housing_kb.index.search import SearchEngine
+from housing_kb.ingest.embedders.registry import load_embedder
 from housing_kb.ingest.pipeline import run_ingest
 
 pytestmark = pytest.mark.model
@@ -100,7 +101,8 @@ def page_index(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
         manifest_path=write_manifest(work / "manifest.yaml", entries),
         index_dir=work / "index",
     )
-    report = run_ingest(settings, embedder=e5_embedder, show_progress=False)
+    use = load_embedder("use-multilingual", settings)  # hybrid's second channel, and question translation
+    report = run_ingest(settings, embedder=e5_embedder, secondary=use, show_progress=False)
     assert report.ok, report.summary_lines()
     return settings
 
@@ -246,6 +248,24 @@ def test_arabic_card_is_right_to_left_and_layout_holds(page, base_url):
     # No horizontal scrolling: long right-to-left text wraps inside its card.
     assert page.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth")
     page.screenshot(path=str(_artifact("search_page_arabic.png")))
+
+
+def test_words_matched_in_other_languages_are_named_above_the_results(page, base_url):
+    # "housing cooperatives" in Arabic: the English card's highlighted words come from the question's
+    # translations, which the page lists (each in its own language) under the result count.
+    open_page(page, base_url + "?q=" + "التعاونيات السكنية")
+    page.wait_for_function(RESULTS_READY)
+    notes = page.locator("#query-notes")
+    assert notes.is_visible()
+    english = notes.locator("bdi[lang=en]").all_inner_texts()
+    assert any(w.startswith("cooperative") for w in english), notes.inner_text()
+    card = page.locator("#results > li", has=page.locator("a", has_text="Entrepatios")).first
+    assert "cooperative" in card.locator(".excerpt mark").first.inner_text().lower()
+    page.screenshot(path=str(_artifact("search_page_translations.png")))
+    # an English question is not translated, so the line goes away
+    page.fill("#q", "housing cooperatives in Madrid")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('#query-notes').hidden")
 
 
 def test_french_interface_translates_labels_and_facet_values(page, base_url):

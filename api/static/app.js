@@ -177,6 +177,7 @@ async function runSearch({ append = false } = {}) {
     view.hits = [];
     $("results").replaceChildren();
     $("load-more").hidden = true;
+    renderQueryNotes(null);
     setStatus(t("searchFailed", { message: error.message }), true);
   } finally {
     if (!signal.aborted) $("results").removeAttribute("aria-busy");
@@ -389,9 +390,35 @@ function renderResults({ appendedFrom = null } = {}) {
   if (!view.hits.length) setStatus(t("noResults"));
   else setStatus(t("resultsCount", { total: formatNumber(total), from: 1, to: formatNumber(view.hits.length) }));
   $("load-more").hidden = view.hits.length >= total || response.hits.length < PAGE_SIZE;
+  renderQueryNotes(response);
   // After "show more", move keyboard focus to the first new result so the user continues from there.
   if (appendedFrom !== null) list.children[appendedFrom]?.querySelector(".card-title a")?.focus();
   renderBrief();
+}
+
+// The words a question was also matched with in other languages (cross-lingual BM25): the highlighted
+// words in an English card for an Arabic question come from here, so the page says so.
+const MAX_NOTE_WORDS = 12;
+
+function renderQueryNotes(response) {
+  const notes = $("query-notes");
+  const words = [];
+  const seen = new Set();
+  for (const tr of response?.query_translations || []) {
+    const key = `${tr.language}\u0000${tr.word}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      words.push(tr);
+    }
+  }
+  notes.hidden = words.length === 0;
+  const shown = words.slice(0, MAX_NOTE_WORDS).flatMap((tr, i) => [
+    i ? ", " : "",
+    h("bdi", { lang: tr.language, title: `${tr.source} → ${languageName(tr.language)}` }, tr.word),
+  ]);
+  notes.replaceChildren(
+    ...(words.length ? [t("alsoMatching"), " ", ...shown, words.length > MAX_NOTE_WORDS ? " …" : ""] : []),
+  );
 }
 
 function resultCard(hit, index) {
