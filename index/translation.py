@@ -32,7 +32,7 @@ import re
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -43,12 +43,18 @@ import jieba
 import numpy as np
 from tqdm import tqdm
 
-from housing_kb.index.analysis import _ensure_jieba, analyze, detect_query_language, stopwords
+from housing_kb.index.analysis import (
+    _ensure_jieba,
+    analyze,
+    detect_query_language,
+    normalize_arabic,
+    stopwords,
+)
 
 log = logging.getLogger("housing_kb.translation")
 
 #: Changes whenever the words kept or how they are embedded change: a lexicon of another recipe is rebuilt.
-RECIPE = "use-word-lexicon-v1"
+RECIPE = "use-word-lexicon-v2"
 LEXICON_FILE = "word_lexicon.npz"
 #: A word counts once a language's passages use it this often: single occurrences are mostly OCR
 #: debris, typos and names that a translation would not help.
@@ -113,8 +119,17 @@ def content_words(text: str, language: str) -> list[str]:
     >>> content_words("What does the law say about forced evictions?", "en")
     ['law', 'say', 'forced', 'evictions']
     """
+    is_stop = _stop_test(language)
+    return [w for w in dict.fromkeys(words_of(text, language)) if not is_stop(w)]
+
+
+def _stop_test(language: str) -> Callable[[str], bool]:
+    """Whether a word is a stop word of ``language``. The Arabic list holds normalised forms (alef,
+    hamza, taa marbuta, alef maqsura), so an Arabic word is normalised first: "على" is "علي" there."""
     stop = stopwords(language)
-    return [w for w in dict.fromkeys(words_of(text, language)) if w not in stop]
+    if _SCRIPT.get(language) == "arabic":
+        return lambda word: word in stop or normalize_arabic(word) in stop
+    return stop.__contains__
 
 
 def script_language(query: str) -> str | None:
@@ -279,8 +294,8 @@ def build_lexicon(
             )
     words: dict[str, list[str]] = {}
     for language, counter in counts.items():
-        stop = stopwords(language)
-        words[language] = sorted(w for w, n in counter.items() if n >= MIN_COUNT and w not in stop)
+        is_stop = _stop_test(language)
+        words[language] = sorted(w for w, n in counter.items() if n >= MIN_COUNT and not is_stop(w))
     missing = sorted({w for lang, ws in words.items() for w in ws if (lang, w) not in known})
     # One vector per distinct word: "social" in English and in Spanish is the same text to the encoder.
     fresh: dict[str, np.ndarray] = {}
