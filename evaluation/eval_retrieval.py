@@ -9,7 +9,8 @@ Systems: our ``SearchEngine`` in lexical, dense and hybrid mode (as configured);
 the fusion methods and dense strategies side by side (to choose defaults by measurement) and e5's
 same-language bias; with ``--peers`` plain bm25s over the same passages and llama-index defaults
 with the same embedding model (:mod:`housing_kb.evaluation.llamaindex_baseline`), plus the
-in-process latency of the same queries through both dense retrievers.
+in-process latency of the same queries through both dense retrievers. Every run also reports the
+nDCG@10 a perfect ranking of the index's passages would reach (:class:`Attainable`).
 
     python -m housing_kb.evaluation.eval_retrieval --variants --peers --markdown --json evaluation/results/dev.json
 
@@ -35,7 +36,10 @@ from housing_kb.evaluation.retrieval_metrics import (
     DEFAULT_METRICS,
     QuestionResult,
     aggregate,
+    attainable_ndcg,
+    best_gaining_ranks,
     evaluate_question,
+    gold_holders,
 )
 
 #: Hits asked of every system per question (Recall@50 needs 50).
@@ -413,6 +417,48 @@ def check_targets(ours: Run, llama: Run | None) -> list[TargetCheck]:
     return checks
 
 
+@dataclass
+class Attainable:
+    """What a perfect ranking of the index's passages would score, and why it falls short of 1."""
+
+    ndcg: float
+    questions: int
+    #: Questions whose held gold quotes cannot each get a rank of their own: two of them sit in one
+    #: passage, whose rank binary gains count once.
+    shared_passage: int
+    gold_items: int
+    #: Gold quotes that no passage of the index holds (lost to extraction or to where passages are cut).
+    unheld: int
+
+    def sentence(self) -> str:
+        return (
+            f"A perfect ranking of this index's passages would score nDCG@10 {self.ndcg:.3f} on these "
+            f"{self.questions} questions: in {self.shared_passage} of them two gold quotes sit in one passage, "
+            f"whose rank binary gains count once; {self.unheld} of {self.gold_items} gold quotes are held by "
+            "no passage."
+        )
+
+
+def attainable(store: Any, questions: Sequence[Mapping[str, Any]]) -> Attainable:
+    """The best nDCG@10 any ranking of ``store``'s passages can reach on ``questions``."""
+    paths = {d.doc_id: d.path or "" for d in store.documents()}
+    wanted = {str(item["doc"]) for q in questions for item in q["gold"]}
+    by_doc: dict[str, list[tuple[int, str]]] = {}
+    for row in store.iter_passages("id, doc_id, text"):
+        path = paths.get(row["doc_id"], "")
+        if path in wanted:
+            by_doc.setdefault(path, []).append((int(row["id"]), row["text"]))
+    scores, shared, unheld, items = [], 0, 0, 0
+    for q in questions:
+        holders = gold_holders(q, by_doc)
+        scores.append(attainable_ndcg(holders))
+        held = [h for h in holders if h]
+        unheld += len(holders) - len(held)
+        items += len(holders)
+        shared += best_gaining_ranks(held) < len(held)
+    return Attainable(statistics.fmean(scores) if scores else 0.0, len(questions), shared, items, unheld)
+
+
 # ---------------------------------------------------------------------------------- tables
 
 
@@ -639,8 +685,10 @@ def _evaluate(args: argparse.Namespace, settings: Settings, questions: list[dict
         [c.name, c.measured, c.required, {True: "PASS", False: "FAIL", None: "n/a"}[c.passed]] for c in checks
     ]
     print(render_table(["target", "measured", "required", "result"], rows, md))
+    bound = attainable(engine.store, questions)
+    print("\n" + bound.sentence())
     if args.json_out:
-        _write_json(args.json_out, settings, stats, engine, runs, variant_runs, checks, latency)
+        _write_json(args.json_out, settings, stats, engine, runs, variant_runs, checks, latency, bound)
     return 0
 
 
@@ -653,6 +701,7 @@ def _write_json(
     variant_runs: Sequence[Run],
     checks: Sequence[TargetCheck],
     latency: LatencyComparison | None,
+    bound: Attainable | None = None,
 ) -> None:
     def dump(run: Run) -> dict[str, Any]:
         return {
@@ -674,6 +723,7 @@ def _write_json(
         "variants": [dump(r) for r in variant_runs],
         "targets": [vars(c) for c in checks],
         "latency_ms": vars(latency) if latency else None,
+        "attainable": vars(bound) if bound else None,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -16,9 +16,9 @@ import math
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 NGRAM = 8
@@ -154,6 +154,61 @@ def mrr_at_k(judged: Sequence[RankJudgement], k: int) -> float:
         if _as_set(j):
             return 1.0 / (rank + 1)
     return 0.0
+
+
+def best_gaining_ranks(holders: Sequence[Collection[Hashable]]) -> int:
+    """The most ranks that can each find a new gold item, whatever the order of the passages.
+
+    ``holders[i]`` holds the passages that hold gold item ``i``. A passage holding two items finds
+    both at once, so it gains one rank, not two; with several such passages the order decides, and
+    every order is tried (by the set of items already found, so a handful of items costs nothing).
+
+    >>> best_gaining_ranks([{"p1"}, {"p1"}]), best_gaining_ranks([{"p1"}, {"p1", "p2"}]), best_gaining_ranks([set()])
+    (1, 2, 0)
+    """
+    passages = {p for held in holders for p in held}
+    # Each passage as the set (bit mask) of the gold items it holds.
+    masks = {sum(1 << i for i, held in enumerate(holders) if p in held) for p in passages}
+
+    @cache
+    def best(found: int) -> int:
+        return max((1 + best(found | m) for m in masks if m & ~found), default=0)
+
+    return best(0)
+
+
+def attainable_ndcg(holders: Sequence[Collection[Hashable]], k: int = 10) -> float:
+    """The nDCG@k of a perfect ranking of these passages (``holders`` as in :func:`best_gaining_ranks`).
+
+    It is below 1 when two gold quotes sit in one passage (binary gains count that rank once) or when
+    no passage holds a quote.
+
+    >>> round(attainable_ndcg([{"p1"}, {"p1"}]), 4), attainable_ndcg([{"p1"}, {"p2"}])
+    (0.6131, 1.0)
+    """
+    if not holders:
+        return 0.0
+    gains = best_gaining_ranks(holders)
+    return ndcg_at_k([{i} for i in range(gains)], len(holders), k)
+
+
+def gold_holders(
+    question: Mapping[str, Any], passages_by_doc: Mapping[str, Sequence[tuple[Hashable, str]]]
+) -> list[set[Hashable]]:
+    """For each gold item of ``question``, the ids of the passages (``doc path -> [(id, text)]``) that hold it.
+
+    >>> q = {"gold": [{"doc": "d", "quote": "alpha beta gamma"}]}
+    >>> gold_holders(q, {"d": [(1, "alpha beta gamma delta"), (2, "delta")]})
+    [{1}]
+    """
+    out = []
+    for item in question["gold"]:
+        doc = str(item["doc"])
+        candidates = passages_by_doc.get(doc) or next(
+            (rows for path, rows in passages_by_doc.items() if _same_document(path, doc)), ()
+        )
+        out.append({pid for pid, text in candidates if hit_matches_gold(doc, text, item)})
+    return out
 
 
 #: The metrics the README reports.

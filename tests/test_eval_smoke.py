@@ -14,6 +14,7 @@ from housing_kb.evaluation.bench_search import free_port, noisy_unit, perturb_te
 from housing_kb.evaluation.eval_retrieval import (
     EvalError,
     Run,
+    attainable,
     bm25s_ranker,
     check_targets,
     language_bias,
@@ -132,3 +133,32 @@ def test_relative_doc_path_and_synthetic_helpers() -> None:
     assert 0 < free_port() < 65536
     rss, peak = rss_bytes(__import__("os").getpid())
     assert rss > 0 and peak >= rss
+
+
+def test_attainable_reports_shared_passages_and_unheld_quotes() -> None:
+    @dataclass
+    class Doc:
+        doc_id: str
+        path: str
+
+    class FakeStore:
+        def documents(self) -> list[Doc]:
+            return [Doc("d1", "a.md")]
+
+        def iter_passages(self, columns: str) -> list[dict[str, object]]:
+            both = "the right to adequate housing for everyone. Security of tenure protects renters."
+            return [{"id": 1, "doc_id": "d1", "text": both}, {"id": 2, "doc_id": "d1", "text": "unrelated"}]
+
+    questions = [
+        *QUESTIONS,  # one quote each, held by passage 1: a perfect ranking scores 1
+        {"id": "q3", "query": "tenure", "lang": "en", "cross_lingual": False,
+         "gold": [{"doc": "a.md", "quote": "the right to adequate housing for everyone"},
+                  {"doc": "a.md", "quote": "Security of tenure protects renters."}]},
+        {"id": "q4", "query": "x", "lang": "en", "cross_lingual": False,
+         "gold": [{"doc": "a.md", "quote": "a sentence that no passage holds at all"}]},
+    ]  # fmt: skip
+    bound = attainable(FakeStore(), questions)
+    shared = 1 / (1 + 1 / np.log2(3))  # q3: both quotes in passage 1, one rank
+    assert bound.ndcg == pytest.approx((1 + 1 + shared + 0) / 4)
+    assert (bound.questions, bound.shared_passage, bound.gold_items, bound.unheld) == (4, 1, 5, 1)
+    assert "1 of 5 gold quotes are held by no passage" in bound.sentence()

@@ -11,7 +11,10 @@ import pytest
 from housing_kb.evaluation.retrieval_metrics import (
     QuestionResult,
     aggregate,
+    attainable_ndcg,
+    best_gaining_ranks,
     evaluate_question,
+    gold_holders,
     hit_matches_gold,
     judge,
     judge_found,
@@ -74,6 +77,39 @@ def test_one_passage_holding_two_quotes_finds_both() -> None:
     assert recall_at_k(judged, 2, 10) == 1.0
     # Binary gain: one relevant rank out of an ideal of two.
     assert ndcg_at_k(judged, 2, 10) == pytest.approx(1 / (1 + 1 / math.log2(3)))
+
+
+def test_attainable_ndcg_counts_a_shared_passage_once() -> None:
+    # Two quotes in one passage: whatever the order, one rank gains (the same bound judge_found gives).
+    assert best_gaining_ranks([{"p"}, {"p"}]) == 1
+    assert attainable_ndcg([{"p"}, {"p"}]) == pytest.approx(1 / (1 + 1 / math.log2(3)))
+    # A second passage that holds one of them lets each quote have its own rank, if it comes first.
+    assert best_gaining_ranks([{"p"}, {"p", "q"}]) == 2
+    assert attainable_ndcg([{"p"}, {"p", "q"}]) == 1.0
+    # Two passages that both hold both quotes: the first finds both, the second nothing new.
+    assert best_gaining_ranks([{"p", "q"}, {"p", "q"}]) == 1
+    # A quote no passage holds can never be found; four items, three findable.
+    assert best_gaining_ranks([{"a"}, {"b"}, set(), {"c"}]) == 3
+    assert attainable_ndcg([set()]) == 0.0 and attainable_ndcg([]) == 0.0
+    # Beyond k ranks nothing counts: 12 separate quotes reach 1.0 at k=10.
+    assert attainable_ndcg([{i} for i in range(12)], k=10) == 1.0
+
+
+def test_gold_holders_finds_each_quote_in_its_own_document() -> None:
+    question = {
+        "gold": [
+            GOLD,
+            {"doc": "rights/gc7.md", "quote": "The State itself must refrain from forced evictions."},
+        ]
+    }
+    passages = {
+        "rights/gc7.md": [(1, "intro"), (2, QUOTE + " The State itself must refrain from forced evictions.")],
+        "other.md": [(3, QUOTE)],
+    }
+    assert gold_holders(question, passages) == [{2}, {2}]
+    assert attainable_ndcg(gold_holders(question, passages)) < 1.0
+    # Paths in another Unicode form or with "./" still name the same document.
+    assert gold_holders({"gold": [GOLD]}, {"./rights/gc7.md": [(7, QUOTE)]}) == [{7}]
 
 
 def test_ndcg_by_hand() -> None:
