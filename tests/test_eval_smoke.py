@@ -68,27 +68,35 @@ def test_check_targets_flags_pass_and_fail() -> None:
     assert checks["ar vs en"] is None  # no Arabic question
 
 
+@dataclass
+class _Doc:
+    doc_id: str
+    path: str
+
+
+@dataclass
+class _FakeStore:
+    """The two reads the evaluation makes of an index: its documents and its passage rows."""
+
+    docs: list[_Doc]
+    rows: list[dict[str, object]]
+
+    def documents(self) -> list[_Doc]:
+        return self.docs
+
+    def iter_passages(self, columns: str) -> list[dict[str, object]]:
+        return self.rows
+
+
 def test_bm25s_peer_fails_on_chinese_as_the_plain_tokenizer_does() -> None:
-    @dataclass
-    class Doc:
-        doc_id: str
-        path: str
-
-    class FakeStore:
-        def documents(self) -> list[Doc]:
-            return [Doc("d1", "laws/a.md"), Doc("d2", "zh/b.md")]
-
-        def iter_passages(self, columns: str) -> list[dict[str, str]]:
-            return [
-                {
-                    "doc_id": "d1",
-                    "text": "Security of tenure protects renters from eviction",
-                    "language": "en",
-                },
-                {"doc_id": "d2", "text": "住房公积金的增值收益应当存入专户", "language": "zh"},
-            ]
-
-    rank, n = bm25s_ranker(FakeStore())
+    store = _FakeStore(
+        [_Doc("d1", "laws/a.md"), _Doc("d2", "zh/b.md")],
+        [
+            {"doc_id": "d1", "text": "Security of tenure protects renters from eviction", "language": "en"},
+            {"doc_id": "d2", "text": "住房公积金的增值收益应当存入专户", "language": "zh"},
+        ],
+    )
+    rank, n = bm25s_ranker(store)
     assert n == 2
     assert rank("eviction of renters")[0][0] == "laws/a.md"
     assert rank("公积金") == []
@@ -136,18 +144,11 @@ def test_relative_doc_path_and_synthetic_helpers() -> None:
 
 
 def test_attainable_reports_shared_passages_and_unheld_quotes() -> None:
-    @dataclass
-    class Doc:
-        doc_id: str
-        path: str
-
-    class FakeStore:
-        def documents(self) -> list[Doc]:
-            return [Doc("d1", "a.md")]
-
-        def iter_passages(self, columns: str) -> list[dict[str, object]]:
-            both = "the right to adequate housing for everyone. Security of tenure protects renters."
-            return [{"id": 1, "doc_id": "d1", "text": both}, {"id": 2, "doc_id": "d1", "text": "unrelated"}]
+    both = "the right to adequate housing for everyone. Security of tenure protects renters."
+    store = _FakeStore(
+        [_Doc("d1", "a.md")],
+        [{"id": 1, "doc_id": "d1", "text": both}, {"id": 2, "doc_id": "d1", "text": "unrelated"}],
+    )
 
     questions = [
         *QUESTIONS,  # one quote each, held by passage 1: a perfect ranking scores 1
@@ -157,7 +158,7 @@ def test_attainable_reports_shared_passages_and_unheld_quotes() -> None:
         {"id": "q4", "query": "x", "lang": "en", "cross_lingual": False,
          "gold": [{"doc": "a.md", "quote": "a sentence that no passage holds at all"}]},
     ]  # fmt: skip
-    bound = attainable(FakeStore(), questions)
+    bound = attainable(store, questions)
     shared = 1 / (1 + 1 / np.log2(3))  # q3: both quotes in passage 1, one rank
     assert bound.ndcg == pytest.approx((1 + 1 + shared + 0) / 4)
     assert (bound.questions, bound.shared_passage, bound.gold_items, bound.unheld) == (4, 1, 5, 1)
