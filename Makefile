@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HKB    := $(BIN)/housing-kb
 QUERY  ?= How do national programmes improve security of tenure in informal settlements?
 
-.PHONY: run install model corpus ingest query serve browser test lint bench bench-search eval-retrieval eval-tags clean-index
+.PHONY: run install model corpus ingest query serve browser test lint bench bench-search bench-reliability eval-retrieval eval-tags clean-index
 
 run: ingest query serve
 
@@ -61,11 +61,15 @@ bench: model
 bench-search: install
 	$(BIN)/python -m housing_kb.evaluation.bench_search --synthetic 100000 --clients 1 --requests 100 --profile --markdown
 
+bench-reliability: model
+	$(BIN)/python -m housing_kb.evaluation.bench_reliability --kills 20 --clients 8 --markdown
+
 eval-retrieval: install
 	$(BIN)/python -m housing_kb.evaluation.eval_retrieval --peers --variants --markdown
 
 eval-tags: model
 	$(BIN)/python -m housing_kb.evaluation.eval_tags --cv 5 --markdown
 
+# data/index is a symlink to its current version (data/index.v<N>) once rebuilt
 clean-index:
-	rm -rf data/index
+	rm -rf data/index data/index.v* data/.index.lock

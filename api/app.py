@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from housing_kb import __version__
 from housing_kb.api.routers import answers, documents, meta, search
+from housing_kb.api.throttle import Busy
 from housing_kb.config import Settings
 from housing_kb.index.filters import InvalidFilter
 from housing_kb.index.search import SearchEngine
@@ -89,8 +90,21 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(status_code=exc.status_code, content={"error": kind, "message": str(exc.detail)})
+        kind = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        # keep the exception's headers: a 405 must say which methods are allowed (Allow)
+        return JSONResponse(
+            status_code=exc.status_code,
+            content={"error": kind, "message": str(exc.detail)},
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Busy)
+    async def _busy(_: Request, exc: Busy) -> JSONResponse:
+        return JSONResponse(
+            status_code=503,
+            content={"error": "busy", "message": str(exc)},
+            headers={"Retry-After": str(exc.retry_after)},
+        )
 
     @app.exception_handler(IndexError_)
     async def _index_error(_: Request, exc: IndexError_) -> JSONResponse:

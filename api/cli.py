@@ -200,11 +200,15 @@ def ingest(
     <index>/ingest_report.json), 2 for a configuration problem.
     """
     from housing_kb.ingest.embedders.registry import load_embedder
+    from housing_kb.ingest.manifest import load_manifest
     from housing_kb.ingest.pipeline import run_ingest
 
     s = _settings(index, corpus_dir, manifest, embedder)
     if second_embedder:
         s = replace(s, second_embedder=second_embedder)
+    # The manifest first: a broken file is reported at once, not after loading the models. A bad
+    # entry fails alone (listed with the run's failures); the rest is ingested.
+    declared = load_manifest(s.manifest_path, strict=False)
     emb = load_embedder(s.embedder, s)
     second = None if s.second_embedder.lower() == "none" else load_embedder(s.second_embedder, s)
     from housing_kb.index.store import IndexConfigMismatch
@@ -213,6 +217,7 @@ def ingest(
         return run_ingest(
             s,
             embedder=emb,
+            manifest=declared,
             secondary=second,
             rebuild=rebuild,
             only=set(only) if only else None,
@@ -415,23 +420,24 @@ def retag(
     force: Annotated[bool, typer.Option(help="Re-tag every passage, not only stale ones.")] = False,
 ) -> None:
     """Re-tag passages after a vocabulary change, from stored vectors (nothing is re-embedded)."""
+    from housing_kb.index.lexical_sync import sync_lexical
+    from housing_kb.index.lock import writer_lock
     from housing_kb.index.store import IndexStore
     from housing_kb.ingest.embedders.registry import load_embedder
     from housing_kb.ingest.pipeline import retag_stale
     from housing_kb.ingest.tagging.tagger import Tagger
 
     s = _settings(index)
-    store = IndexStore.open(s.index_dir)
-    emb = load_embedder(s.embedder, s)
-    if emb.model_id != store.config.model_id:
-        _fail(
-            f"the index was built with {store.config.model_id}, but the configured embedder is {emb.model_id}"
-        )
-    n = retag_stale(store, Tagger(embedder=emb), force=force)
-    store.sync_faiss()
-    from housing_kb.index.lexical_sync import sync_lexical
-
-    sync_lexical(store)  # texts are unchanged, so nothing is re-analysed; records the new generation
+    with writer_lock(s.index_dir, what="retag"):
+        store = IndexStore.open(s.index_dir, create=False)
+        emb = load_embedder(s.embedder, s)
+        if emb.model_id != store.config.model_id:
+            _fail(
+                f"the index was built with {store.config.model_id}, but the configured embedder is {emb.model_id}"
+            )
+        n = retag_stale(store, Tagger(embedder=emb), force=force)
+        store.sync_faiss()
+        sync_lexical(store)  # texts are unchanged, so nothing is re-analysed; records the new generation
     typer.echo(f"re-tagged {n} passages")
 
 
@@ -442,15 +448,17 @@ def gc(index: IndexOpt = None) -> None:
 
     Ingest keeps the vectors of removed or re-cut passages, so that putting a document back costs no
     re-embedding; after many changes they take room. Search results do not change."""
+    from housing_kb.index.lock import writer_lock
     from housing_kb.index.store import IndexStore
 
     s = _settings(index)
-    store = IndexStore.open(s.index_dir)
-    db = s.index_dir / "meta.sqlite"
-    before = db.stat().st_size
-    removed = store.prune_embedding_cache()
-    store.compact()
-    after = db.stat().st_size
+    with writer_lock(s.index_dir, what="gc"):
+        store = IndexStore.open(s.index_dir, create=False)
+        db = s.index_dir / "meta.sqlite"
+        before = db.stat().st_size
+        removed = store.prune_embedding_cache()
+        store.compact()
+        after = db.stat().st_size
     typer.echo(f"removed {removed} unused cached vectors; {db} {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB")
 
 

@@ -12,7 +12,9 @@ from housing_kb.index.store import DocumentRecord
 
 
 def get_engine(request: Request) -> SearchEngine:
-    return request.app.state.engine
+    """The shared engine pinned to the index's current state for this request: a rebuild or an ingest
+    committing meanwhile never shows the request half of one state and half of another."""
+    return request.app.state.engine.pinned()
 
 
 def document_out(d: DocumentRef | DocumentRecord) -> DocumentOut:

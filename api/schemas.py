@@ -206,6 +206,16 @@ class HealthResponse(BaseModel):
     passages: int
     model_id: str
     generation: int = Field(description="Increments with every committed change to the index.")
+    channels_catching_up: dict[str, str] = Field(
+        default_factory=dict,
+        description="Search channels left out because an ingest is still filling them, with how far it "
+        "got ('dense2': '44 of 176 passages'); empty when every channel is complete.",
+    )
+    index_refused: str | None = Field(
+        None,
+        description="Why an index swapped in at the index path is not served (another model): the "
+        "server keeps serving the index it had; null when nothing was refused.",
+    )
     tagged: bool = Field(description="Whether passages carry tags (filters on tags need them).")
     lexical: bool = Field(description="Whether the BM25 channel is available.")
     query_engine: str = Field(

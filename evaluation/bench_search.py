@@ -573,11 +573,11 @@ def profile_search(index_dir: Path, queries: Sequence[str], region: str, top: in
                 ),
             )
         lex = timed(
-            "lexical, no filter", lambda q=q, qlang=qlang: engine._lexical.search(q, pool, language=qlang)
+            "lexical, no filter", lambda q=q, qlang=qlang: engine.lexical.search(q, pool, language=qlang)
         )
         timed(
             "lexical, region filter",
-            lambda q=q, qlang=qlang, allowed=allowed: engine._lexical.search(
+            lambda q=q, qlang=qlang, allowed=allowed: engine.lexical.search(
                 q, pool, allowed_ids=allowed, language=qlang
             ),
         )

@@ -406,21 +406,34 @@ def to_pdf(brief: Brief, *, heatmap: bytes | None = None) -> bytes:
     ).write_pdf()
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]()#!|~])")
+
+
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text as inert inline Markdown: one line, no HTML, no emphasis, links, code or table cells.
+
+    A topic is typed by whoever calls the API, and passages come from contributed documents: neither
+    may start a heading, inject ``<script>`` or make a ``javascript:`` link in the rendered brief.
+
+    >>> _md_escape("x\\n# <b>[a](javascript:1)</b> | y")
+    'x \\\\# &lt;b&gt;\\\\[a\\\\]\\\\(javascript:1\\\\)&lt;/b&gt; \\\\| y'
+    """
+    text = " ".join(text.split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def to_markdown(brief: Brief, *, heatmap_path: str | None = None) -> str:
     """The brief in Markdown; the heatmap is linked when ``heatmap_path`` is given (the table always is)."""
     lines = [
-        f"# Evidence brief: {brief.topic}",
+        f"# Evidence brief: {_md_escape(brief.topic)}",
         "",
         f"_Generated {brief.generated} by housing-kb {__version__}._",
         "",
     ]
     lines += ["## 1. Evidence summary", ""]
     for s in brief.summary.sentences:
-        lines.append(f"- {s.text} ({s.language}) — {_cite(brief, s.citation)}")
+        lines.append(f"- {_md_escape(s.text)} ({s.language}) — {_cite(brief, s.citation)}")
     if not brief.summary.sentences:
         lines.append("_No passage in the corpus answers this topic directly._")
     lines += ["", "## 2. Evidence by adequacy component", ""]
@@ -436,7 +449,8 @@ def to_markdown(brief: Brief, *, heatmap_path: str | None = None) -> str:
             for country in region.countries:
                 for ex in country.excerpts:
                     lines.append(
-                        f"- _{country.name}_: “{_md_escape(ex.text)}” ({ex.language}) — {_cite(brief, ex.citation)}"
+                        f"- _{_md_escape(country.name)}_: “{_md_escape(ex.text)}” ({ex.language}) — "
+                        f"{_cite(brief, ex.citation)}"
                     )
             lines.append("")
     lines += [

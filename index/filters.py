@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from housing_kb.index.store import IndexStore
-from housing_kb.ingest.manifest import DOCUMENT_TYPES, REGIONS
+from housing_kb.ingest.manifest import DOCUMENT_TYPES, REGIONS, is_country_code, is_language_code
 from housing_kb.ingest.tagging.vocabulary import COMPONENT_KEYS
 
 # One source of truth for each vocabulary: the tagger's component keys, the manifest's regions
@@ -35,11 +35,15 @@ COMPONENTS = COMPONENT_KEYS
 class InvalidFilter(ValueError):
     """An unknown filter value; the message lists the valid ones."""
 
-    def __init__(self, parameter: str, value: str, valid: Iterable[str]) -> None:
+    def __init__(self, parameter: str, value: str, valid: Iterable[str], message: str | None = None) -> None:
         self.parameter = parameter
         self.value = value
         self.valid = sorted(valid)
-        super().__init__(f"unknown {parameter} {value!r}; valid values: {', '.join(self.valid)}")
+        if message is None:
+            shown = repr(value) if len(value) <= 40 else repr(value[:39] + "…")
+            what = f"an empty {parameter} value" if not value.strip() else f"unknown {parameter} {shown}"
+            message = f"{what}; valid values: {', '.join(self.valid)}"
+        super().__init__(message)
 
 
 @dataclass
@@ -185,12 +189,18 @@ class FilterTable:
         for t in f.document_types:
             if t not in DOCUMENT_TYPES:
                 raise InvalidFilter("document_type", t, DOCUMENT_TYPES)
+        # A country or language that exists but has no passage here is a valid filter with no hits;
+        # one that does not exist ("BRZ", "cn", "") is a mistake, named with the values this index has.
         for c in f.countries:
-            if not (len(c) == 3 and c.isalpha()):
+            if not is_country_code(c):
                 raise InvalidFilter("country", c, sorted(self.country_rows) or ["<ISO 3166 alpha-3 code>"])
         for lang in f.languages:
-            if lang not in self.languages and not (len(lang) == 2 and lang.isalpha()):
+            if lang not in self.languages and not is_language_code(lang):
                 raise InvalidFilter("language", lang, self.languages)
+        if f.year_from is not None and f.year_to is not None and f.year_from > f.year_to:
+            raise InvalidFilter(
+                "year_from", str(f.year_from), [], f"year_from {f.year_from} is after year_to {f.year_to}"
+            )
 
     # ------------------------------------------------------------------ filtering
     def row_mask(self, f: Filters) -> np.ndarray:

@@ -8,9 +8,11 @@ highlighting and full citations. The API and the CLI are thin layers over :class
 
 from __future__ import annotations
 
+import copy
 import html
 import logging
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,9 +20,15 @@ import numpy as np
 
 from housing_kb.config import Settings, env_int
 from housing_kb.index.analysis import analyze_query, detect_query_language, match_spans
-from housing_kb.index.filters import Filters, FilterTable
+from housing_kb.index.filters import Filters, FilterTable, InvalidFilter
 from housing_kb.index.intent import RegionMentions
-from housing_kb.index.store import DocumentRecord, IndexConfigMismatch, IndexStore, passage_row_to_dict
+from housing_kb.index.store import (
+    DocumentRecord,
+    IndexConfigMismatch,
+    IndexError_,
+    IndexStore,
+    passage_row_to_dict,
+)
 from housing_kb.index.translation import (
     DEFAULT_SOURCES,
     THRESHOLD,
@@ -181,28 +189,49 @@ class SearchResult:
         return {"query": self.query, "hits": [h.to_cli_json() for h in self.hits]}
 
 
+@dataclass
+class IndexView:
+    """One consistent state of an open index: its store and every table derived from one generation.
+
+    A request reads one view from start to end (``SearchEngine.pinned``), so an ingest committing or
+    a rebuild swapping in a new index never shows it half of one state and half of another. The
+    caches at the end fill on first use and belong to this state only."""
+
+    store: IndexStore
+    generation: int
+    docs: dict[str, DocumentRecord]
+    table: FilterTable
+    lexical: Any
+    translator: QueryTranslator | None
+    #: The second dense channel's embedder when its vectors cover every passage, else None.
+    secondary: Any
+    #: Channels left out because they are still being filled: name -> "N of M passages".
+    catching_up: dict[str, str] = field(default_factory=dict)
+    regions: RegionMentions = field(default_factory=RegionMentions)
+    doc_counts: dict[str, tuple[int, int]] | None = None
+    suggester: Any = None
+
+
 class SearchEngine:
-    """An index opened read-only and shared by every request."""
+    """An index opened read-only and shared by every request.
+
+    Requests work on :meth:`pinned` copies: each sees one :class:`IndexView` throughout. The shared
+    engine moves to a new view when an ingest has committed, and to a new index when ``ingest
+    --rebuild`` has pointed the index path at one."""
 
     def __init__(self, store: IndexStore, embedder: Any, settings: Settings, secondary: Any = None) -> None:
-        self.store = store
         self.embedder = embedder
-        self.secondary = secondary
         self.settings = settings
+        self._second_embedder = secondary
         self._lock = threading.Lock()
-        self._generation = -1
-        self._table = FilterTable()
-        self._docs: dict[str, DocumentRecord] = {}
-        self._lexical: Any = None
-        self._translator: QueryTranslator | None = None
         self._qcache: dict[str, np.ndarray] = {}
-        self._doc_counts: dict[str, tuple[int, int]] | None = None
-        self._suggester: Any = None
-        self._regions = RegionMentions()
+        self._pinned = False
+        #: Why the index now at the path was not taken up (another model), else None.
+        self.refused_swap: str | None = None
         self.config = SearchConfig()
         _single_threaded_faiss()
         _single_threaded_blas()
-        self.refresh()
+        self._view = self._load_view(store)
 
     @classmethod
     def open(cls, settings: Settings, embedder: Any = None) -> SearchEngine:
@@ -211,69 +240,132 @@ class SearchEngine:
             from housing_kb.ingest.embedders.registry import load_embedder
 
             embedder = load_embedder(settings.embedder, settings)
-        if embedder.model_id != store.config.model_id:
-            raise IndexConfigMismatch(
-                f"The index at {settings.index_dir} was built with {store.config.model_id}, "
-                f"but queries would be embedded with {embedder.model_id}; they cannot be compared. "
-                "Set --embedder / HOUSING_KB_EMBEDDER to the index's model or rebuild the index."
-            )
+        _check_model(store, embedder, settings)
         return cls(store, embedder, settings, _secondary_for(store, settings))
 
+    # ------------------------------------------------------------------ views
     def refresh(self) -> None:
-        """Reload derived tables when an ingest has committed since we last looked."""
-        gen = self.store.generation
-        if gen == self._generation:
+        """Move to the index's current state when an ingest has committed since we last looked, or to
+        the new index a rebuild swapped in. Requests arriving meanwhile wait for the new state."""
+        if self._pinned:
+            return
+        view = self._view
+        if view.store.is_current() and view.store.generation == view.generation:
             return
         with self._lock:
-            if gen == self._generation:
-                return
-            self._docs = {d.doc_id: d for d in self.store.documents()}
-            self._table = FilterTable.from_store(self.store)
-            self.store.faiss_index()
-            self._lexical = self._load_lexical()
-            self._translator = self._load_translator()
-            self._doc_counts = None
-            self._suggester = None
-            self._generation = gen
+            view = self._view
+            store = view.store
+            if not store.is_current():
+                store = self._reopen(store)
+            if store is not view.store or store.generation != view.generation:
+                self._view = self._load_view(store)
+
+    def pinned(self) -> SearchEngine:
+        """A copy of this engine that reads the current view until it is dropped (one per request)."""
+        self.refresh()
+        clone = copy.copy(self)
+        clone._pinned = True
+        return clone
+
+    def _reopen(self, old: IndexStore) -> IndexStore:
+        """The index now at the path, or the old store when it cannot serve (logged, and in /health)."""
+        try:
+            store = IndexStore.open(old.location, readonly=True)
+            _check_model(store, self.embedder, self.settings)
+        except IndexError_ as exc:
+            self.refused_swap = str(exc)
+            log.error("the index now at %s is not served: %s", old.location, exc)
+            return old
+        self.refused_swap = None
+        log.info("serving the index swapped in at %s (%s)", old.location, store.directory.name)
+        return store
+
+    def _load_view(self, store: IndexStore) -> IndexView:
+        generation = store.generation
+        table = FilterTable.from_store(store)
+        store.faiss_index()
+        lexical = _open_lexical(store)
+        secondary, catching_up = self._second_channel(store, len(table))
+        translator = self._load_translator(store, secondary, lexical)
+        return IndexView(
+            store=store,
+            generation=generation,
+            docs={d.doc_id: d for d in store.documents()},
+            table=table,
+            lexical=lexical,
+            translator=translator,
+            secondary=secondary,
+            catching_up=catching_up,
+        )
+
+    def _second_channel(self, store: IndexStore, passages: int) -> tuple[Any, dict[str, str]]:
+        """The second channel's embedder when its vectors cover every passage; otherwise None, with the
+        channel named as catching up (a run was stopped while embedding it)."""
+        model_id = store.secondary_model_id
+        if not model_id or self.settings.second_embedder.lower() == "none":
+            return None, {}
+        if self._second_embedder is None or self._second_embedder.model_id != model_id:
+            self._second_embedder = _secondary_for(store, self.settings)
+        if self._second_embedder is None:
+            return None, {}
+        covered = store.faiss_index(model_id).ntotal
+        if covered < passages:
+            log.warning("second channel %s covers %d of %d passages; searching without it", model_id, covered, passages)
+            return None, {"dense2": f"{covered} of {passages} passages"}
+        return self._second_embedder, {}
 
     def warm_up(self) -> None:
         """Load what the first queries would otherwise wait for (jieba's dictionary, model kernels, the
         passages naming each region: 0.5 s on the corpus, 6 s at 100k passages)."""
         for query in ("adequate housing", "适当住房"):
             self.search(query, k=1, highlight=True)
+        view = self._view
         for region in REGIONS:
             if region != GLOBAL_REGION:
-                self._regions.ids(self.store, self._table, region)
+                view.regions.ids(view.store, view.table, region)
 
-    def _load_lexical(self) -> Any:
-        try:
-            from housing_kb.index.lexical_sync import open_lexical
-        except ImportError:
-            return None
-        return open_lexical(self.store)
-
-    def _load_translator(self) -> QueryTranslator | None:
+    def _load_translator(self, store: IndexStore, secondary: Any, lexical: Any) -> QueryTranslator | None:
         """Query translation needs the BM25 channel, the second dense channel and the index's word lexicon."""
-        if self.secondary is None or self._lexical is None:
+        if secondary is None or lexical is None:
             return None
-        lexicon = open_lexicon(self.store, self.secondary.model_id)
+        lexicon = open_lexicon(store, secondary.model_id)
         if lexicon is None:
             return None
         # HOUSING_KB_TRANSLATION_CACHE words keep their translations; 0 (as the latency benchmark runs): none.
         cache_size = env_int("HOUSING_KB_TRANSLATION_CACHE", 8192)
-        return QueryTranslator(lexicon, self.secondary, cache_size=cache_size)
+        return QueryTranslator(lexicon, secondary, cache_size=cache_size)
+
+    @property
+    def store(self) -> IndexStore:
+        return self._view.store
+
+    @property
+    def view(self) -> IndexView:
+        return self._view
+
+    @property
+    def secondary(self) -> Any:
+        return self._view.secondary
+
+    @property
+    def lexical(self) -> Any:
+        return self._view.lexical
 
     @property
     def translator(self) -> QueryTranslator | None:
-        return self._translator
+        return self._view.translator
 
     @property
     def filter_table(self) -> FilterTable:
-        return self._table
+        return self._view.table
 
     @property
     def documents(self) -> dict[str, DocumentRecord]:
-        return self._docs
+        return self._view.docs
+
+    @property
+    def has_lexical(self) -> bool:
+        return self._view.lexical is not None
 
     # ------------------------------------------------------------------ search
     @property
@@ -284,10 +376,6 @@ class SearchEngine:
         if engine is not None:
             return str(getattr(engine, "name", type(engine).__name__))
         return "torch" if hasattr(self.embedder, "backend_tokenizer") else "embedder"
-
-    @property
-    def has_lexical(self) -> bool:
-        return self._lexical is not None
 
     def search(
         self,
@@ -306,13 +394,26 @@ class SearchEngine:
 
         With ``boost_places`` a country (or one of its states or provinces) named in the query favours
         documents about it; an explicit country filter makes that moot and turns it off."""
+        if not self._pinned:  # one view for the whole search, whatever other threads do meanwhile
+            return self.pinned().search(
+                query,
+                k=k,
+                offset=offset,
+                filters=filters,
+                mode=mode,
+                group_by_document=group_by_document,
+                highlight=highlight,
+                with_facets=with_facets,
+                boost_places=boost_places,
+            )
         _single_threaded_faiss()
-        self.refresh()
+        if not has_words(query):
+            raise InvalidFilter("q", query, [], "q must contain words, not only white space or control characters")
         filters = filters or Filters()
-        self._table.validate(filters)
-        if mode != "dense" and self._lexical is None:
+        self._view.table.validate(filters)
+        if mode != "dense" and self._view.lexical is None:
             mode = "dense"  # no BM25 channel built yet: degrade rather than fail
-        allowed = self._table.allowed_ids(filters)
+        allowed = self._view.table.allowed_ids(filters)
         want = offset + k
         pool = max(self.config.pool, want * (3 if group_by_document else 1))
         qlang = detect_query_language(query)
@@ -327,7 +428,7 @@ class SearchEngine:
             terms = set(analyze_query(query, qlang)) | set(translation_terms(translations))
             for h in hits:
                 h.highlighted = highlight_text(h.text, h.language, terms)
-        facets = self._table.facets([pid for pid, _ in ranked]) if with_facets else {}
+        facets = self._view.table.facets([pid for pid, _ in ranked]) if with_facets else {}
         return SearchResult(
             query=query,
             mode=mode,
@@ -353,12 +454,12 @@ class SearchEngine:
         see index/intent.py)."""
         match = Gazetteer.with_places().find(query)
         if match.countries:
-            ids = self._table.document_country_ids(match.countries, allowed)
+            ids = self._view.table.document_country_ids(match.countries, allowed)
             return (match.countries, [], ids) if len(ids) else ([], [], None)
         regions = [r for r in match.regions if r != GLOBAL_REGION]
         if not regions:
             return [], [], None
-        ids = np.unique(np.concatenate([self._regions.ids(self.store, self._table, r) for r in regions]))
+        ids = np.unique(np.concatenate([self._view.regions.ids(self.store, self._view.table, r) for r in regions]))
         if allowed is not None:
             ids = np.intersect1d(ids, allowed, assume_unique=True)
         return ([], regions, ids) if len(ids) else ([], [], None)
@@ -405,9 +506,9 @@ class SearchEngine:
         """The query's USE vector, and its words' translations when its language is one translated
         from (the language of its Latin part, else of its script)."""
         source = qlang or script_language(query)
-        if self._translator is None or source not in self.config.translate_from:
+        if self._view.translator is None or source not in self.config.translate_from:
             return self.secondary.embed_queries([query])[0], []
-        return self._translator.embed_and_translate(
+        return self._view.translator.embed_and_translate(
             query, source, threshold=self.config.translation_threshold
         )
 
@@ -436,11 +537,11 @@ class SearchEngine:
                 qvec2, pool, id_sets[0], model_id=self.secondary.model_id
             )
         if mode == "lexical":
-            lists = self._lexical.search_sets(query, pool, id_sets, language=qlang)
+            lists = self._view.lexical.search_sets(query, pool, id_sets, language=qlang)
             for channels, ranked in zip(out, lists, strict=True):
                 channels["lexical"] = ranked
         elif mode == "hybrid":
-            out[0]["lexical"] = self._lexical.search(
+            out[0]["lexical"] = self._view.lexical.search(
                 query, pool, allowed_ids=id_sets[0], language=qlang, extra_terms=extra_terms or ()
             )
         return out
@@ -458,14 +559,14 @@ class SearchEngine:
 
     def _dense(self, query: str, pool: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         qvec = self.query_vector(query)
-        if self.config.dense_strategy == "global" or len(self._table.languages) < 2:
+        if self.config.dense_strategy == "global" or len(self._view.table.languages) < 2:
             return self.store.search_dense(qvec, pool, allowed)
         # Per-language retrieval counters e5's preference for passages in the query's own language:
         # each language competes only with itself, then the lists are merged.
         lists = []
-        for code, lang in enumerate(self._table.languages):
-            rows = self._table.language == code
-            ids = self._table.ids[rows]
+        for code, lang in enumerate(self._view.table.languages):
+            rows = self._view.table.language == code
+            ids = self._view.table.ids[rows]
             if allowed is not None:
                 ids = np.intersect1d(ids, allowed, assume_unique=True)
             if len(ids) == 0:
@@ -478,32 +579,35 @@ class SearchEngine:
         self, query: str | None, filters: Filters, mode: Mode = "hybrid"
     ) -> tuple[int, dict[str, dict[str, int]]]:
         """Facet counts over the query's candidate pool, or over every filtered passage without a query."""
-        self.refresh()
-        self._table.validate(filters)
+        if not self._pinned:
+            return self.pinned().facets(query, filters, mode)
+        self._view.table.validate(filters)
         if query:
             result = self.search(query, k=1, filters=filters, mode=mode, with_facets=True)
             return result.total_candidates, result.facets
-        mask = self._table.row_mask(filters)
-        ids = self._table.ids[mask]
-        return int(mask.sum()), self._table.facets(ids)
+        mask = self._view.table.row_mask(filters)
+        ids = self._view.table.ids[mask]
+        return int(mask.sum()), self._view.table.facets(ids)
 
     def document_counts(self) -> dict[str, tuple[int, int]]:
         """(passages, pages) per document id."""
-        self.refresh()
-        if self._doc_counts is None:
+        if not self._pinned:
+            return self.pinned().document_counts()
+        if self._view.doc_counts is None:
             conn = self.store._conn()
             passages = dict(conn.execute("SELECT doc_id, COUNT(*) FROM passages GROUP BY doc_id").fetchall())
             pages = dict(conn.execute("SELECT doc_id, COUNT(*) FROM pages GROUP BY doc_id").fetchall())
-            self._doc_counts = {d: (passages.get(d, 0), pages.get(d, 0)) for d in self._docs}
-        return self._doc_counts
+            self._view.doc_counts = {d: (passages.get(d, 0), pages.get(d, 0)) for d in self._view.docs}
+        return self._view.doc_counts
 
     def suggest(self, prefix: str, *, limit: int = 10) -> list[dict[str, Any]]:
-        self.refresh()
-        if self._suggester is None:
+        if not self._pinned:
+            return self.pinned().suggest(prefix, limit=limit)
+        if self._view.suggester is None:
             from housing_kb.index.suggest import Suggester
 
-            self._suggester = Suggester.build(self._docs.values(), self._table)
-        return self._suggester.suggest(prefix, limit=limit)
+            self._view.suggester = Suggester.build(self._view.docs.values(), self._view.table)
+        return self._view.suggester.suggest(prefix, limit=limit)
 
     def _doc_of(self, ranked: list[tuple[int, float]]) -> dict[int, str]:
         rows = self.store.passage_rows([pid for pid, _ in ranked])
@@ -521,7 +625,7 @@ class SearchEngine:
 
     def hit_from_row(self, row: Any, score: float = 0.0) -> Hit:
         p = passage_row_to_dict(row)
-        doc = self._docs.get(p["doc_id"]) or self.store.document(p["doc_id"])
+        doc = self._view.docs.get(p["doc_id"]) or self.store.document(p["doc_id"])
         tagged = p.get("tags_version") is not None
         return Hit(
             internal_id=int(p["id"]),
@@ -540,6 +644,15 @@ class SearchEngine:
             regions=p["regions"] if tagged else list(doc.regions),
             document=DocumentRef.from_record(doc),
         )
+
+
+def has_words(text: str) -> bool:
+    """Whether ``text`` holds anything besides white space and control or format characters.
+
+    >>> has_words(" \\x00\\t"), has_words("住房")
+    (False, True)
+    """
+    return any(not ch.isspace() and unicodedata.category(ch)[0] != "C" for ch in text)
 
 
 def _group(ranked: list[tuple[int, float]], doc_of: dict[int, str], per_doc: int) -> list[tuple[int, float]]:
@@ -654,6 +767,23 @@ def _single_threaded_blas() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=env_int("HOUSING_KB_BLAS_THREADS", 1, minimum=1), user_api="blas")
+
+
+def _check_model(store: IndexStore, embedder: Any, settings: Settings) -> None:
+    if embedder.model_id != store.config.model_id:
+        raise IndexConfigMismatch(
+            f"The index at {settings.index_dir} was built with {store.config.model_id}, "
+            f"but queries would be embedded with {embedder.model_id}; they cannot be compared. "
+            "Set --embedder / HOUSING_KB_EMBEDDER to the index's model or rebuild the index."
+        )
+
+
+def _open_lexical(store: IndexStore) -> Any:
+    try:
+        from housing_kb.index.lexical_sync import open_lexical
+    except ImportError:
+        return None
+    return open_lexical(store)
 
 
 def _secondary_for(store: IndexStore, settings: Settings) -> Any:

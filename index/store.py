@@ -214,7 +214,12 @@ class IndexStore:
     """
 
     def __init__(self, directory: Path, config: IndexConfig, *, readonly: bool) -> None:
-        self.directory = directory
+        #: The path the index was opened by (``data/index``: a symlink to its current version after
+        #: a rebuild), and the real directory behind it, which this instance reads and writes for
+        #: good. A rebuild points the path at a new version; readers of the old one are unaffected
+        #: (see :meth:`is_current`).
+        self.location = Path(directory)
+        self.directory = self.location.resolve()
         self.config = config
         self.readonly = readonly
         self._local = threading.local()
@@ -240,7 +245,8 @@ class IndexStore:
         with anything else is refused with :class:`IndexConfigMismatch`. ``expected=None``
         opens whatever is there (for stats and read-only tools).
         """
-        directory = Path(directory)
+        location = Path(directory)
+        directory = location.resolve()  # one version of the index for this instance's whole life
         manifest = directory / "index.json"
         if manifest.exists():
             try:
@@ -266,7 +272,7 @@ class IndexStore:
         else:
             if readonly or not create or expected is None:
                 raise IndexNotFound(
-                    f"No index at {directory}. Build one with `housing-kb ingest` "
+                    f"No index at {location}. Build one with `housing-kb ingest` "
                     "(or point --index / HOUSING_KB_INDEX at an existing one)."
                 )
             directory.mkdir(parents=True, exist_ok=True)
@@ -274,11 +280,19 @@ class IndexStore:
             payload = asdict(config) | {"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             _atomic_write_bytes(manifest, json.dumps(payload, indent=2, ensure_ascii=False).encode())
         store = cls(directory, config, readonly=readonly)
+        store.location = location
         if not readonly:
             with store._conn() as conn:
                 conn.executescript(_SCHEMA)
                 conn.execute("INSERT OR IGNORE INTO state(key, value) VALUES ('generation', '0')")
         return store
+
+    def is_current(self) -> bool:
+        """False once ``location`` leads to another index (``ingest --rebuild`` swapped it in)."""
+        try:
+            return self.location.resolve(strict=True) == self.directory
+        except OSError:
+            return True  # mid-swap, or gone: keep serving what this instance has open
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

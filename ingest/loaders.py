@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from housing_kb.ingest.documents import DocumentError, LoadedDocument, Page
+from housing_kb.ingest.limits import DocumentLimits, check_zip_members, too_large
 
 #: A compound-file (OLE) header: an encrypted Office file, or the old binary .doc format.
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -61,10 +62,11 @@ class _TextBuilder:
         return Page(number=None, text="".join(self._parts), headings=list(self.headings))
 
 
-def _one_page_document(path: Path, builder: _TextBuilder) -> LoadedDocument:
+def _one_page_document(path: Path, builder: _TextBuilder, limits: DocumentLimits) -> LoadedDocument:
     page = builder.page()
     if not page.text.strip():
         raise DocumentError(f"{path.name}: no text found", kind="empty")
+    limits.check_chars(path.name, len(page.text))
     return LoadedDocument(pages=[page])
 
 
@@ -80,8 +82,35 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
+def _read_text_file(path: Path, limits: DocumentLimits) -> tuple[str, list[str]]:
+    """A text-format file decoded, refused unread when its size alone puts it over the character
+    limit (UTF-8 spends at most 4 bytes on a character)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0  # _read_bytes reports it
+    if size > 4 * limits.max_chars:
+        raise too_large(
+            path.name,
+            f"{size / 2**20:.1f} MB of text",
+            f"{limits.max_chars:,} characters",
+            "HOUSING_KB_MAX_CHARS",
+        )
+    text, notes = _decode_text(path, _read_bytes(path))
+    limits.check_chars(path.name, len(text))
+    return text, notes
+
+
+#: Share of a decoded text that may be replacement characters (U+FFFD) before UTF-8 is given up.
+MAX_INVALID_UTF8_SHARE = 0.001
+#: charset-normalizer's "mess" ratio above which a guessed decoding is taken for mojibake.
+MAX_DECODING_MESS = 0.1
+
+
 def _decode_text(path: Path, data: bytes) -> tuple[str, list[str]]:
-    """Decode text bytes: UTF-8 (with or without BOM), UTF-16 with BOM, else a guessed code page."""
+    """Decode text bytes: UTF-8 (with or without BOM), UTF-16 with BOM, else a code page that
+    charset-normalizer is confident of. A few invalid bytes in otherwise UTF-8 text are replaced and
+    noted; text that no encoding decodes plausibly fails rather than being indexed as mojibake."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16"), []
     if b"\x00" in data[:4096]:
@@ -90,12 +119,20 @@ def _decode_text(path: Path, data: bytes) -> tuple[str, list[str]]:
         return data.decode("utf-8-sig"), []
     except UnicodeDecodeError:
         pass
+    lenient = data.decode("utf-8-sig", errors="replace")
+    invalid = lenient.count("\ufffd")
+    if invalid <= max(1, MAX_INVALID_UTF8_SHARE * len(lenient)):
+        return lenient, [f"{invalid} invalid UTF-8 byte sequence(s) replaced by U+FFFD"]
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
-    if best is None:
-        raise DocumentError(f"{path.name}: text encoding not recognised", kind="corrupt")
-    return str(best), [f"not UTF-8; decoded as {best.encoding}"]
+    if best is None or best.chaos > MAX_DECODING_MESS:
+        guess = f" (best guess {best.encoding}, {best.chaos:.0%} implausible characters)" if best else ""
+        raise DocumentError(
+            f"{path.name}: text encoding could not be determined{guess}; save the file as UTF-8",
+            kind="corrupt",
+        )
+    return str(best), [f"not UTF-8; decoded as {best.encoding} ({1 - best.chaos:.0%} plausible)"]
 
 
 # ---------------------------------------------------------------- PDF
@@ -134,8 +171,11 @@ def _page_list(numbers: list[int]) -> str:
     return ("page " if len(numbers) == 1 else "pages ") + ", ".join(str(n) for n in numbers)
 
 
-def load_pdf(path: Path) -> LoadedDocument:
+def load_pdf(path: Path, limits: DocumentLimits | None = None) -> LoadedDocument:
     """One page per PDF page, numbered from 1; pages without text are flagged ``empty``.
+
+    An encrypted PDF is opened with the empty user password first (permission-only "protected" PDFs,
+    which every viewer opens, AES ones included); only when that fails does it need a password.
 
     >>> load_pdf(Path("E_2025_60.en.pdf")).pages[1].number  # doctest: +SKIP
     2
@@ -143,6 +183,7 @@ def load_pdf(path: Path) -> LoadedDocument:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
+    limits = limits or DocumentLimits()
     _read_bytes(path)  # raises for a missing or empty file before pypdf sees it
     doc_warnings: list[str] = []
     with _quiet_pypdf() as pypdf_messages:
@@ -154,15 +195,17 @@ def load_pdf(path: Path) -> LoadedDocument:
                     opened = reader.decrypt("")
                 except (DependencyError, NotImplementedError) as exc:
                     raise DocumentError(
-                        f"{path.name}: encrypted PDF (cannot decrypt: {exc})", kind="encrypted"
+                        f"{path.name}: encrypted PDF that this installation cannot decrypt ({exc})",
+                        kind="encrypted",
                     ) from exc
                 if not opened:
-                    raise DocumentError(f"{path.name}: encrypted PDF needs a password", kind="encrypted")
+                    raise DocumentError(f"{path.name}: encrypted: needs a password", kind="encrypted")
+            limits.check_pages(path.name, len(reader.pages))
             raw_pages = list(reader.pages)
         except DocumentError:
             raise
         except FileNotDecryptedError as exc:
-            raise DocumentError(f"{path.name}: encrypted PDF needs a password", kind="encrypted") from exc
+            raise DocumentError(f"{path.name}: encrypted: needs a password", kind="encrypted") from exc
         except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
             raise DocumentError(f"{path.name}: not a readable PDF ({exc})", kind="corrupt") from exc
         if not raw_pages:
@@ -170,6 +213,7 @@ def load_pdf(path: Path) -> LoadedDocument:
 
         pages: list[Page] = []
         failed: list[int] = []
+        chars = 0
         for number, raw in enumerate(raw_pages, start=1):
             try:
                 text = raw.extract_text() or ""
@@ -177,6 +221,8 @@ def load_pdf(path: Path) -> LoadedDocument:
                 failed.append(number)
                 text = ""
             text = text.replace("\x00", "")
+            chars += len(text)
+            limits.check_chars(path.name, chars)  # stop extracting as soon as the text is over
             pages.append(Page(number=number, text=text, empty=not text.strip()))
 
     empty = [p.number for p in pages if p.empty and p.number is not None]
@@ -237,8 +283,10 @@ def _docx_heading_level(style_name: str, text: str) -> int | None:
     return None
 
 
-def load_docx(path: Path) -> LoadedDocument:
+def load_docx(path: Path, limits: DocumentLimits | None = None) -> LoadedDocument:
     """Paragraphs and tables in document order; heading styles become headings.
+
+    The zip directory is checked against the limits before anything is inflated (zip bombs).
 
     >>> load_docx(Path("lei_14620.docx")).pages[0].number is None  # doctest: +SKIP
     True
@@ -252,10 +300,19 @@ def load_docx(path: Path) -> LoadedDocument:
         raise DocumentError(
             f"{path.name}: password-protected or old binary Word file (save it as .docx)", kind="encrypted"
         )
+    limits = limits or DocumentLimits()
+    check_zip_members(path, limits)
     try:
         document = docx.Document(str(path))
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError) as exc:
         raise DocumentError(f"{path.name}: not a readable .docx file ({exc})", kind="corrupt") from exc
+    except (ValueError, SyntaxError) as exc:  # lxml's XMLSyntaxError is a SyntaxError
+        # lxml's own words ("try XML_PARSE_HUGE", "Opening and ending tag mismatch") mean nothing to a
+        # contributor: say what is wrong with the file instead.
+        raise DocumentError(
+            f"{path.name}: not a readable .docx file (its XML content is damaged or not Word XML)",
+            kind="corrupt",
+        ) from exc
 
     builder = _TextBuilder()
     previous_was_heading = False
@@ -273,7 +330,7 @@ def load_docx(path: Path) -> LoadedDocument:
             continue
         builder.add_block(block.text, level)
         previous_was_heading = level is not None
-    return _one_page_document(path, builder)
+    return _one_page_document(path, builder, limits)
 
 
 def _is_heading_continuation(style_name: str, text: str) -> bool:
@@ -399,9 +456,9 @@ def markdown_to_page(markdown: str) -> Page:
     return builder.page()
 
 
-def load_markdown(path: Path) -> LoadedDocument:
+def load_markdown(path: Path, limits: DocumentLimits | None = None) -> LoadedDocument:
     """A Markdown file as one page; front matter removed, ``#`` headings recorded."""
-    text, notes = _decode_text(path, _read_bytes(path))
+    text, notes = _read_text_file(path, limits or DocumentLimits())
     page = markdown_to_page(text)
     if not page.text.strip():
         raise DocumentError(f"{path.name}: no text found", kind="empty")
@@ -474,9 +531,9 @@ def html_to_page(html: str) -> Page:
     return builder.page()
 
 
-def load_html(path: Path) -> LoadedDocument:
+def load_html(path: Path, limits: DocumentLimits | None = None) -> LoadedDocument:
     """An HTML file as one page, without scripts, styles and navigation."""
-    text, notes = _decode_text(path, _read_bytes(path))
+    text, notes = _read_text_file(path, limits or DocumentLimits())
     page = html_to_page(text)
     if not page.text.strip():
         raise DocumentError(f"{path.name}: no visible text found", kind="empty")
@@ -486,9 +543,9 @@ def load_html(path: Path) -> LoadedDocument:
 # ---------------------------------------------------------------- plain text
 
 
-def load_text(path: Path) -> LoadedDocument:
+def load_text(path: Path, limits: DocumentLimits | None = None) -> LoadedDocument:
     """A plain-text file as one page, line breaks kept for the cleaning step."""
-    text, notes = _decode_text(path, _read_bytes(path))
+    text, notes = _read_text_file(path, limits or DocumentLimits())
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise DocumentError(f"{path.name}: no text found", kind="empty")
@@ -497,7 +554,7 @@ def load_text(path: Path) -> LoadedDocument:
 
 # ---------------------------------------------------------------- dispatch
 
-LOADERS: dict[str, Callable[[Path], LoadedDocument]] = {
+LOADERS: dict[str, Callable[[Path, DocumentLimits], LoadedDocument]] = {
     ".pdf": load_pdf,
     ".docx": load_docx,
     ".md": load_markdown,
@@ -508,8 +565,8 @@ LOADERS: dict[str, Callable[[Path], LoadedDocument]] = {
 }
 
 
-def load_document(path: Path) -> LoadedDocument:
-    """Load any supported file, choosing the loader by suffix.
+def load_document(path: Path, limits: DocumentLimits | None = None) -> LoadedDocument:
+    """Load any supported file, choosing the loader by suffix, within ``limits``.
 
     >>> load_document(Path("notes.xyz"))
     Traceback (most recent call last):
@@ -523,4 +580,4 @@ def load_document(path: Path) -> LoadedDocument:
             f"{path.name}: unsupported file type '{path.suffix or '(none)'}' (supported: {supported})",
             kind="unsupported",
         )
-    return loader(path)
+    return loader(path, limits or DocumentLimits())

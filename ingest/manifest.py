@@ -71,6 +71,11 @@ _MIN_YEAR = 1800
 _LINE_KEY = "__line__"
 #: Folder (under the corpus root) for documents that have a ``url`` but no ``path``.
 DOWNLOADS_DIR = "downloads"
+#: Largest manifest read: the corpus's own is 60 kB; a limit keeps a hostile file from exhausting memory.
+MAX_MANIFEST_BYTES = 16 << 20
+#: Longest quoted value, and longest problem line, in an error message.
+MAX_QUOTED_CHARS = 80
+MAX_PROBLEM_CHARS = 400
 
 
 class ManifestError(Exception):
@@ -81,8 +86,25 @@ class ManifestError(Exception):
     """
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
+        self.problems = [clip(p, MAX_PROBLEM_CHARS) for p in problems]
+        super().__init__("\n".join(self.problems))
+
+
+def clip(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis when it was longer.
+
+    >>> clip("abcdef", 4)
+    'abc…'
+    """
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def quoted(value: Any) -> str:
+    """A value as an error message shows it: its repr, cut short (a hostile value may be huge)."""
+    if isinstance(value, (list, dict)):
+        # never repr() a nested structure whole: YAML aliases can make it exponentially large
+        return f"a {type(value).__name__} of {len(value)} item(s)"
+    return clip(repr(value))
 
 
 def is_country_code(code: str) -> bool:
@@ -161,7 +183,7 @@ class ManifestEntry(BaseModel):
     @classmethod
     def _check_id(cls, value: str) -> str:
         if not _ID_RE.match(value):
-            raise ValueError(f"{value!r} is not a slug (lower-case letters, digits and single hyphens)")
+            raise ValueError(f"{quoted(value)} is not a slug (lower-case letters, digits and single hyphens)")
         return value
 
     @field_validator("path")
@@ -172,7 +194,7 @@ class ManifestEntry(BaseModel):
         pure = PurePosixPath(value)
         # Paths are relative to the corpus root; refusing '..' keeps every document inside it.
         if not pure.parts or pure.is_absolute() or ".." in pure.parts or "\\" in value:
-            raise ValueError(f"{value!r} must be a relative POSIX path inside the corpus root")
+            raise ValueError(f"{quoted(value)} must be a relative POSIX path inside the corpus root")
         return value
 
     @field_validator("url", "source_url")
@@ -182,9 +204,9 @@ class ManifestEntry(BaseModel):
             return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"{value!r} is not an http(s) URL")
+            raise ValueError(f"{quoted(value)} is not an http(s) URL")
         if any(ch.isspace() for ch in value):
-            raise ValueError(f"{value!r} contains white space (percent-encode it)")
+            raise ValueError(f"{quoted(value)} contains white space (percent-encode it)")
         return value
 
     @field_validator("sha256")
@@ -194,7 +216,7 @@ class ManifestEntry(BaseModel):
             return None
         lowered = value.lower()
         if not _SHA256_RE.match(lowered):
-            raise ValueError(f"{value!r} is not 64 hexadecimal digits")
+            raise ValueError(f"{quoted(value)} is not 64 hexadecimal digits")
         return lowered
 
     @field_validator("countries")
@@ -220,7 +242,7 @@ class ManifestEntry(BaseModel):
     @classmethod
     def _check_language(cls, value: str | None) -> str | None:
         if value is not None and not is_language_code(value):
-            raise ValueError(f"{value!r} is not an ISO 639-1 language code")
+            raise ValueError(f"{quoted(value)} is not an ISO 639-1 language code")
         return value
 
     @field_validator("year")
@@ -254,6 +276,21 @@ class ManifestEntry(BaseModel):
         return corpus_dir / self.relative_path
 
 
+class RejectedEntry(BaseModel):
+    """A manifest entry that failed validation: it is reported and skipped, the rest goes on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: The entry's id when it has a usable one (its indexed copy is then kept), else None.
+    id: str | None
+    #: "entry 'x'" or "entry #3 (line 40)", as messages name it.
+    label: str
+    problems: list[str]
+
+    def line(self) -> str:
+        return clip(f"{self.label}: " + "; ".join(self.problems), MAX_PROBLEM_CHARS)
+
+
 class Manifest(BaseModel):
     """The whole manifest: a format version and the documents, ids unique.
 
@@ -265,6 +302,8 @@ class Manifest(BaseModel):
 
     version: Literal[1] = 1
     documents: list[ManifestEntry] = Field(default_factory=list)
+    #: Entries left out by ``load_manifest(strict=False)``, each with its problems.
+    rejected: list[RejectedEntry] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check_unique(self) -> Manifest:
@@ -272,7 +311,7 @@ class Manifest(BaseModel):
             [(d.id, None) for d in self.documents], [(d.relative_path, None) for d in self.documents]
         )
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("; ".join(problems.values()))
         return self
 
     def get(self, document_id: str) -> ManifestEntry:
@@ -280,23 +319,34 @@ class Manifest(BaseModel):
         for entry in self.documents:
             if entry.id == document_id:
                 return entry
-        raise KeyError(f"no document {document_id!r} in the manifest")
+        raise KeyError(f"no document {quoted(document_id)} in the manifest")
+
+    def declared_ids(self) -> set[str]:
+        """Ids of every entry, valid or rejected: a rejected entry's indexed copy is not deleted."""
+        return {d.id for d in self.documents} | {r.id for r in self.rejected if r.id}
 
     def __len__(self) -> int:
         return len(self.documents)
 
 
-def load_manifest(path: Path) -> Manifest:
+def load_manifest(path: Path, *, strict: bool = True) -> Manifest:
     """Read and validate a manifest, reporting every problem at once.
 
-    Raises ``ManifestError`` whose lines each name the file, the entry (id, or position and
-    line when the id is missing or bad) and the field.
+    Problem lines each name the file, the entry (id, or position and line when the id is missing or
+    bad) and the field. A file that is not a readable YAML manifest always raises ``ManifestError``.
+    Problems of single entries raise too when ``strict``; otherwise those entries are returned in
+    ``Manifest.rejected`` and the valid ones are used (``housing-kb ingest`` does this).
 
     >>> load_manifest(Path("corpus_manifest.yaml")).version   # doctest: +SKIP
     1
     """
     name = path.name
     try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise ManifestError(
+                [f"{path}: manifest is {size / 2**20:.0f} MB, over the {MAX_MANIFEST_BYTES >> 20} MB limit"]
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ManifestError([f"{path}: manifest file not found"]) from None
@@ -310,41 +360,60 @@ def load_manifest(path: Path) -> Manifest:
     data.pop(_LINE_KEY, None)
     unknown = sorted(set(data) - {"version", "documents"})
     if unknown:
-        problems.append(f"{name}: unknown top-level key(s): {', '.join(map(str, unknown))}")
+        problems.append(
+            f"{name}: unknown top-level key(s): {', '.join(quoted(str(k)) for k in unknown[:10])}"
+        )
     if data.get("version") != 1:
-        problems.append(f"{name}: 'version' must be 1 (got {data.get('version')!r})")
+        problems.append(f"{name}: 'version' must be 1 (got {quoted(data.get('version'))})")
     raw_documents = data.get("documents")
     if not isinstance(raw_documents, list):
         problems.append(f"{name}: 'documents' must be a list of entries")
         raise ManifestError(problems)
-
-    entries: list[ManifestEntry] = []
-    for index, raw in enumerate(raw_documents):
-        entry = _validate_entry(raw, index, name, problems)
-        if entry is not None:
-            entries.append(entry)
-    problems.extend(f"{name}: {problem}" for problem in _duplicate_problems(*_ids_and_paths(raw_documents)))
     if problems:
         raise ManifestError(problems)
-    return Manifest(version=1, documents=entries)
+
+    duplicated = _duplicate_problems(*_ids_and_paths(raw_documents))
+    entries: list[ManifestEntry] = []
+    rejected: list[RejectedEntry] = []
+    for index, raw in enumerate(raw_documents):
+        entry, bad = _validate_entry(raw, index, duplicated)
+        if entry is not None:
+            entries.append(entry)
+        else:
+            rejected.append(bad)
+    if strict and rejected:
+        shared = set(duplicated.values())  # reported once for the file, not once per entry
+        lines = [f"{name}: {r.label} {p}" for r in rejected for p in r.problems if p not in shared]
+        raise ManifestError(lines + [f"{name}: {p}" for p in duplicated.values()])
+    return Manifest(version=1, documents=entries, rejected=rejected)
 
 
-def _validate_entry(raw: Any, index: int, name: str, problems: list[str]) -> ManifestEntry | None:
+def _validate_entry(
+    raw: Any, index: int, duplicated: dict[tuple[str, str], str]
+) -> tuple[ManifestEntry | None, RejectedEntry | None]:
     if not isinstance(raw, dict):
-        problems.append(f"{name}: entry #{index + 1}: must be a mapping of fields")
-        return None
+        return None, RejectedEntry(
+            id=None, label=f"entry #{index + 1}", problems=["must be a mapping of fields"]
+        )
     line = raw.get(_LINE_KEY)
     raw_id = raw.get("id")
-    if isinstance(raw_id, str) and _ID_RE.match(raw_id):
-        label = f"entry {raw_id!r}"
-    else:
-        label = f"entry #{index + 1}" + (f" (line {line})" if line else "")
+    good_id = raw_id if isinstance(raw_id, str) and _ID_RE.match(raw_id) else None
+    label = f"entry {good_id!r}" if good_id else f"entry #{index + 1}" + (f" (line {line})" if line else "")
+    problems = [
+        duplicated[(what, raw.get(what))]
+        for what in ("id", "path")
+        if isinstance(raw.get(what), str) and (what, raw.get(what)) in duplicated
+    ]
     fields = {k: v for k, v in raw.items() if k != _LINE_KEY}
     try:
-        return ManifestEntry.model_validate(fields)
+        entry = ManifestEntry.model_validate(fields)
     except ValidationError as exc:
-        problems.extend(f"{name}: {label} {_describe(error)}" for error in exc.errors())
-        return None
+        problems.extend(_describe(error) for error in exc.errors())
+        entry = None
+    if problems:
+        # two entries sharing an id are both refused, and neither's indexed copy is touched
+        return None, RejectedEntry(id=good_id, label=label, problems=problems)
+    return entry, None
 
 
 def _describe(error: Any) -> str:
@@ -357,12 +426,12 @@ def _describe(error: Any) -> str:
         message = "required field is missing"
     elif kind == "extra_forbidden":
         message = "unknown field"
-    elif kind == "too_short":
+    elif kind in ("too_short", "string_too_short"):
         message = "must not be empty"
     elif kind == "enum" and field == "regions":
-        message = f"{value!r} is not one of: {', '.join(REGIONS)}"
+        message = f"{quoted(value)} is not one of: {', '.join(REGIONS)}"
     elif kind == "enum":
-        message = f"{value!r} is not one of: {', '.join(DOCUMENT_TYPES)}"
+        message = f"{quoted(value)} is not one of: {', '.join(DOCUMENT_TYPES)}"
     elif kind == "value_error":
         message = str(error["ctx"]["error"])
     else:
@@ -372,8 +441,9 @@ def _describe(error: Any) -> str:
 
 def _list_problem(bad: list[str], what: str) -> str:
     if len(bad) == 1:
-        return f"{bad[0]!r} is not {what}"
-    return f"{', '.join(map(repr, bad))} are not each {what}"
+        return f"{quoted(bad[0])} is not {what}"
+    shown = ", ".join(map(quoted, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+    return f"{shown} are not each {what}"
 
 
 Located = list[tuple[str, int | None]]
@@ -393,21 +463,32 @@ def _ids_and_paths(raw_documents: list[Any]) -> tuple[Located, Located]:
     return ids, paths
 
 
-def _duplicate_problems(ids: Located, paths: Located) -> list[str]:
-    """Ids, and local paths, that occur more than once (two entries must never share a file)."""
-    problems = []
+def _duplicate_problems(ids: Located, paths: Located) -> dict[tuple[str, str], str]:
+    """("id" or "path", value) -> problem, for ids and local paths that several entries share (two
+    entries must never share a file)."""
+    problems = {}
     for what, located in (("id", ids), ("path", paths)):
         counts = Counter(value for value, _ in located)
         for value, count in sorted(counts.items()):
             if count > 1:
                 lines = [str(line) for v, line in located if v == value and line is not None]
                 where = f" (lines {', '.join(lines)})" if lines else ""
-                problems.append(f"{what} {value!r} is used by {count} entries{where}")
+                problems[(what, value)] = f"{what} {quoted(value)} is used by {count} entries{where}"
     return problems
 
 
 class _LineLoader(yaml.SafeLoader):
-    """Safe loader that records each mapping's line and rejects duplicate keys."""
+    """Safe loader that records each mapping's line and rejects duplicate keys and aliases."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        # An alias re-uses a node: nested aliases ("billion laughs") expand a few hundred bytes into
+        # gigabytes once constructed. A manifest has no use for them.
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a manifest", mark
+            )
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -416,7 +497,9 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any,
         key = loader.construct_object(key_node)
         if key in seen:
             # PyYAML keeps the last duplicate silently; a repeated field is almost always a mistake.
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {quoted(key)}", key_node.start_mark
+            )
         seen.add(key)
     mapping = loader.construct_mapping(node, deep=True)
     mapping[_LINE_KEY] = node.start_mark.line + 1

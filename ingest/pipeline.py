@@ -39,7 +39,8 @@ import numpy as np
 from tqdm import tqdm
 
 from housing_kb.config import Settings
-from housing_kb.index.context import CONTEXT_RECIPE, context_key
+from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_context
+from housing_kb.index.lock import writer_lock
 from housing_kb.index.store import (
     CONTEXT_STATE_KEY,
     DocumentRecord,
@@ -54,15 +55,16 @@ from housing_kb.ingest.cleaning import clean_pages
 from housing_kb.ingest.documents import DocumentError, Page, Passage
 from housing_kb.ingest.embedders.base import Embedder
 from housing_kb.ingest.language import detect_document_language
+from housing_kb.ingest.limits import DocumentLimits, corpus_file
 from housing_kb.ingest.loaders import load_document
-from housing_kb.ingest.manifest import Manifest, ManifestEntry, load_manifest, sha256_file
+from housing_kb.ingest.manifest import Manifest, ManifestEntry, clip, load_manifest, sha256_file
 from housing_kb.ingest.tokens import TokenCounter
 
 log = logging.getLogger("housing_kb.ingest")
 
 #: Bump when loading or cleaning changes in a way that alters passages.
 PIPELINE_VERSION = "2"
-#: Texts embedded between two commits; bounds the work a crash can lose.
+#: Texts embedded and cached at a time; bounds the work a crash inside a long document can lose.
 EMBED_GROUP = 256
 
 
@@ -210,24 +212,57 @@ def run_ingest(
     show_progress: bool = True,
     on_committed: Callable[[str], None] | None = None,
     secondary: Embedder | None = None,
+    limits: DocumentLimits | None = None,
 ) -> IngestReport:
     """Bring the index at ``settings.index_dir`` in line with the manifest.
 
     ``only`` restricts the run to some document ids (others are neither touched nor deleted).
     ``rebuild`` builds a fresh index beside the old one and swaps it in only when done.
     ``secondary`` is the optional second dense channel (its vectors are cached like the main ones).
+    The run holds the index's writer lock (index/lock.py) from start to end.
     """
     started = time.time()
-    manifest = manifest or load_manifest(settings.manifest_path)
+    manifest = manifest or load_manifest(settings.manifest_path, strict=False)
     chunker = chunker or ChunkerConfig()
+    limits = limits or DocumentLimits.from_env()
     if chunker.max_tokens + 8 > embedder.max_tokens:
         raise ValueError(
             f"chunker max_tokens={chunker.max_tokens} does not fit the model's {embedder.max_tokens}-token input"
         )
+    with writer_lock(settings.index_dir):
+        return _run_locked(
+            settings,
+            embedder,
+            manifest,
+            chunker,
+            tagger,
+            rebuild,
+            only,
+            show_progress,
+            on_committed,
+            secondary,
+            limits,
+            started,
+        )
+
+
+def _run_locked(
+    settings: Settings,
+    embedder: Embedder,
+    manifest: Manifest,
+    chunker: ChunkerConfig,
+    tagger: Any,
+    rebuild: bool,
+    only: set[str] | None,
+    show_progress: bool,
+    on_committed: Callable[[str], None] | None,
+    secondary: Embedder | None,
+    limits: DocumentLimits,
+    started: float,
+) -> IngestReport:
     target_dir = settings.index_dir
     if rebuild:
-        target_dir = settings.index_dir.with_name(settings.index_dir.name + ".rebuild")
-        shutil.rmtree(target_dir, ignore_errors=True)
+        target_dir = next_version_dir(settings.index_dir)
     store = IndexStore.open(target_dir, index_config(embedder, chunker), create=True)
     if rebuild:
         seeded = store.seed_embedding_cache(settings.index_dir)
@@ -239,83 +274,44 @@ def run_ingest(
 
     report = IngestReport(index_dir=str(settings.index_dir), model_id=embedder.model_id, started_at=started)
     entries = [e for e in manifest.documents if only is None or e.id in only]
-    report.documents_in_manifest = len(manifest.documents)
+    report.documents_in_manifest = len(manifest.documents) + len(manifest.rejected)
+    for bad in manifest.rejected:
+        if only is None or bad.id in only:
+            report.failed.append(DocumentFailure(bad.id or bad.label, "invalid_entry", bad.line()))
     stored = {d.doc_id: d for d in store.documents()}
     counter = TokenCounter()
+    if secondary is not None:
+        _declare_secondary(store, secondary)
 
-    # ---- 1. extraction: decide what changed, load, clean, chunk --------------------------
-    t0 = time.time()
-    pending: list[_Pending] = []
-    bar = tqdm(entries, desc="extracting", unit="doc", disable=not show_progress, leave=False)
+    # ---- 1. each document: decide what changed, load, clean, chunk, embed, tag, commit. One at a
+    # time, so a crash (or a document that kills the process) loses at most the document in flight,
+    # and only its text is held in memory.
+    bar = tqdm(entries, desc="ingesting", unit="doc", disable=not show_progress, leave=False)
+    ebar = tqdm(desc="embedding", unit="passage", disable=not show_progress, leave=False)
     for entry in bar:
         bar.set_postfix_str(entry.id[:40])
-        path = entry.resolve(settings.corpus_dir)
-        try:
-            if not path.exists():
-                hint = " (run `housing-kb fetch` to download it)" if entry.url else ""
-                raise DocumentError(f"file not found: {path}{hint}", kind="missing")
-            sha = sha256_file(path)
-            if entry.sha256 and sha != entry.sha256:
-                raise DocumentError(
-                    f"checksum mismatch for {entry.path}: manifest says {entry.sha256[:12]}…, file is {sha[:12]}…",
-                    kind="checksum",
-                )
-            key = pipeline_key(sha, chunker)
-            old = stored.get(entry.id)
-            if old is not None and old.pipeline_key == key:
-                if _metadata_changed(old, entry):
-                    store.update_document_metadata(_record_for(entry, sha, key, [], old.language))
-                    report.metadata_refreshed.append(entry.id)
-                report.unchanged.append(entry.id)
-                continue
-            loaded = load_document(path)
-            pages = clean_pages(loaded.pages)
-            language = entry.language or detect_document_language(pages)
-            passages = chunk_document(entry.id, pages, counter, chunker, language)
-            if not passages:
-                raise DocumentError("no text could be extracted", kind="empty")
-            if loaded.warnings:
-                report.warnings[entry.id] = list(loaded.warnings)
-            record = _record_for(entry, sha, key, pages, language)
-            record.warnings = list(loaded.warnings)
-            pending.append(_Pending(entry, record, pages, passages, is_new=old is None))
-        except DocumentError as exc:
-            report.failed.append(DocumentFailure(entry.id, exc.kind, exc.reason, entry.path))
-        except Exception as exc:  # one broken document never stops the run
-            log.debug("unexpected error on %s", entry.id, exc_info=True)
-            report.failed.append(
-                DocumentFailure(
-                    entry.id, "unreadable", f"could not be read ({type(exc).__name__}: {exc})", entry.path
-                )
-            )
-    report.extract_seconds = time.time() - t0
-
-    # ---- 2. embedding + tagging + commit, a group of documents at a time -----------------
-    t1 = time.time()
-    all_hashes = {p.content_hash for item in pending for p in item.passages}
-    to_embed_total = len(all_hashes - store.cached_hashes(list(all_hashes)))
-    ebar = tqdm(
-        total=to_embed_total, desc="embedding", unit="passage", disable=not show_progress, leave=False
-    )
-    group: list[_Pending] = []
-    for i, item in enumerate(pending):
-        group.append(item)
-        if sum(len(g.passages) for g in group) >= EMBED_GROUP or i == len(pending) - 1:
-            _commit_group(store, group, embedder, tagger, tags_version, report, ebar, on_committed)
-            group = []
+        t0 = time.time()
+        item = _extract(entry, settings, chunker, limits, counter, stored, store, report)
+        report.extract_seconds += time.time() - t0
+        if item is not None:
+            t1 = time.time()
+            _commit(store, item, embedder, secondary, tagger, tags_version, report, ebar)
+            report.embed_seconds += time.time() - t1
+            if on_committed:
+                on_committed(entry.id)
+    bar.close()
     ebar.close()
-    report.embed_seconds = time.time() - t1
 
-    # ---- 3. deletions, re-tagging, derived indexes ----------------------------------------
+    # ---- 2. deletions, re-tagging, derived indexes ----------------------------------------
     if only is None:
-        manifest_ids = {e.id for e in manifest.documents}
-        gone = sorted(set(stored) - manifest_ids)
+        # a rejected entry's document stays: fixing a typo in the manifest must not cost its index
+        gone = sorted(set(stored) - manifest.declared_ids())
         store.delete_documents(gone)
         report.deleted.extend(gone)
     if tagger is not None:
         report.passages_retagged = retag_stale(store, tagger, show_progress=show_progress)
     if secondary is not None:
-        report.passages_embedded_secondary = sync_secondary(store, secondary, show_progress=show_progress)
+        report.passages_embedded_secondary += sync_secondary(store, secondary, show_progress=show_progress)
     store.sync_faiss()
     _sync_lexical(store, show_progress)
     if secondary is not None:
@@ -333,43 +329,116 @@ def run_ingest(
     return report
 
 
-def _commit_group(
+def _extract(
+    entry: ManifestEntry,
+    settings: Settings,
+    chunker: ChunkerConfig,
+    limits: DocumentLimits,
+    counter: TokenCounter,
+    stored: dict[str, DocumentRecord],
     store: IndexStore,
-    group: list[_Pending],
+    report: IngestReport,
+) -> _Pending | None:
+    """One document loaded, cleaned and chunked, or None when it is unchanged or failed (both
+    recorded in ``report``)."""
+    try:
+        try:
+            path = corpus_file(settings.corpus_dir, entry.relative_path, limits)
+        except DocumentError as exc:
+            if exc.kind == "missing" and entry.url:
+                exc.reason += " (run `housing-kb fetch` to download it)"
+            raise
+        sha = sha256_file(path)
+        if entry.sha256 and sha != entry.sha256:
+            raise DocumentError(
+                f"checksum mismatch for {entry.path}: manifest says {entry.sha256[:12]}…, file is {sha[:12]}…",
+                kind="checksum",
+            )
+        key = pipeline_key(sha, chunker)
+        old = stored.get(entry.id)
+        if old is not None and old.pipeline_key == key:
+            if _metadata_changed(old, entry):
+                store.update_document_metadata(_record_for(entry, sha, key, [], old.language))
+                report.metadata_refreshed.append(entry.id)
+            report.unchanged.append(entry.id)
+            return None
+        loaded = load_document(path, limits)
+        pages = clean_pages(loaded.pages)
+        language = entry.language or detect_document_language(pages)
+        passages = chunk_document(entry.id, pages, counter, chunker, language)
+        if not passages:
+            raise DocumentError("no text could be extracted", kind="empty")
+        limits.check_passages(entry.relative_path, len(passages))
+        if loaded.warnings:
+            report.warnings[entry.id] = list(loaded.warnings)
+        record = _record_for(entry, sha, key, pages, language)
+        record.warnings = list(loaded.warnings)
+        return _Pending(entry, record, pages, passages, is_new=old is None)
+    except DocumentError as exc:
+        report.failed.append(DocumentFailure(entry.id, exc.kind, exc.reason, entry.path))
+    except Exception as exc:  # one broken document never stops the run
+        log.debug("unexpected error on %s", entry.id, exc_info=True)
+        report.failed.append(
+            DocumentFailure(
+                entry.id,
+                "unreadable",
+                clip(f"could not be read ({type(exc).__name__}: {exc})", 300),
+                entry.path,
+            )
+        )
+    return None
+
+
+def _declare_secondary(store: IndexStore, secondary: Embedder) -> None:
+    """Record the second channel's model before its vectors are written, so a reader of a half-done
+    run sees which channel is catching up (IndexStore.channel_coverage) instead of no channel."""
+    if store.secondary_model_id != secondary.model_id or store.get_state(CONTEXT_STATE_KEY) != CONTEXT_RECIPE:
+        with store.transaction():
+            store.set_secondary_model(secondary.model_id, int(secondary.dim))
+            store.set_state(CONTEXT_STATE_KEY, CONTEXT_RECIPE)
+
+
+def _commit(
+    store: IndexStore,
+    item: _Pending,
     embedder: Embedder,
+    secondary: Embedder | None,
     tagger: Any,
     tags_version: str | None,
     report: IngestReport,
     bar: tqdm,
-    on_committed: Callable[[str], None] | None,
 ) -> None:
-    hashes = [p.content_hash for item in group for p in item.passages]
-    vectors = store.cached_vectors(hashes)
-    missing: dict[str, str] = {}
-    for item in group:
-        for p in item.passages:
-            if p.content_hash not in vectors:
-                missing.setdefault(p.content_hash, p.text)
-    report.passages_from_cache += sum(1 for h in hashes if h in vectors)
-    keys = list(missing)
-    for start in range(0, len(keys), EMBED_GROUP):
-        # cache each slice as soon as it is embedded: a crash loses at most one slice
-        part = keys[start : start + EMBED_GROUP]
-        fresh = embedder.embed_passages([missing[h] for h in part], progress=bar.update)
-        store.cache_vectors(list(zip(part, fresh, strict=True)))
-        vectors.update(zip(part, fresh, strict=True))
-        report.passages_embedded += len(part)
-    for item in group:
-        vecs = np.vstack([vectors[p.content_hash] for p in item.passages])
-        tags = None
-        if tagger is not None:
-            tags = _tag(tagger, item.passages, item.record.countries, vecs)
-            item.record.tag_summary = _aggregate(tags)
-        store.replace_document(item.record, item.pages, item.passages, vecs, tags, tags_version)
-        report.passages_written += len(item.passages)
-        (report.added if item.is_new else report.updated).append(item.entry.id)
-        if on_committed:
-            on_committed(item.entry.id)
+    """Embed what the document's passages lack (from the cache otherwise), tag them, commit."""
+    texts = {p.content_hash: p.text for p in item.passages}
+    cached = len(store.cached_hashes(list(texts)))
+    report.passages_from_cache += cached
+    report.passages_embedded += _cache_missing(store, embedder, texts, progress=bar.update)
+    if secondary is not None:
+        # the second channel's vectors (and those of the passages' contexts) go in before the
+        # document commits, so every committed generation has both channels complete
+        report.passages_embedded_secondary += _cache_missing(store, secondary, texts)
+        contexts = {passage_context(item.record.title, p.heading_path) for p in item.passages}
+        _cache_missing(store, secondary, {context_key(c): c for c in contexts if c})
+    vectors = store.cached_vectors(list(texts))
+    vecs = np.vstack([vectors[p.content_hash] for p in item.passages])
+    tags = None
+    if tagger is not None:
+        tags = _tag(tagger, item.passages, item.record.countries, vecs)
+        item.record.tag_summary = _aggregate(tags)
+    store.replace_document(item.record, item.pages, item.passages, vecs, tags, tags_version)
+    report.passages_written += len(item.passages)
+    (report.added if item.is_new else report.updated).append(item.entry.id)
+
+
+def _cache_missing(store: IndexStore, embedder: Embedder, texts: dict[str, str], progress: Any = None) -> int:
+    """Embed the texts (cache key -> text) this model has no cached vector for; returns how many."""
+    have = store.cached_hashes(list(texts), model_id=embedder.model_id)
+    missing = [k for k in texts if k not in have]
+    for start in range(0, len(missing), EMBED_GROUP):
+        part = missing[start : start + EMBED_GROUP]
+        vectors = embedder.embed_passages([texts[k] for k in part], progress=progress)
+        store.cache_vectors(list(zip(part, vectors, strict=True)), model_id=embedder.model_id)
+    return len(missing)
 
 
 def _tag(tagger: Any, passages: Sequence[Passage], document_countries: list[str], vectors: np.ndarray):
@@ -446,49 +515,29 @@ def retag_stale(store: IndexStore, tagger: Any, *, force: bool = False, show_pro
 
 
 def sync_secondary(store: IndexStore, embedder: Embedder, *, show_progress: bool = True) -> int:
-    """Give every passage a vector from the second dense channel; returns how many were embedded.
-
-    Vectors go to the same embedding cache (keyed by that model), a slice at a time, so this is
-    incremental and crash-safe like the main channel."""
+    """Give every passage (and every passage context) a vector from the second dense channel;
+    returns how many passages were embedded. Ingest embeds each group's vectors before committing it,
+    so this only catches up on an index built without the channel, or by an older version."""
     hashes: dict[str, str] = {}
     for row in store.iter_passages("content_hash, text"):
         hashes.setdefault(row["content_hash"], row["text"])
-    have = store.cached_hashes(list(hashes), model_id=embedder.model_id)
-    missing = [h for h in hashes if h not in have]
+    todo = len(hashes) - len(store.cached_hashes(list(hashes), model_id=embedder.model_id))
     bar = tqdm(
-        total=len(missing),
+        total=todo,
         desc="embedding (2nd channel)",
         unit="passage",
-        disable=not show_progress,
+        disable=not show_progress or not todo,
         leave=False,
     )
-    for start in range(0, len(missing), EMBED_GROUP):
-        part = missing[start : start + EMBED_GROUP]
-        vectors = embedder.embed_passages([hashes[h] for h in part], progress=bar.update)
-        store.cache_vectors(list(zip(part, vectors, strict=True)), model_id=embedder.model_id)
+    embedded = _cache_missing(store, embedder, hashes, progress=bar.update)
     bar.close()
-    _embed_contexts(store, embedder)
-    if store.secondary_model_id != embedder.model_id or store.get_state(CONTEXT_STATE_KEY) != CONTEXT_RECIPE:
-        # a new channel or context recipe: bump the generation so readers rebuild FAISS
-        with store.transaction():
-            store.set_secondary_model(embedder.model_id, int(embedder.dim))
-            store.set_state(CONTEXT_STATE_KEY, CONTEXT_RECIPE)
-    return len(missing)
-
-
-def _embed_contexts(store: IndexStore, embedder: Embedder) -> None:
-    """Embed the passage contexts (title > headings; index/context.py) this channel lacks.
-
-    Short texts, one per distinct context (436 for the 3,521 dev-corpus passages), so no progress
-    bar of their own. A changed title only adds its new context here; the generation bump of the
-    metadata update makes readers rebuild the FAISS file with it."""
     contexts = {context_key(text): text for text in set(store.passage_contexts().values())}
-    have = store.cached_hashes(list(contexts), model_id=embedder.model_id)
-    missing = sorted(k for k in contexts if k not in have)
-    for start in range(0, len(missing), EMBED_GROUP):
-        part = missing[start : start + EMBED_GROUP]
-        vectors = embedder.embed_passages([contexts[k] for k in part])
-        store.cache_vectors(list(zip(part, vectors, strict=True)), model_id=embedder.model_id)
+    _cache_missing(store, embedder, contexts)
+    _declare_secondary(store, embedder)
+    if embedded:
+        with store.transaction():
+            pass  # a new generation, so readers rebuild the channel's FAISS file with these vectors
+    return embedded
 
 
 def _sync_lexical(store: IndexStore, show_progress: bool) -> None:
@@ -500,10 +549,48 @@ def _sync_lexical(store: IndexStore, show_progress: bool) -> None:
     sync_lexical(store, show_progress=show_progress)
 
 
+def _versions(index_dir: Path) -> list[tuple[int, Path]]:
+    """The version directories ``<index>.v<N>`` beside ``index_dir``, oldest first."""
+    found = []
+    for path in index_dir.parent.glob(f"{index_dir.name}.v*"):
+        number = path.name[len(index_dir.name) + 2 :]
+        if number.isdigit() and path.is_dir():
+            found.append((int(number), path))
+    return sorted(found)
+
+
+def next_version_dir(index_dir: Path) -> Path:
+    """A fresh, empty ``<index>.v<N>`` for a rebuild (an unfinished earlier one is cleared first)."""
+    index_dir = index_dir.absolute()
+    current = index_dir.resolve() if index_dir.is_symlink() else None
+    versions = _versions(index_dir)
+    for _, path in versions:
+        if path.resolve() != current and not (path / "meta.sqlite").exists():
+            shutil.rmtree(path, ignore_errors=True)  # a rebuild killed before its swap
+    number = max((n for n, _ in versions), default=0) + 1
+    target = index_dir.with_name(f"{index_dir.name}.v{number}")
+    shutil.rmtree(target, ignore_errors=True)
+    return target
+
+
 def _swap_in(new_dir: Path, index_dir: Path) -> None:
-    old = index_dir.with_name(index_dir.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if index_dir.exists():
-        os.replace(index_dir, old)
-    os.replace(new_dir, index_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    """Point ``index_dir`` at ``new_dir`` in one step (a symlink replaced by ``rename``).
+
+    A server that has the old version open keeps reading it, and every request after it notices the
+    change reads the new one: old state or new, never a mix. So the previous version stays on disk
+    until the next rebuild; older ones are deleted now."""
+    index_dir = index_dir.absolute()
+    previous = index_dir.resolve() if index_dir.exists() else None
+    if index_dir.exists() and not index_dir.is_symlink():
+        # An index from before versioned rebuilds: it becomes a version, its path a symlink.
+        previous = index_dir.with_name(f"{index_dir.name}.v0")
+        shutil.rmtree(previous, ignore_errors=True)
+        os.replace(index_dir, previous)
+    link = index_dir.with_name(f".{index_dir.name}.link-{os.getpid()}")
+    link.unlink(missing_ok=True)
+    os.symlink(new_dir.name, link)
+    os.replace(link, index_dir)
+    keep = {new_dir.resolve(), previous.resolve() if previous else None}
+    for _, path in _versions(index_dir):
+        if path.resolve() not in keep:
+            shutil.rmtree(path, ignore_errors=True)

@@ -206,6 +206,75 @@ def test_unknown_filter_value_lists_valid_values(server):
     assert r.status_code == 422 and "affordability" in r.json()["valid"]
 
 
+@pytest.mark.parametrize(
+    ("params", "parameter", "in_message"),
+    [
+        ({"country": "BRZ"}, "country", "'BRZ'"),
+        ({"country": ""}, "country", "empty country"),
+        ({"language": "cn"}, "language", "'cn'"),
+        ({"language": ""}, "language", "empty language"),
+        ({"year_from": 2020, "year_to": 2010}, "year_from", "after year_to"),
+    ],
+)
+def test_unknown_country_and_language_values_are_refused_like_regions(server, params, parameter, in_message):
+    for method in ("get", "post"):
+        if method == "get":
+            r = server.get("/search", params={"q": "housing", **params})
+        else:
+            r = server.post(
+                "/search",
+                json={
+                    "q": "housing",
+                    **{k: [v] if k in ("country", "language") else v for k, v in params.items()},
+                },
+            )
+        assert r.status_code == 422, r.text
+        body = r.json()
+        assert body["parameter"] == parameter and in_message in body["message"]
+    if parameter == "country":
+        assert "KEN" in body["valid"]  # the countries this index has
+    # an existing code with no passage here is a valid filter with no hits
+    ok = server.get("/search", params={"q": "housing", "country": "NOR", "language": "sw"})
+    assert ok.status_code == 200 and ok.json()["hits"] == []
+
+
+@pytest.mark.parametrize("q", ["   ", "\x00\x00", "\t\n"])
+def test_a_query_without_words_is_a_422(server, q):
+    for path in ("/search", "/ask", "/examples"):
+        r = server.get(path, params={"q": q})
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["parameter"] == "q"
+    r = server.post("/search", json={"q": q})
+    assert r.status_code == 422 and r.json()["parameter"] == "q"
+
+
+def test_methods_and_bodies_the_api_does_not_take(server):
+    r = server.request("TRACE", "/search")
+    assert r.status_code == 405 and "GET" in r.headers["allow"]
+    bad = server.post("/search", content=b'{"q": "housing",', headers={"content-type": "application/json"})
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid_parameter"
+    schema = server.get("/openapi.json").json()
+    brief = schema["paths"]["/brief"]["get"]["responses"]
+    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    assert docx in brief["200"]["content"] and "503" in brief
+    assert "422" in schema["paths"]["/search"]["post"]["responses"]
+
+
+def test_briefs_past_the_pool_get_503_and_search_stays_up(server, monkeypatch):
+    from housing_kb.api.routers import answers
+    from housing_kb.api.throttle import WorkGate
+
+    gate = WorkGate(slots=1, queue=0, what="brief", retry_after=5)
+    monkeypatch.setattr(answers, "BRIEFS_AT_ONCE", gate)
+    with gate.enter():  # a brief is being made
+        r = server.get("/brief", params={"topic": "flooding", "format": "md"})
+        assert r.status_code == 503 and r.headers["retry-after"] == "5"
+        assert r.json()["error"] == "busy"
+        assert server.get("/health").status_code == 200
+        assert server.get("/search", params={"q": "flooding"}).status_code == 200
+    assert server.get("/brief", params={"topic": "flooding", "format": "md"}).status_code == 200
+
+
 def test_suggest_in_two_scripts(server):
     latin = server.get("/suggest", params={"q": "ken"}).json()["suggestions"]
     assert any(s["kind"] == "country" and s["value"] == "KEN" for s in latin)

@@ -22,6 +22,8 @@ from housing_kb.api.schemas_answers import (
     GapsResponse,
     GroupByKey,
 )
+from housing_kb.api.throttle import WorkGate
+from housing_kb.config import env_int
 from housing_kb.index.answers import answer_question
 from housing_kb.index.briefs import Brief, build_brief, gap_map, heatmap_png, render_brief, slug
 from housing_kb.index.examples import ExampleRequestError, find_examples
@@ -35,10 +37,26 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _FILES = {
     200: {
-        "content": {"application/pdf": {}, "text/html": {}, "text/markdown": {}},
+        "content": {
+            "application/pdf": {},
+            "text/html": {},
+            "text/markdown": {},
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document": {},
+        },
         "description": "The brief.",
-    }
+    },
+    503: {
+        "model": ErrorOut,
+        "description": "Too many briefs are being made at once; the Retry-After header says when to try again.",
+    },
 }
+#: Briefs run a pool search, an answer, examples and a renderer (WeasyPrint for PDF): this many at once,
+#: this many more waiting, and the rest refused with 503 so that search and health keep their threads.
+BRIEFS_AT_ONCE = WorkGate(
+    slots=env_int("HOUSING_KB_BRIEF_WORKERS", 2, minimum=1),
+    queue=env_int("HOUSING_KB_BRIEF_QUEUE", 4),
+    what="brief",
+)
 
 # Briefs take seconds to gather; the page's "brief" button and a format switch reuse the last ones.
 _BRIEFS: OrderedDict[tuple, Brief] = OrderedDict()
@@ -48,7 +66,7 @@ _BRIEF_CACHE_SIZE = 8
 
 def _invalid(exc: ValueError) -> JSONResponse:
     message = str(exc)
-    parameter = message.split(":", 1)[0] if ":" in message else None
+    parameter = getattr(exc, "parameter", None) or (message.split(":", 1)[0] if ":" in message else None)
     return JSONResponse(
         status_code=422, content={"error": "invalid_parameter", "message": message, "parameter": parameter}
     )
@@ -233,7 +251,8 @@ def _brief(engine: SearchEngine, req: BriefRequest) -> Brief:
 
 def _file(engine: SearchEngine, req: BriefRequest) -> Response:
     try:
-        data, media_type, ext = render_brief(_brief(engine, req), req.format)
+        with BRIEFS_AT_ONCE.enter():
+            data, media_type, ext = render_brief(_brief(engine, req), req.format)
     except ValueError as exc:
         return _invalid(exc)
     name = f"brief-{slug(req.topic)}.{ext}"

@@ -33,13 +33,14 @@ def labels() -> dict[str, dict[str, dict[str, str]]]:
 
 @router.get("/health", response_model=HealthResponse, summary="Liveness and index state")
 def health(engine: Annotated[SearchEngine, Depends(get_engine)]) -> HealthResponse:
-    engine.refresh()
     return HealthResponse(
         status="ok",
         documents=len(engine.documents),
         passages=len(engine.filter_table),
         model_id=engine.store.config.model_id,
-        generation=engine.store.generation,
+        generation=engine.view.generation,
+        channels_catching_up=engine.view.catching_up,
+        index_refused=engine.refused_swap,
         tagged=engine.filter_table.tagged,
         lexical=engine.has_lexical,
         query_engine=engine.query_engine_name,
