@@ -167,3 +167,89 @@ def test_a_link_is_not_a_passage_about_a_region() -> None:
     # ... while prose beside the link still counts
     geo = passage_geography("Across sub-Saharan Africa (see https://example.org/x), rents rose.", [])
     assert geo.regions == ["africa"]
+
+
+# ---------------------------------------------------------------- names that are also common words
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # French and Portuguese "meeting" (UDHR art. 20; Lei 14.620) are not Réunion
+        ("Toute personne a droit à la liberté de réunion et d'association pacifiques.", []),
+        ("Le conseil tient une réunion annuelle.", []),
+        ("O Conselho reunir-se-á ordinariamente uma vez por ano, em reunião ordinária.", []),
+        ("A reunião do conselho gestor do fundo", []),
+        ("La Réunion est un département d'outre-mer.", ["REU"]),
+        # "check" is not Czech (PMAY FAQ); the Spanish and Portuguese adjectives still are
+        ("Can I check my application status online?", []),
+        ("How do I check whether my name is on the list?", []),
+        ("El gobierno checo aprobó una ley de vivienda.", ["CZE"]),
+        ("O governo tcheco aprovou a lei.", ["CZE"]),
+        # Niger is not found inside Nigeria, in any script
+        ("Housing finance in Nigeria", ["NGA"]),
+        ("le Nigéria et le Niger", ["NER", "NGA"]),
+        ("в Нигерии", ["NGA"]),
+        ("尼日利亚的住房", ["NGA"]),
+        ("النيجر ونيجيريا", ["NER", "NGA"]),
+        # Guinea inside longer names
+        ("Papua New Guinea and Equatorial Guinea", ["GNQ", "PNG"]),
+        ("la Papouasie-Nouvelle-Guinée et la Guinée équatoriale", ["GNQ", "PNG"]),
+        ("巴布亚新几内亚和赤道几内亚", ["GNQ", "PNG"]),
+        ("Папуа — Новая Гвинея и Экваториальная Гвинея", ["GNQ", "PNG"]),
+        ("Guinea-Bissau and Guinea", ["GIN", "GNB"]),
+        # Georgia, the US state, and Georgia, the country
+        ("Atlanta, Georgia has a housing authority.", []),
+        ("the Georgia Department of Community Affairs", []),
+        ("Atlanta, en Géorgie (États-Unis)", ["USA"]),
+        ("Tbilisi, Georgia, adopted a housing strategy.", ["GEO"]),
+        ("la Géorgie et l'Arménie", ["ARM", "GEO"]),
+        ("в Грузии", ["GEO"]),
+        # Jordan, a person's name, and Jordan, the country
+        ("Michael Jordan visited the site.", []),
+        ("Senator Jordan Smith asked about rents.", []),
+        ("Jordan hosts many refugees.", ["JOR"]),
+        ("el gobierno jordano", ["JOR"]),
+        ("الأردن يستضيف اللاجئين", ["JOR"]),
+    ],
+)
+def test_place_names_that_are_also_common_words_need_evidence(gaz: Gazetteer, text: str, expected) -> None:
+    assert countries(gaz, text) == expected
+
+
+def test_a_roll_of_states_tags_no_country_but_a_short_enumeration_does(gaz: Gazetteer) -> None:
+    # the attendance paragraph of the working group's report (Chinese edition), as printed
+    roll = (
+        "23. 人居大会的下列会员国派代表出席了本届会议：阿尔及利亚、安哥拉、阿根廷、亚美尼亚、阿塞拜疆、巴巴多斯、"
+        "白俄罗斯、博茨瓦纳、巴西、布基纳法索、布隆迪、柬埔寨、喀麦隆、中国、哥伦比亚、哥斯达黎加、塞浦路斯、"
+        "刚果民主共和国、多米尼加共和国、埃及、埃塞俄比亚、芬兰、法国、德国、印度、伊朗伊斯兰共和国、伊拉克、日本、"
+        "肯尼亚、科威特、马拉维、马来西亚、马里、墨西哥、摩洛哥、纳米比亚、荷兰王国、尼日利亚、挪威、阿曼、菲律宾、"
+        "波兰、葡萄牙、卡塔尔、俄罗斯联邦、沙特阿拉伯、塞内加尔、南非、西班牙、瑞典、泰国、突尼斯、土耳其、乌干达、"
+        "大不列颠及北爱尔兰联合王国、美利坚合众国、乌拉圭、赞比亚和津巴布韦。"
+    )
+    assert countries(gaz, roll) == []
+    english = (
+        "The following States were represented: "
+        + ", ".join(
+            [
+                "Algeria",
+                "Angola",
+                "Argentina",
+                "Armenia",
+                "Brazil",
+                "China",
+                "Egypt",
+                "France",
+                "India",
+                "Japan",
+            ]
+        )
+        + " and Kenya."
+    )
+    assert countries(gaz, english) == []
+    # eight countries a programme worked in are what the passage is about
+    enumeration = (
+        "OHCHR supported national action plans in the Democratic Republic of the Congo, Ethiopia, Ghana, "
+        "Mozambique, the United Republic of Tanzania and Zambia, and in Kenya and Liberia."
+    )
+    assert countries(gaz, enumeration) == ["COD", "ETH", "GHA", "KEN", "LBR", "MOZ", "TZA", "ZMB"]
+    # a country named in the roll and again elsewhere keeps its tag
+    assert countries(gaz, roll + "会议由肯尼亚主持。") == ["KEN"]

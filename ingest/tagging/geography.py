@@ -87,7 +87,7 @@ _ADDRESS = re.compile(
 )
 #: Bump when a change to the matching code (not the data) changes what is found, so stored tags
 #: are re-tagged (it is part of the tagger's vocabulary_version).
-MATCHING_VERSION = "3-addresses-skipped-particles-lower"
+MATCHING_VERSION = "4-rolls-of-states"
 
 
 def without_addresses(text: str) -> str:
@@ -371,7 +371,8 @@ class Gazetteer:
 
     # ----------------------------------------------------------------------------------------------
     def find(self, text: str) -> GeoMatch:
-        """Countries and regions named in ``text``.
+        """Countries and regions named in ``text``, leaving out the names of a roll of states (an
+        attendance or participant list: :func:`listed_spans`).
 
         >>> Gazetteer.default().find("沙特 and الإمارات and Papua New Guinea").countries
         ['ARE', 'PNG', 'SAU']
@@ -380,19 +381,27 @@ class Gazetteer:
         regions: set[str] = set()
         if "." in text or "@" in text:
             text = without_addresses(text)
-        for kind, code in self._find_tokens(text) + self._find_cjk(text):
-            if kind == "country":
-                countries.add(code)
-            elif kind == "region":
-                regions.add(code)
+        for source, found in (self._find_tokens(text), self._find_cjk(text)):
+            listed = listed_spans(
+                source, [(start, end) for start, end, kind, _ in found if kind == "country"]
+            )
+            for start, end, kind, code in found:
+                if kind == "country" and (start, end) not in listed:
+                    countries.add(code)
+                elif kind == "region":
+                    regions.add(code)
         return GeoMatch(sorted(countries), sorted(regions))
 
-    def _find_cjk(self, text: str) -> list[tuple[str, str]]:
+    def _find_cjk(self, text: str) -> tuple[str, list[tuple[int, int, str, str]]]:
+        """(the folded text, [(start, end, kind, code)]) for the Chinese names in ``text``."""
         if self._cjk is None or not re.search(r"[\u3400-\u9fff]", text):
-            return []
-        return [self._cjk_codes[m.group(0)] for m in self._cjk.finditer(fold(text))]
+            return "", []
+        folded = fold(text)
+        return folded, [
+            (m.start(), m.end(), *self._cjk_codes[m.group(0)]) for m in self._cjk.finditer(folded)
+        ]
 
-    def _tokens(self, text: str) -> list[_Token]:
+    def _tokens(self, text: str) -> tuple[str, list[_Token]]:
         clean = _ARABIC_MARKS.sub("", unicodedata.normalize("NFKC", text))
         tokens = []
         for m in _TOKEN.finditer(clean):
@@ -400,11 +409,12 @@ class Gazetteer:
                 continue
             folded = fold(m.group(0))
             tokens.append(_Token(m.start(), m.end(), m.group(0), folded, _text_keys(folded)))
-        return tokens
+        return clean, tokens
 
-    def _find_tokens(self, text: str) -> list[tuple[str, str]]:
-        tokens = self._tokens(text)
-        found: list[tuple[str, str]] = []
+    def _find_tokens(self, text: str) -> tuple[str, list[tuple[int, int, str, str]]]:
+        """(the normalised text, [(start, end, kind, code)]) for the names matched word by word."""
+        clean, tokens = self._tokens(text)
+        found: list[tuple[int, int, str, str]] = []
         i = 0
         while i < len(tokens):
             best: Entry | None = None
@@ -414,10 +424,10 @@ class Gazetteer:
             if best is None:
                 i += 1
                 continue
-            if best.kind != "ignore" and self._accept(best, tokens, i):
-                found.append((best.kind, best.code))
+            if best.kind != "ignore" and self._accept(best, tokens, i, clean):
+                found.append((tokens[i].start, tokens[i + len(best.words) - 1].end, best.kind, best.code))
             i += len(best.words)
-        return found
+        return clean, found
 
     def _candidates(self, token: _Token) -> Iterable[Entry]:
         for key in token.keys:
@@ -448,8 +458,10 @@ class Gazetteer:
                 return False
         return True
 
-    def _accept(self, entry: Entry, tokens: Sequence[_Token], i: int) -> bool:
-        """Context checks for ambiguous names (US state Georgia, a person called Chad)."""
+    def _accept(self, entry: Entry, tokens: Sequence[_Token], i: int, text: str) -> bool:
+        """Context checks for ambiguous names (US state Georgia, a person called Chad): a person's
+        name is a capitalised word right beside it, with no punctuation between ("Tbilisi, Georgia"
+        is a place)."""
         end = i + len(entry.words)
         near = self._reject_near.get(entry.surface)
         if near:
@@ -459,11 +471,48 @@ class Gazetteer:
         if entry.surface in self._person_like:
             prev = tokens[i - 1] if i > 0 else None
             nxt = tokens[end] if end < len(tokens) else None
-            if prev and prev.original[:1].isupper() and prev.folded not in _FUNCTION_WORDS:
+            first, last = tokens[i], tokens[end - 1]
+            if (
+                prev
+                and prev.original[:1].isupper()
+                and prev.folded not in _FUNCTION_WORDS
+                and not text[prev.end : first.start].strip()
+            ):
                 return False
-            if nxt and nxt.original[:1].isupper():
+            if nxt and nxt.original[:1].isupper() and not text[last.end : nxt.start].strip():
                 return False
         return True
+
+
+#: Names in a row that make a roll of states rather than countries a passage is about: the attendance
+#: list of the working group's report names 58 states in one sentence; the longest real enumeration
+#: of countries a passage is about, in the corpus, names eight ("supported ... in Ghana, Kenya, ...").
+LIST_MIN_NAMES = 10
+#: What may stand between two names of one list: separators and the word "and" in seven languages.
+_LIST_GAP = re.compile(
+    r"(?:[\s,、，;；·/]|\band\b|\bet\b|\by\b|\be\b|\bи\b|\bthe\b|和|及|与|以及|و)*", re.IGNORECASE
+)
+
+
+def listed_spans(text: str, spans: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The country-name spans that belong to a run of at least ``LIST_MIN_NAMES`` names separated only
+    by commas, semicolons or "and": a roll of states (attendance, participants, signatories), whose
+    names say who was present, not what the passage is about.
+
+    >>> names = "、".join(["阿根廷", "巴西", "中国", "埃及", "法国", "德国", "印度", "日本", "肯尼亚", "墨西哥"])
+    >>> text = "下列会员国出席了会议：" + names + "。"
+    >>> spans = [(m.start(), m.end()) for m in re.finditer("阿根廷|巴西|中国|埃及|法国|德国|印度|日本|肯尼亚|墨西哥", text)]
+    >>> len(listed_spans(text, spans)), len(listed_spans(text, spans[:8]))
+    (10, 0)
+    """
+    ordered = sorted(spans)
+    runs: list[list[tuple[int, int]]] = []
+    for span in ordered:
+        if runs and _LIST_GAP.fullmatch(text[runs[-1][-1][1] : span[0]]):
+            runs[-1].append(span)
+        else:
+            runs.append([span])
+    return {span for run in runs if len(run) >= LIST_MIN_NAMES for span in run}
 
 
 # --------------------------------------------------------------------------------------------------
