@@ -68,7 +68,7 @@ eval-retrieval: install
 	$(BIN)/python -m housing_kb.evaluation.eval_retrieval --peers --variants --markdown
 
 eval-tags: model
-	$(BIN)/python -m housing_kb.evaluation.eval_tags --cv 5 --markdown
+	$(BIN)/python -m housing_kb.evaluation.eval_tags --folds 5
 
 # data/index is a symlink to its current version (data/index.v<N>) once rebuilt
 clean-index:

@@ -23,6 +23,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from housing_kb.config import DEFAULT_SECOND_EMBEDDER as DEFAULT_SECOND
 from housing_kb.config import Settings
 
 app = typer.Typer(
@@ -278,6 +279,13 @@ def search(
     component: Annotated[
         list[str] | None, typer.Option("--component", help="Adequacy component filter (repeatable).")
     ] = None,
+    stage: Annotated[
+        list[str] | None, typer.Option("--stage", help="Housing supply-chain stage filter (repeatable).")
+    ] = None,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(help="With --component or --stage: the tagger probability a passage needs (0-1)."),
+    ] = None,
     region: Annotated[
         list[str] | None, typer.Option("--region", help="UN-Habitat region filter (repeatable).")
     ] = None,
@@ -316,6 +324,8 @@ def search(
     engine = SearchEngine.open(s)
     filters = Filters.from_params(
         component=component,
+        stage=stage,
+        min_confidence=min_confidence,
         region=region,
         country=country,
         document_type=doc_type,
@@ -362,16 +372,18 @@ def tag(
     ] = False,
 ) -> None:
     """Tag passages: JSONL on stdin {"id","text","language"?,"document_countries"?}, JSONL on stdout
-    {"id","components","countries","regions"}. Runs the same tagger as ingest."""
+    {"id","components","component_confidence","stages","countries","regions"}. Runs the same tagger as
+    ingest."""
     from housing_kb.ingest.tagging.tagger import Tagger, TagInput
 
     s = _settings(embedder=embedder)
-    emb = None
+    emb = second = None
     if not lexical_only:
         from housing_kb.ingest.embedders.registry import load_embedder
 
         emb = load_embedder(s.embedder, s)
-    tagger = Tagger(embedder=emb)
+        second = load_embedder(DEFAULT_SECOND, s)
+    tagger = Tagger(embedder=emb, secondary=second)
     batch: list[TagInput] = []
 
     def flush() -> None:
@@ -379,6 +391,8 @@ def tag(
             out = {
                 "id": item.id,
                 "components": tags.components,
+                "component_confidence": tags.component_scores,
+                "stages": tags.stages,
                 "countries": tags.countries,
                 "regions": tags.regions,
             }
@@ -435,10 +449,40 @@ def retag(
             _fail(
                 f"the index was built with {store.config.model_id}, but the configured embedder is {emb.model_id}"
             )
-        n = retag_stale(store, Tagger(embedder=emb), force=force)
+        second = load_embedder(DEFAULT_SECOND, s) if store.secondary_model_id else None
+        n = retag_stale(store, Tagger(embedder=emb, secondary=second), force=force)
         store.sync_faiss()
         sync_lexical(store)  # texts are unchanged, so nothing is re-analysed; records the new generation
     typer.echo(f"re-tagged {n} passages")
+
+
+@app.command("train-tagger")
+@user_errors
+def train_tagger(
+    training: Annotated[
+        Path | None, typer.Option(help="Labelled passages [default evaluation/data/tags_train.jsonl].")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Where the model goes [default prompts/tagger/].")] = None,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds, grouped by document.", min=2)] = 5,
+) -> None:
+    """Fit the component and supply-chain taggers from labelled passages (logistic regressions over e5,
+    USE and vocabulary features; C and thresholds by cross-validation grouped by document). The next
+    ingest, or `housing-kb retag`, re-tags the index with them from its stored vectors."""
+    from housing_kb.config import REPO_ROOT
+    from housing_kb.ingest.embedders.registry import load_embedder
+    from housing_kb.ingest.tagging.learned import default_model_dir
+    from housing_kb.ingest.tagging.training import fit_and_save
+
+    s = _settings()
+    training = training or REPO_ROOT / "evaluation" / "data" / "tags_train.jsonl"
+    out = out or default_model_dir()
+    e5 = load_embedder(s.embedder, s)
+    use = load_embedder(DEFAULT_SECOND, s)
+    model, report = fit_and_save(training, out, s.cache_dir / "tagger", e5, use, folds=folds)
+    for name, fit in report.items():
+        best = fit["cv_macro_f1_by_C"][str(fit["C"])]
+        typer.echo(f"{name:<22} C={fit['C']:<5} grouped-CV macro-F1 {best:.3f}")
+    typer.echo(f"model {model.stamp} written to {out}; run `housing-kb retag` to re-tag an index with it")
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from fastapi import Request
@@ -38,6 +39,21 @@ def citation_out(hit: Hit) -> CitationOut:
     )
 
 
+@cache
+def _vocabularies():  # the component vocabularies, loaded once per process
+    from housing_kb.ingest.tagging.components import ComponentClassifier
+
+    return ComponentClassifier()
+
+
+def tag_evidence(hit: Hit) -> dict[str, list[str]]:
+    """The vocabulary terms of the hit's text that support each of its components."""
+    if not hit.components:
+        return {}
+    found = _vocabularies().terms(hit.text, hit.language)
+    return {c: found[c] for c in hit.components if c in found}
+
+
 def hit_out(hit: Hit) -> HitOut:
     return HitOut(
         passage_id=hit.passage_id,
@@ -50,6 +66,10 @@ def hit_out(hit: Hit) -> HitOut:
         paragraphs=hit.paragraphs,
         heading_path=hit.heading_path,
         components=hit.components,
+        component_confidence=hit.component_scores,
+        tag_evidence=tag_evidence(hit),
+        stages=hit.stages,
+        stage_confidence=hit.stage_scores,
         countries=hit.countries,
         regions=hit.regions,
         citation=citation_out(hit),

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from housing_kb.index.filters import COMPONENTS, DOCUMENT_TYPES, REGIONS
+from housing_kb.index.filters import COMPONENTS, DOCUMENT_TYPES, REGIONS, STAGES
 
 MAX_QUERY_CHARS = 500
 MAX_K = 100
@@ -25,6 +25,16 @@ class SearchRequest(BaseModel):
     )
     component: list[str] = Field(
         default_factory=list, description=f"Adequacy components (any of): {', '.join(COMPONENTS)}."
+    )
+    stage: list[str] = Field(
+        default_factory=list, description=f"Housing supply-chain stages (any of): {', '.join(STAGES)}."
+    )
+    min_confidence: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="With `component` or `stage`: keep passages whose tagger probability for one of them is "
+        "at least this, instead of the label's own threshold (lower finds more, higher is surer).",
     )
     region: list[str] = Field(
         default_factory=list, description=f"UN-Habitat regions (any of): {', '.join(REGIONS)}."
@@ -99,6 +109,23 @@ class HitOut(BaseModel):
     paragraphs: list[str]
     heading_path: list[str] = Field(description="Headings above the passage, outermost first.")
     components: list[str] = Field(description="Adequacy components the passage speaks of.")
+    component_confidence: dict[str, float] = Field(
+        default_factory=dict,
+        description="The tagger's probability (0-1) for each adequacy component, tagged or not; a component "
+        "is tagged at its own threshold, chosen by cross-validation. Empty for an untagged passage.",
+    )
+    tag_evidence: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="For each tagged component, the vocabulary terms found in the passage that support it "
+        "(prompts/vocabularies/); the embedding part of the evidence has no words.",
+    )
+    stages: list[str] = Field(
+        default_factory=list,
+        description=f"Housing supply-chain stages the passage speaks of: {', '.join(STAGES)}.",
+    )
+    stage_confidence: dict[str, float] = Field(
+        default_factory=dict, description="The tagger's probability (0-1) for each supply-chain stage."
+    )
     countries: list[str] = Field(description="Countries the passage speaks of (ISO alpha-3).")
     regions: list[str] = Field(description="UN-Habitat regions of those countries, or global.")
     citation: CitationOut
@@ -138,7 +165,7 @@ class SearchResponse(BaseModel):
     )
     hits: list[HitOut]
     facets: dict[str, dict[str, int]] | None = Field(
-        None, description="Counts per component, region, country, document_type, language and year."
+        None, description="Counts per component, stage, region, country, document_type, language and year."
     )
 
 

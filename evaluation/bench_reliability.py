@@ -5,9 +5,9 @@
 Three parts, each with its own fresh index in a temporary folder:
 
 1. **kill -9 during ingest.** A full ``housing-kb ingest`` of a small corpus (the UDHR in six
-   languages, two case studies and a PDF) is timed once, then run ``--kills`` times from an empty
-   index and killed at evenly spaced moments over that time (the stage it was in is read from its
-   progress output). After each kill the index must open, every committed document must have all its
+   languages, a case study and a PDF) is timed once from its first document to its end, then run
+   ``--kills`` times from an empty index and killed at evenly spaced moments of that span (the stage
+   it was in is read from its progress output). After each kill the index must open, every committed document must have all its
    passages in both dense channels and in BM25, and the next ingest must finish with the full corpus.
 2. **Reads during writes.** ``housing-kb serve`` runs on the index while ``--clients`` threads search
    (hybrid, and lexical for a word only a document added later holds) and read ``/health``; meanwhile
@@ -39,6 +39,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -61,7 +62,7 @@ FLAG_NOTE = (
     f"Housing cooperatives in the {FLAG} programme pool their members' savings to buy land; the "
     "cooperative holds the title, so no household can be evicted for one missed payment."
 )
-STAGES = ("ingesting", "embedding (2nd channel)", "embedding", "BM25", "lexicon", "tagging")
+STAGES = ("ingesting", "embedding (2nd channel)", "embedding", "lexical index", "word lexicon", "tagging")
 
 
 def _entry(root: Path, rel: str, doc_id: str, kind: str) -> dict:
@@ -159,34 +160,50 @@ def check_index(index: Path, expect_all: Sequence[str] | None = None) -> str:
 
 
 def _stage_of(output: str) -> str:
-    last = output.replace("\r", "\n").strip().splitlines()[-1:] or ["starting"]
-    for stage in STAGES:
-        if stage in last[0]:
-            return stage
-    return "loading models" if "%" not in last[0] else last[0][:30]
+    """The stage of the last progress line, e.g. "embedding" or "BM25"."""
+    for line in reversed(output.replace("\r", "\n").strip().splitlines()):
+        for stage in STAGES:
+            if line.startswith(stage) or f" {stage}" in line[:40]:
+                return stage
+    return "starting"
+
+
+def _run_until(cmd: list[str], env: dict[str, str], marker: str, err: Any) -> tuple[subprocess.Popen, float]:
+    """Start ``cmd`` with stderr to the file ``err``; return it and the moment ``marker`` first appears."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    while proc.poll() is None:
+        err.seek(0)
+        if marker in err.read().decode("utf-8", "replace"):
+            return proc, time.perf_counter()
+        time.sleep(0.05)
+    return proc, time.perf_counter()
 
 
 def run_kills(work: Path, shared: Path, kills: int) -> tuple[float, list[KillTrial]]:
+    """Kill at evenly spaced moments of the ingest proper: from its first document (once the models
+    are loaded) to its end, as a timing run measured it."""
     corpus = work / "corpus"
     entries = make_corpus(shared, corpus)[: len(CORPUS_FILES)]
     manifest = write_manifest(work / "manifest.yaml", entries)
     ids = [e["id"] for e in entries]
     index = work / "kill-index"
     env = cli_env(index, corpus, manifest)
-    started = time.perf_counter()
-    subprocess.run(ingest_cmd(), env=env, capture_output=True, check=True)
-    total = time.perf_counter() - started
+    with tempfile.TemporaryFile() as err:
+        proc, began = _run_until(ingest_cmd(), env, "ingesting", err)
+        proc.wait()
+    total = time.perf_counter() - began
     trials = []
     for n in range(kills):
         shutil.rmtree(index, ignore_errors=True)
         at = total * (n + 0.5) / kills
         with tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen(ingest_cmd(), env=env, stdout=subprocess.DEVNULL, stderr=err)
-            time.sleep(at)
+            proc, began = _run_until(ingest_cmd(), env, "ingesting", err)
+            time.sleep(max(0.0, at - (time.perf_counter() - began)))
+            finished = proc.poll() is not None
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             err.seek(0)
-            stage = _stage_of(err.read().decode("utf-8", "replace"))
+            stage = "finished" if finished else _stage_of(err.read().decode("utf-8", "replace"))
         problem = check_index(index)
         again = subprocess.run(
             ingest_cmd("--no-progress"), env=env, capture_output=True, text=True, check=False

@@ -25,11 +25,12 @@ import numpy as np
 
 from housing_kb.index.store import IndexStore
 from housing_kb.ingest.manifest import DOCUMENT_TYPES, REGIONS, is_country_code, is_language_code
-from housing_kb.ingest.tagging.vocabulary import COMPONENT_KEYS
+from housing_kb.ingest.tagging.vocabulary import COMPONENT_KEYS, STAGE_KEYS
 
-# One source of truth for each vocabulary: the tagger's component keys, the manifest's regions
-# (which include "global") and document types.
+# One source of truth for each vocabulary: the tagger's component and stage keys, the manifest's
+# regions (which include "global") and document types.
 COMPONENTS = COMPONENT_KEYS
+STAGES = STAGE_KEYS
 
 
 class InvalidFilter(ValueError):
@@ -58,6 +59,10 @@ class Filters:
     document_ids: list[str] = field(default_factory=list)
     year_from: int | None = None
     year_to: int | None = None
+    stages: list[str] = field(default_factory=list)
+    #: With a component or stage filter: a passage passes when the tagger's probability for one of
+    #: the asked labels is at least this (instead of the label's own tagging threshold).
+    min_confidence: float | None = None
 
     def __post_init__(self) -> None:
         # ISO codes are matched upper-case whoever builds the filter (API, CLI, code)
@@ -74,6 +79,8 @@ class Filters:
         language: list[str] | None = None,
         year_from: int | None = None,
         year_to: int | None = None,
+        stage: list[str] | None = None,
+        min_confidence: float | None = None,
     ) -> Filters:
         """From the API's and CLI's parameter names (singular, repeatable).
 
@@ -88,11 +95,14 @@ class Filters:
             languages=list(language or []),
             year_from=year_from,
             year_to=year_to,
+            stages=list(stage or []),
+            min_confidence=min_confidence,
         )
 
     def is_empty(self) -> bool:
         return not (
             self.components
+            or self.stages
             or self.regions
             or self.countries
             or self.document_types
@@ -117,6 +127,10 @@ class FilterTable:
     def __init__(self) -> None:
         self.ids = np.zeros(0, dtype=np.int64)
         self.component_mask = np.zeros(0, dtype=np.uint16)
+        self.stage_mask = np.zeros(0, dtype=np.uint16)
+        #: The tagger's probability per passage and label (NaN: not tagged by the learned tagger).
+        self.component_prob = np.zeros((0, len(COMPONENTS)), dtype=np.float16)
+        self.stage_prob = np.zeros((0, len(STAGES)), dtype=np.float16)
         self.region_mask = np.zeros(0, dtype=np.uint16)
         self.language = np.zeros(0, dtype=np.int16)
         self.doc_type = np.zeros(0, dtype=np.int16)
@@ -137,10 +151,18 @@ class FilterTable:
         docs = {d.doc_id: d for d in store.documents()}
         table.doc_ids = sorted(docs)
         doc_index = {d: i for i, d in enumerate(table.doc_ids)}
-        rows = list(store.iter_passages("id, doc_id, language, components, countries, regions, tags_version"))
+        rows = list(
+            store.iter_passages(
+                "id, doc_id, language, components, countries, regions, tags_version, component_scores, "
+                "stages, stage_scores"
+            )
+        )
         n = len(rows)
         table.ids = np.fromiter((r["id"] for r in rows), dtype=np.int64, count=n)
         table.component_mask = np.zeros(n, dtype=np.uint16)
+        table.stage_mask = np.zeros(n, dtype=np.uint16)
+        table.component_prob = np.full((n, len(COMPONENTS)), np.nan, dtype=np.float16)
+        table.stage_prob = np.full((n, len(STAGES)), np.nan, dtype=np.float16)
         table.region_mask = np.zeros(n, dtype=np.uint16)
         table.language = np.zeros(n, dtype=np.int16)
         table.doc_type = np.zeros(n, dtype=np.int16)
@@ -156,6 +178,13 @@ class FilterTable:
             countries = json.loads(r["countries"]) if tagged else list(d.countries)
             regions = json.loads(r["regions"]) if tagged else list(d.regions)
             table.component_mask[i] = _mask(json.loads(r["components"]), COMPONENTS)
+            table.stage_mask[i] = _mask(json.loads(r["stages"]), STAGES)
+            for matrix, keys, raw in (
+                (table.component_prob, COMPONENTS, r["component_scores"]),
+                (table.stage_prob, STAGES, r["stage_scores"]),
+            ):
+                scores = json.loads(raw) if raw else {}
+                matrix[i] = [scores.get(k, np.nan) for k in keys]
             table.region_mask[i] = _mask(regions, REGIONS)
             table.language[i] = lang_codes.setdefault(r["language"], len(lang_codes))
             table.doc_type[i] = (
@@ -183,6 +212,13 @@ class FilterTable:
         for c in f.components:
             if c not in COMPONENTS:
                 raise InvalidFilter("component", c, COMPONENTS)
+        for st in f.stages:
+            if st not in STAGES:
+                raise InvalidFilter("stage", st, STAGES)
+        if f.min_confidence is not None and not 0.0 <= f.min_confidence <= 1.0:
+            raise InvalidFilter(
+                "min_confidence", str(f.min_confidence), [], "min_confidence must be in [0, 1]"
+            )
         for r in f.regions:
             if r not in REGIONS:
                 raise InvalidFilter("region", r, REGIONS)
@@ -205,8 +241,20 @@ class FilterTable:
     # ------------------------------------------------------------------ filtering
     def row_mask(self, f: Filters) -> np.ndarray:
         keep = np.ones(len(self.ids), dtype=bool)
-        if f.components:
-            keep &= (self.component_mask & _mask(f.components, COMPONENTS)) != 0
+        for asked, keys, mask, prob in (
+            (f.components, COMPONENTS, self.component_mask, self.component_prob),
+            (f.stages, STAGES, self.stage_mask, self.stage_prob),
+        ):
+            if not asked:
+                continue
+            if f.min_confidence is None:
+                keep &= (mask & _mask(asked, keys)) != 0
+            else:
+                columns = [keys.index(k) for k in asked]
+                keep &= (
+                    np.nan_to_num(prob[:, columns].astype(np.float32), nan=0.0).max(axis=1)
+                    >= f.min_confidence
+                )
         if f.regions:
             keep &= (self.region_mask & _mask(f.regions, REGIONS)) != 0
         if f.document_types:
@@ -251,16 +299,20 @@ class FilterTable:
 
     # ------------------------------------------------------------------ facets
     def facets(self, passage_ids: Sequence[int]) -> dict[str, dict[str, int]]:
-        """Counts per component, region, country, document type, language and year over these passages."""
+        """Counts per component, stage, region, country, document type, language and year over these passages."""
         rows = [self._row_of[int(p)] for p in passage_ids if int(p) in self._row_of]
         out: dict[str, Counter] = {
-            k: Counter() for k in ("component", "region", "country", "document_type", "language", "year")
+            k: Counter()
+            for k in ("component", "stage", "region", "country", "document_type", "language", "year")
         }
         for i in rows:
-            cm, rm = int(self.component_mask[i]), int(self.region_mask[i])
+            cm, rm, sm = int(self.component_mask[i]), int(self.region_mask[i]), int(self.stage_mask[i])
             for b, name in enumerate(COMPONENTS):
                 if cm >> b & 1:
                     out["component"][name] += 1
+            for b, name in enumerate(STAGES):
+                if sm >> b & 1:
+                    out["stage"][name] += 1
             for b, name in enumerate(REGIONS):
                 if rm >> b & 1:
                     out["region"][name] += 1

@@ -127,6 +127,10 @@ class Hit:
     document: DocumentRef
     highlighted: str | None = None
     channel_ranks: dict[str, int] = field(default_factory=dict)
+    #: The tagger's probability for every component and stage (empty for an untagged passage).
+    component_scores: dict[str, float] = field(default_factory=dict)
+    stages: list[str] = field(default_factory=list)
+    stage_scores: dict[str, float] = field(default_factory=dict)
 
     def pages_label(self) -> str:
         if self.page_start is None:
@@ -156,6 +160,8 @@ class Hit:
             "page_end": self.page_end,
             "paragraphs": list(self.paragraphs),
             "components": list(self.components),
+            "component_confidence": dict(self.component_scores),
+            "stages": list(self.stages),
             "countries": list(self.countries),
             "regions": list(self.regions),
             "document": {
@@ -310,7 +316,12 @@ class SearchEngine:
             return None, {}
         covered = store.faiss_index(model_id).ntotal
         if covered < passages:
-            log.warning("second channel %s covers %d of %d passages; searching without it", model_id, covered, passages)
+            log.warning(
+                "second channel %s covers %d of %d passages; searching without it",
+                model_id,
+                covered,
+                passages,
+            )
             return None, {"dense2": f"{covered} of {passages} passages"}
         return self._second_embedder, {}
 
@@ -408,7 +419,9 @@ class SearchEngine:
             )
         _single_threaded_faiss()
         if not has_words(query):
-            raise InvalidFilter("q", query, [], "q must contain words, not only white space or control characters")
+            raise InvalidFilter(
+                "q", query, [], "q must contain words, not only white space or control characters"
+            )
         filters = filters or Filters()
         self._view.table.validate(filters)
         if mode != "dense" and self._view.lexical is None:
@@ -459,7 +472,9 @@ class SearchEngine:
         regions = [r for r in match.regions if r != GLOBAL_REGION]
         if not regions:
             return [], [], None
-        ids = np.unique(np.concatenate([self._view.regions.ids(self.store, self._view.table, r) for r in regions]))
+        ids = np.unique(
+            np.concatenate([self._view.regions.ids(self.store, self._view.table, r) for r in regions])
+        )
         if allowed is not None:
             ids = np.intersect1d(ids, allowed, assume_unique=True)
         return ([], regions, ids) if len(ids) else ([], [], None)
@@ -643,6 +658,9 @@ class SearchEngine:
             countries=p["countries"] if tagged else list(doc.countries),
             regions=p["regions"] if tagged else list(doc.regions),
             document=DocumentRef.from_record(doc),
+            component_scores=p.get("component_scores") or {},
+            stages=p.get("stages") or [],
+            stage_scores=p.get("stage_scores") or {},
         )
 
 

@@ -101,7 +101,9 @@ CREATE TABLE IF NOT EXISTS passages (
     countries TEXT NOT NULL DEFAULT '[]',
     regions TEXT NOT NULL DEFAULT '[]',
     component_scores TEXT NOT NULL DEFAULT '{}',
-    tags_version TEXT
+    tags_version TEXT,
+    stages TEXT NOT NULL DEFAULT '[]',
+    stage_scores TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id, ordinal);
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -127,7 +129,20 @@ DOCUMENT_FIELDS = (
     "licence",
 )
 _JSON_DOC = {"countries", "regions", "empty_pages", "warnings", "tag_summary"}
-_JSON_PASSAGE = {"paragraphs", "heading_path", "components", "countries", "regions", "component_scores"}
+_JSON_PASSAGE = {
+    "paragraphs",
+    "heading_path",
+    "components",
+    "countries",
+    "regions",
+    "component_scores",
+    "stages",
+    "stage_scores",
+}
+#: Columns added after the first schema, with their definitions: added in place by a writable open.
+_ADDED_COLUMNS = {
+    "passages": {"stages": "TEXT NOT NULL DEFAULT '[]'", "stage_scores": "TEXT NOT NULL DEFAULT '{}'"},
+}
 
 
 class IndexError_(Exception):
@@ -191,6 +206,8 @@ class PassageTagsRecord:
     countries: list[str]
     regions: list[str]
     component_scores: dict[str, float]
+    stages: list[str] = field(default_factory=list)
+    stage_scores: dict[str, float] = field(default_factory=dict)
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -285,6 +302,19 @@ class IndexStore:
             with store._conn() as conn:
                 conn.executescript(_SCHEMA)
                 conn.execute("INSERT OR IGNORE INTO state(key, value) VALUES ('generation', '0')")
+                for table, columns in _ADDED_COLUMNS.items():
+                    have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+                    for name, definition in columns.items():
+                        if name not in have:
+                            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+        elif (directory / "meta.sqlite").exists():
+            have = {r[1] for r in store._conn().execute("PRAGMA table_info(passages)")}
+            lacking = [c for cols in _ADDED_COLUMNS.values() for c in cols if c not in have]
+            if have and lacking:
+                raise IndexError_(
+                    f"The index at {location} is from an older housing-kb (no {', '.join(lacking)}); "
+                    "run `housing-kb ingest` once to upgrade it (nothing is re-embedded)."
+                )
         return store
 
     def is_current(self) -> bool:
@@ -406,8 +436,9 @@ class IndexStore:
                 cur = conn.execute(
                     """INSERT INTO passages (passage_id, doc_id, ordinal, text, language, page_start,
                        page_end, char_start, char_end, paragraphs, heading_path, token_count,
-                       content_hash, components, countries, regions, component_scores, tags_version)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       content_hash, components, countries, regions, component_scores, tags_version,
+                       stages, stage_scores)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (
                         passage.passage_id,
                         record.doc_id,
@@ -427,6 +458,8 @@ class IndexStore:
                         _dumps(t.regions if t else []),
                         _dumps(t.component_scores if t else {}),
                         tags_version if t else None,
+                        _dumps(t.stages if t else []),
+                        _dumps(t.stage_scores if t else {}),
                     ),
                 )
                 new_ids.append(int(cur.lastrowid))
@@ -599,13 +632,15 @@ class IndexStore:
         with self.transaction() as conn:
             conn.executemany(
                 "UPDATE passages SET components = ?, countries = ?, regions = ?, component_scores = ?, "
-                "tags_version = ? WHERE id = ?",
+                "stages = ?, stage_scores = ?, tags_version = ? WHERE id = ?",
                 [
                     (
                         _dumps(t.components),
                         _dumps(t.countries),
                         _dumps(t.regions),
                         _dumps(t.component_scores),
+                        _dumps(t.stages),
+                        _dumps(t.stage_scores),
                         tags_version,
                         pid,
                     )
@@ -936,5 +971,5 @@ def passage_row_to_dict(row: sqlite3.Row) -> dict[str, Any]:
     data = {k: row[k] for k in row.keys()}  # noqa: SIM118
     for key in _JSON_PASSAGE:
         if key in data:
-            data[key] = json.loads(data[key]) if data[key] else ({} if key == "component_scores" else [])
+            data[key] = json.loads(data[key]) if data[key] else ({} if key.endswith("_scores") else [])
     return data

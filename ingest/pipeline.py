@@ -186,14 +186,16 @@ def _metadata_changed(stored: DocumentRecord, entry: ManifestEntry) -> bool:
     return any(getattr(fresh, f) != getattr(stored, f) for f in fields)
 
 
-def load_tagger(embedder: Embedder | None):  # -> Tagger | None
+def load_tagger(embedder: Embedder | None, secondary: Embedder | None = None):  # -> Tagger | None
     """The passage tagger, or None when tagging is unavailable (logged once)."""
+    from housing_kb.ingest.tagging.learned import TaggerModelError
+    from housing_kb.ingest.tagging.tagger import Tagger
+
     try:
-        from housing_kb.ingest.tagging.tagger import Tagger
-    except ImportError as exc:  # pragma: no cover - tagging ships with the package
+        return Tagger(embedder=embedder, secondary=secondary)
+    except TaggerModelError as exc:
         log.warning("tagging unavailable (%s); passages are indexed without tags", exc)
         return None
-    return Tagger(embedder=embedder)
 
 
 def index_config(embedder: Embedder, chunker: ChunkerConfig) -> IndexConfig:
@@ -269,7 +271,7 @@ def _run_locked(
         if seeded:
             log.info("rebuild: %d cached vectors taken over from %s", seeded, settings.index_dir)
     if tagger == "auto":
-        tagger = load_tagger(embedder)
+        tagger = load_tagger(embedder, secondary)
     tags_version = getattr(tagger, "vocabulary_version", None)
 
     report = IngestReport(index_dir=str(settings.index_dir), model_id=embedder.model_id, started_at=started)
@@ -423,7 +425,9 @@ def _commit(
     vecs = np.vstack([vectors[p.content_hash] for p in item.passages])
     tags = None
     if tagger is not None:
-        tags = _tag(tagger, item.passages, item.record.countries, vecs)
+        vecs2 = _stored_second_vectors(store, tagger, [p.content_hash for p in item.passages])
+        inputs = [_tag_input(p.passage_id, p.text, p.language, item.record.countries) for p in item.passages]
+        tags = _tag(tagger, inputs, vecs, vecs2)
         item.record.tag_summary = _aggregate(tags)
     store.replace_document(item.record, item.pages, item.passages, vecs, tags, tags_version)
     report.passages_written += len(item.passages)
@@ -441,21 +445,32 @@ def _cache_missing(store: IndexStore, embedder: Embedder, texts: dict[str, str],
     return len(missing)
 
 
-def _tag(tagger: Any, passages: Sequence[Passage], document_countries: list[str], vectors: np.ndarray):
+def _stored_second_vectors(store: IndexStore, tagger: Any, hashes: list[str]) -> np.ndarray | None:
+    """The second channel's stored vectors of these passages, when the tagger reads that model's
+    vectors and every passage has one; else None (the tagger then uses its e5 model)."""
+    model_id = getattr(tagger, "use_model_id", None)
+    if not model_id:
+        return None
+    found = store.cached_vectors(hashes, model_id=model_id)
+    if len(found) < len(set(hashes)):
+        return None
+    return np.vstack([found[h] for h in hashes])
+
+
+def _tag_input(passage_id: str, text: str, language: str | None, countries: list[str]) -> Any:
     from housing_kb.ingest.tagging.tagger import TagInput
 
-    items = [
-        TagInput(id=p.passage_id, text=p.text, language=p.language, document_countries=document_countries)
-        for p in passages
-    ]
+    return TagInput(id=passage_id, text=text, language=language, document_countries=countries)
+
+
+def _tag(
+    tagger: Any, items: Sequence[Any], vectors: np.ndarray, vectors2: np.ndarray | None
+) -> list[PassageTagsRecord]:
+    """Tag records of passages from their stored vectors (the second channel's, when complete)."""
+    tags = tagger.tag(items, vectors, vectors2, second_channel=vectors2 is not None)
     return [
-        PassageTagsRecord(
-            t.components,
-            t.countries,
-            t.regions,
-            {k: round(float(v), 4) for k, v in t.component_scores.items()},
-        )
-        for t in tagger.tag(items, vectors)
+        PassageTagsRecord(t.components, t.countries, t.regions, t.component_scores, t.stages, t.stage_scores)
+        for t in tags
     ]
 
 
@@ -463,41 +478,30 @@ def _aggregate(tags: Sequence[PassageTagsRecord]) -> dict[str, Any]:
     from housing_kb.ingest.tagging.tagger import PassageTags, aggregate_document_tags
 
     return aggregate_document_tags(
-        [PassageTags(t.components, t.countries, t.regions, t.component_scores) for t in tags]
+        [PassageTags(t.components, t.countries, t.regions, t.component_scores, t.stages) for t in tags]
     )
 
 
 def retag_stale(store: IndexStore, tagger: Any, *, force: bool = False, show_progress: bool = True) -> int:
-    """Re-tag passages whose tags come from another vocabulary version. Never re-embeds."""
+    """Re-tag passages whose tags come from another tagger version, from their stored vectors (the
+    second channel's too, where the index has them all). Never re-embeds."""
     version = tagger.vocabulary_version
     docs = {d.doc_id: d for d in store.documents()}
     stale: dict[str, list[Any]] = {}
-    for row in store.iter_passages("id, doc_id, passage_id, text, language, tags_version"):
+    for row in store.iter_passages("id, doc_id, passage_id, text, language, content_hash, tags_version"):
         if force or row["tags_version"] != version:
             stale.setdefault(row["doc_id"], []).append(row)
     total = sum(len(v) for v in stale.values())
     if not total:
         return 0
-    from housing_kb.ingest.tagging.tagger import TagInput
-
     bar = tqdm(total=total, desc="tagging", unit="passage", disable=not show_progress, leave=False)
     for doc_id, rows in stale.items():
         ids = [int(r["id"]) for r in rows]
         vectors = store.vectors_for(ids)
+        vectors2 = _stored_second_vectors(store, tagger, [r["content_hash"] for r in rows])
         countries = docs[doc_id].countries if doc_id in docs else []
-        items = [
-            TagInput(id=r["passage_id"], text=r["text"], language=r["language"], document_countries=countries)
-            for r in rows
-        ]
-        tags = [
-            PassageTagsRecord(
-                t.components,
-                t.countries,
-                t.regions,
-                {k: round(float(v), 4) for k, v in t.component_scores.items()},
-            )
-            for t in tagger.tag(items, vectors)
-        ]
+        items = [_tag_input(r["passage_id"], r["text"], r["language"], countries) for r in rows]
+        tags = _tag(tagger, items, vectors, vectors2)
         store.update_tags(list(zip(ids, tags, strict=True)), version)
         bar.update(len(rows))
     bar.close()
@@ -506,7 +510,11 @@ def retag_stale(store: IndexStore, tagger: Any, *, force: bool = False, show_pro
         rows = store.passages_of(doc_id)
         tags = [
             PassageTagsRecord(
-                json.loads(r["components"]), json.loads(r["countries"]), json.loads(r["regions"]), {}
+                json.loads(r["components"]),
+                json.loads(r["countries"]),
+                json.loads(r["regions"]),
+                {},
+                json.loads(r["stages"]),
             )
             for r in rows
         ]

@@ -275,6 +275,61 @@ def test_briefs_past_the_pool_get_503_and_search_stays_up(server, monkeypatch):
     assert server.get("/brief", params={"topic": "flooding", "format": "md"}).status_code == 200
 
 
+def test_hits_carry_tag_confidence_evidence_and_stages(server):
+    body = server.get(
+        "/search", params={"q": "housing cooperative savings for land", "k": 10, "facets": "true"}
+    ).json()
+    assert "stage" in body["facets"]
+    tagged = [h for h in body["hits"] if h["components"]]
+    assert tagged, "no tagged hit"
+    for hit in body["hits"]:
+        assert set(hit["component_confidence"]) == {
+            "security_of_tenure",
+            "availability_of_services",
+            "affordability",
+            "habitability",
+            "accessibility",
+            "location",
+            "cultural_adequacy",
+            "sustainability",
+        }
+        assert set(hit["stage_confidence"]) >= set(hit["stages"])
+        assert set(hit["tag_evidence"]) <= set(hit["components"])
+        assert all(terms for terms in hit["tag_evidence"].values())
+    assert any(h["tag_evidence"] for h in tagged), "no tag explained by a vocabulary term"
+
+
+def test_stage_and_min_confidence_filters_are_exact(server):
+    base = {"q": "housing", "k": 50}
+    facets = server.get("/search", params={**base, "facets": "true"}).json()["facets"]["stage"]
+    assert facets, "no passage of the fixture index carries a supply-chain stage"
+    stage = max(facets, key=facets.get)
+    hits = server.get("/search", params={**base, "stage": stage}).json()["hits"]
+    assert hits and all(stage in h["stages"] for h in hits)
+    sure = server.get("/search", params={**base, "component": "affordability", "min_confidence": 0.8}).json()[
+        "hits"
+    ]
+    loose = server.get(
+        "/search", params={**base, "component": "affordability", "min_confidence": 0.05}
+    ).json()["hits"]
+    assert all(h["component_confidence"]["affordability"] >= 0.8 for h in sure)
+    assert all(h["component_confidence"]["affordability"] >= 0.05 for h in loose)
+    assert len(loose) >= len(sure)
+    bad = server.get("/search", params={**base, "stage": "marketing"})
+    assert bad.status_code == 422 and "land_management" in bad.json()["valid"]
+    assert server.get("/search", params={**base, "min_confidence": 1.5}).status_code == 422
+    labels = server.get("/labels").json()
+    assert list(labels["stages"]) == [
+        "land_management",
+        "housing_finance",
+        "construction_technology",
+        "development_mechanisms",
+        "community_management",
+        "inclusive_housing",
+    ]
+    assert labels["stages"]["housing_finance"]["zh"] == "住房金融"
+
+
 def test_suggest_in_two_scripts(server):
     latin = server.get("/suggest", params={"q": "ken"}).json()["suggestions"]
     assert any(s["kind"] == "country" and s["value"] == "KEN" for s in latin)
@@ -295,6 +350,7 @@ def test_facets_count_the_filtered_passages(server, api_settings):
     with_query = server.get("/search", params={"q": "flood", "facets": "true", "k": 3}).json()
     assert set(with_query["facets"]) == {
         "component",
+        "stage",
         "region",
         "country",
         "document_type",

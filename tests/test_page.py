@@ -8,6 +8,7 @@ Needs ``apt-get install chromium`` (skips with the reason when /usr/bin/chromium
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -291,6 +292,27 @@ def test_french_interface_translates_labels_and_facet_values(page, base_url):
     open_page(page, base_url)
     assert page.locator("#hero-title").inner_text() == "Rechercher dans les politiques du logement"
     page.select_option("#ui-lang", "en")
+
+
+def test_supply_chain_facet_and_tag_confidence(page, base_url):
+    open_page(page, base_url + "?q=housing+cooperative+finance")
+    page.wait_for_function(RESULTS_READY)
+    assert page.locator("#facet-stage-legend").inner_text() == "Supply-chain stage"
+    stages = page.locator("[id^=f-stage-]")
+    assert stages.count() > 0, "no supply-chain stage among the results"
+    stage = stages.first.get_attribute("data-value")
+    stages.first.check()
+    page.wait_for_function(RESULTS_READY)
+    assert f"stage={stage}" in page.url
+    cards = page.locator("#results > li")
+    assert cards.count() > 0
+    for i in range(cards.count()):
+        assert cards.nth(i).locator(f".chip[data-facet=stage][data-value={stage}]").count() == 1
+    # a component chip shows the tagger's confidence, and its title the vocabulary terms behind it
+    chip = page.locator("#results .chip[data-facet=component]").first
+    assert chip.count() == 1
+    assert re.search(r"\d+\s?%", chip.inner_text()), chip.inner_text()
+    page.screenshot(path=str(_artifact("search_page_stage_facet.png")))
 
 
 def test_keyboard_reaches_the_search_box_and_skip_link(page, base_url):

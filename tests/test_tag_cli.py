@@ -47,7 +47,7 @@ def test_tag_reads_and_writes_jsonl(model_settings, e5_model_dir):
     out = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [o["id"] for o in out] == ["p1", "p2", "p3"]
     for o in out:
-        assert set(o) == {"id", "components", "countries", "regions"}
+        assert set(o) == {"id", "components", "component_confidence", "stages", "countries", "regions"}
     by_id = {o["id"]: o for o in out}
     assert "security_of_tenure" in by_id["p1"]["components"]
     assert by_id["p1"]["countries"] == ["KEN"] and by_id["p1"]["regions"] == ["africa"]

@@ -24,10 +24,10 @@ def suggest(
     return SuggestResponse(q=q, suggestions=[Suggestion(**s) for s in engine.suggest(q, limit=limit)])
 
 
-@router.get("/labels", summary="Display names of components and regions")
+@router.get("/labels", summary="Display names of components, supply-chain stages and regions")
 def labels() -> dict[str, dict[str, dict[str, str]]]:
-    """Names of the adequacy components and UN-Habitat regions in ar, en, es, fr, pt, ru and zh,
-    keyed ``{"components"|"regions": {key: {language: name}}}``."""
+    """Names of the adequacy components, supply-chain stages and UN-Habitat regions in ar, en, es, fr, pt, ru and zh,
+    keyed ``{"components"|"stages"|"regions": {key: {language: name}}}``."""
     return load_labels()
 
 

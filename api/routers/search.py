@@ -35,6 +35,8 @@ def _filters(req: SearchRequest) -> Filters:
         language=req.language,
         year_from=req.year_from,
         year_to=req.year_to,
+        stage=req.stage,
+        min_confidence=req.min_confidence,
     )
 
 
@@ -73,6 +75,11 @@ def search_get(
         Query(min_length=1, max_length=MAX_QUERY_CHARS, description="Question or keywords, any language."),
     ],
     component: Annotated[list[str], Query(description="Adequacy component filter (repeatable).")] = [],  # noqa: B006
+    stage: Annotated[list[str], Query(description="Housing supply-chain stage filter (repeatable).")] = [],  # noqa: B006
+    min_confidence: Annotated[
+        float | None,
+        Query(ge=0.0, le=1.0, description="With component or stage: the tagger probability a passage needs."),
+    ] = None,
     region: Annotated[list[str], Query(description="UN-Habitat region filter (repeatable).")] = [],  # noqa: B006
     country: Annotated[list[str], Query(description="ISO alpha-3 country filter (repeatable).")] = [],  # noqa: B006
     document_type: Annotated[list[str], Query(description="Document type filter (repeatable).")] = [],  # noqa: B006
@@ -95,6 +102,8 @@ def search_get(
     req = SearchRequest(
         q=q,
         component=component,
+        stage=stage,
+        min_confidence=min_confidence,
         region=region,
         country=country,
         document_type=document_type,
@@ -127,6 +136,8 @@ def facets(
         str | None, Query(max_length=MAX_QUERY_CHARS, description="Optional query; omitted = all passages.")
     ] = None,
     component: Annotated[list[str], Query()] = [],  # noqa: B006
+    stage: Annotated[list[str], Query()] = [],  # noqa: B006
+    min_confidence: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
     region: Annotated[list[str], Query()] = [],  # noqa: B006
     country: Annotated[list[str], Query()] = [],  # noqa: B006
     document_type: Annotated[list[str], Query()] = [],  # noqa: B006
@@ -141,6 +152,8 @@ def facets(
     passage that passes the filters."""
     f = Filters.from_params(
         component=component,
+        stage=stage,
+        min_confidence=min_confidence,
         region=region,
         country=country,
         document_type=document_type,

@@ -34,7 +34,7 @@ import {
   setupLanguageSelect,
 } from "./common.js";
 
-const FACETS = ["component", "region", "country", "document_type", "language"];
+const FACETS = ["component", "stage", "region", "country", "document_type", "language"];
 const PAGE_SIZE = 10;
 const GAP_K = 100; // the evidence map counts the top 100 passages (the API's maximum k)
 const COLLAPSED_FACET_SIZE = 6;

@@ -8,11 +8,13 @@ import {
   SUPPORTED,
   componentLabel,
   countryName,
+  formatPercent,
   initialLanguage,
   isRtl,
   languageName,
   regionLabel,
   setLanguage,
+  stageLabel,
   t,
 } from "./i18n.js";
 
@@ -159,8 +161,9 @@ export function citationNode(p) {
  */
 export function chipsNode(p, onFilter) {
   const chips = [];
-  const add = (facet, value, label, kind) => {
+  const add = (facet, value, label, kind, evidence) => {
     const content = [h("span", { class: "chip-dot", "aria-hidden": "true" }), label];
+    const why = evidence?.length ? ` (${t("evidenceTerms")}: ${evidence.join(", ")})` : "";
     chips.push(
       h(
         "li",
@@ -172,17 +175,23 @@ export function chipsNode(p, onFilter) {
                 type: "button",
                 class: `chip chip-${kind}`,
                 dataset: { facet, value },
-                title: t("filterBy", { label }),
+                title: t("filterBy", { label }) + why,
                 "aria-label": t("filterBy", { label }),
                 onclick: () => onFilter(facet, value),
               },
               content,
             )
-          : h("span", { class: `chip chip-${kind}`, dataset: { facet, value } }, content),
+          : h("span", { class: `chip chip-${kind}`, dataset: { facet, value }, title: why.trim() || null }, content),
       ),
     );
   };
-  for (const c of p.components || []) add("component", c, componentLabel(c), `component chip-${c}`);
+  for (const c of p.components || []) {
+    // the tagger's confidence, and the vocabulary terms that supported the tag, when the API gives them
+    const confidence = p.component_confidence?.[c];
+    const label = confidence == null ? componentLabel(c) : `${componentLabel(c)} ${formatPercent(confidence)}`;
+    add("component", c, label, `component chip-${c}`, p.tag_evidence?.[c]);
+  }
+  for (const s of p.stages || []) add("stage", s, stageLabel(s), "stage");
   for (const c of p.countries || []) add("country", c, countryName(c), "country");
   for (const r of p.regions || []) add("region", r, regionLabel(r), "region");
   if (p.language) add("language", p.language, languageName(p.language), "language");

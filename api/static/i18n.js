@@ -30,6 +30,8 @@ const MESSAGES = {
     clearFilters: "Clear all",
     facet_component: "Adequacy component",
     facet_region: "Region",
+    facet_stage: "Supply-chain stage",
+    evidenceTerms: "supporting terms",
     facet_country: "Country",
     facet_document_type: "Document type",
     facet_language: "Language",
@@ -123,6 +125,8 @@ const MESSAGES = {
     clearFilters: "Tout effacer",
     facet_component: "Composante du logement convenable",
     facet_region: "Région",
+    facet_stage: "Étape de la chaîne du logement",
+    evidenceTerms: "termes à l’appui",
     facet_country: "Pays",
     facet_document_type: "Type de document",
     facet_language: "Langue",
@@ -216,6 +220,8 @@ const MESSAGES = {
     clearFilters: "Borrar todo",
     facet_component: "Componente de la vivienda adecuada",
     facet_region: "Región",
+    facet_stage: "Etapa de la cadena de la vivienda",
+    evidenceTerms: "términos de apoyo",
     facet_country: "País",
     facet_document_type: "Tipo de documento",
     facet_language: "Idioma",
@@ -309,6 +315,8 @@ const MESSAGES = {
     clearFilters: "مسح الكل",
     facet_component: "عنصر السكن اللائق",
     facet_region: "المنطقة",
+    facet_stage: "مرحلة سلسلة الإسكان",
+    evidenceTerms: "مصطلحات داعمة",
     facet_country: "البلد",
     facet_document_type: "نوع الوثيقة",
     facet_language: "اللغة",
@@ -400,6 +408,31 @@ const COMPONENTS = {
   sustainability: { en: "Sustainability", fr: "Durabilité", es: "Sostenibilidad", ar: "الاستدامة" },
 };
 export const COMPONENT_KEYS = Object.keys(COMPONENTS);
+
+// The housing supply-chain stages (HSP/OEWG-H.2024/8, para. 129; prompts/supply_chain/stages.yaml).
+const STAGES = {
+  land_management: { en: "Land management", fr: "Gestion foncière", es: "Gestión del suelo", ar: "إدارة الأراضي" },
+  housing_finance: { en: "Housing finance", fr: "Financement du logement", es: "Financiación de la vivienda", ar: "تمويل الإسكان" },
+  construction_technology: {
+    en: "Construction technology & materials",
+    fr: "Techniques et matériaux de construction",
+    es: "Tecnología y materiales de construcción",
+    ar: "تقنيات ومواد البناء",
+  },
+  development_mechanisms: {
+    en: "Housing development tools",
+    fr: "Outils de production de logements",
+    es: "Instrumentos de producción de vivienda",
+    ar: "أدوات تطوير الإسكان",
+  },
+  community_management: {
+    en: "Community management",
+    fr: "Gestion communautaire",
+    es: "Gestión comunitaria",
+    ar: "الإدارة المجتمعية",
+  },
+  inclusive_housing: { en: "Inclusive housing for all", fr: "Logement inclusif pour tous", es: "Vivienda inclusiva para todos", ar: "سكن شامل للجميع" },
+};
 
 const REGIONS = {
   africa: { en: "Africa", fr: "Afrique", es: "África", ar: "أفريقيا" },
@@ -518,6 +551,7 @@ function fromTable(table, key) {
 }
 
 export const componentLabel = (key) => fromTable(COMPONENTS, key);
+export const stageLabel = (key) => fromTable(STAGES, key);
 export const regionLabel = (key) => fromTable(REGIONS, key);
 export const documentTypeLabel = (key) => fromTable(DOCUMENT_TYPES, key);
 
@@ -551,6 +585,8 @@ export function facetLabel(facet, value) {
   switch (facet) {
     case "component":
       return componentLabel(value);
+    case "stage":
+      return stageLabel(value);
     case "region":
       return regionLabel(value);
     case "country":
@@ -562,6 +598,11 @@ export function facetLabel(facet, value) {
     default:
       return String(value);
   }
+}
+
+/** A probability as a whole percentage in the UI's locale (0.87 -> "87%"). */
+export function formatPercent(p) {
+  return new Intl.NumberFormat(current === "ar" ? "ar-u-nu-latn" : current, { style: "percent" }).format(p);
 }
 
 /** Locale-aware number formatting (Arabic UI keeps Western digits for consistency with citations). */

@@ -64,6 +64,15 @@ class ComponentClassifier:
                 out[i, j] = lexical_strength(weight, self.settings.lexical_scale)
         return out
 
+    def terms(self, text: str, language: str | None) -> dict[str, list[str]]:
+        """The vocabulary terms matched in ``text`` per component (components without any left out)."""
+        folded = fold(text)
+        langs = languages_for(language)
+        found = {
+            key: self.vocab[key].matcher(langs).evidence(text, folded=folded).terms for key in COMPONENT_KEYS
+        }
+        return {key: terms for key, terms in found.items() if terms}
+
     def anchors(self) -> np.ndarray:
         """(8, dim) unit centroids of each component's embedded definitions and exemplars (computed once)."""
         if self._anchors is None:

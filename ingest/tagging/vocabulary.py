@@ -31,6 +31,15 @@ COMPONENT_KEYS: tuple[str, ...] = (
     "cultural_adequacy",
     "sustainability",
 )
+#: The housing supply-chain stages (HSP/OEWG-H.2024/8, para. 129), defined in prompts/supply_chain/.
+STAGE_KEYS: tuple[str, ...] = (
+    "land_management",
+    "housing_finance",
+    "construction_technology",
+    "development_mechanisms",
+    "community_management",
+    "inclusive_housing",
+)
 LANGUAGES: tuple[str, ...] = ("ar", "en", "es", "fr", "ru", "zh", "pt")
 _WORD_START = r"(?<!\w)"
 #: How many letters a stem (``evict*``) may add.
