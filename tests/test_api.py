@@ -16,6 +16,7 @@ from housing_kb.index.search import SearchEngine
 from housing_kb.index.store import IndexStore
 from housing_kb.ingest.embedders.registry import load_embedder
 from housing_kb.ingest.pipeline import run_ingest
+from housing_kb.ingest.tagging.vocabulary import COMPONENT_KEYS, STAGE_KEYS
 
 pytestmark = pytest.mark.model
 
@@ -283,16 +284,7 @@ def test_hits_carry_tag_confidence_evidence_and_stages(server):
     tagged = [h for h in body["hits"] if h["components"]]
     assert tagged, "no tagged hit"
     for hit in body["hits"]:
-        assert set(hit["component_confidence"]) == {
-            "security_of_tenure",
-            "availability_of_services",
-            "affordability",
-            "habitability",
-            "accessibility",
-            "location",
-            "cultural_adequacy",
-            "sustainability",
-        }
+        assert set(hit["component_confidence"]) == set(COMPONENT_KEYS)
         assert set(hit["stage_confidence"]) >= set(hit["stages"])
         assert set(hit["tag_evidence"]) <= set(hit["components"])
         assert all(terms for terms in hit["tag_evidence"].values())
@@ -319,14 +311,7 @@ def test_stage_and_min_confidence_filters_are_exact(server):
     assert bad.status_code == 422 and "land_management" in bad.json()["valid"]
     assert server.get("/search", params={**base, "min_confidence": 1.5}).status_code == 422
     labels = server.get("/labels").json()
-    assert list(labels["stages"]) == [
-        "land_management",
-        "housing_finance",
-        "construction_technology",
-        "development_mechanisms",
-        "community_management",
-        "inclusive_housing",
-    ]
+    assert tuple(labels["stages"]) == STAGE_KEYS
     assert labels["stages"]["housing_finance"]["zh"] == "住房金融"
 
 
