@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 TOKENS_FILE = "tokens.sqlite"
 _MATRIX_PREFIX = "bm25-"
+#: Reads of a score matrix that a concurrent save may remove under the reader before it gives up.
+_LOAD_ATTEMPTS = 3
 _ROW_IDS_FILE = "row_ids.npy"
 # Terms never contain it (it is neither a word character nor produced by NFKC), unlike a space.
 _SEP = "\x1f"
@@ -354,6 +356,17 @@ class LexicalIndex:
         Only the score matrix is read; the stored terms are read when the index is next changed.
         """
         source = Path(directory)
+        for _ in range(_LOAD_ATTEMPTS):
+            try:
+                return cls._load_once(source)
+            except FileNotFoundError:
+                # A writer saved a new generation and removed the one whose name this reader had
+                # just read: read the new name and load that.
+                continue
+        return cls._load_once(source)
+
+    @classmethod
+    def _load_once(cls, source: Path) -> LexicalIndex:
         meta = _read_meta(source)
         if meta.get("stamp") != ANALYSER_VERSION:
             raise LexicalStampMismatch(

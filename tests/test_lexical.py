@@ -144,6 +144,28 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
         assert loaded.search(query, k=5) == index.search(query, k=5)
 
 
+def test_a_reader_whose_matrix_a_writer_removes_meanwhile_loads_the_new_one(tmp_path, monkeypatch) -> None:
+    """A server re-opening the index while an ingest saves it (the reliability run's one 500)."""
+    import bm25s
+
+    target = tmp_path / "lexical"
+    _small().save(target)
+    real_load = bm25s.BM25.load
+    raced = []
+
+    def save_in_between(path, **kwargs):
+        if not raced:  # the reader has read the old name; the writer saves and removes it now
+            raced.append(path)
+            writer = LexicalIndex.load(target)
+            writer.upsert([(60, "Community land trusts keep housing affordable.", "en")])
+            writer.save(target)
+        return real_load(path, **kwargs)
+
+    monkeypatch.setattr(bm25s.BM25, "load", save_in_between)
+    loaded = LexicalIndex.load(target)
+    assert raced and loaded.ids().tolist() == [10, 20, 30, 40, 50, 60]
+
+
 def test_incremental_save_after_load(tmp_path: Path) -> None:
     target = tmp_path / "lexical"
     _small().save(target)
