@@ -11,6 +11,7 @@ housing-kb serve                the HTTP API and search page
 
 from __future__ import annotations
 
+import gc as garbage_collector
 import json
 import logging
 import os
@@ -62,6 +63,16 @@ EmbedderOpt = Annotated[
         "--embedder",
         help="'e5-small' (default, offline), 'use-multilingual', or any sentence-transformers name or path "
         "[env HOUSING_KB_EMBEDDER].",
+        show_default=False,
+    ),
+]
+
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        help="Use the API of this running server instead of opening the index (its hits and answers, "
+        "printed the same way) [env HOUSING_KB_SERVER].",
         show_default=False,
     ),
 ]
@@ -200,7 +211,7 @@ def ingest(
     Exit code 0 when every document was ingested, 1 when some failed (each is listed on one line and in
     <index>/ingest_report.json), 2 for a configuration problem.
     """
-    from housing_kb.ingest.embedders.registry import load_embedder
+    from housing_kb.ingest.embedders.registry import lazy_embedder
     from housing_kb.ingest.manifest import load_manifest
     from housing_kb.ingest.pipeline import run_ingest
 
@@ -210,8 +221,9 @@ def ingest(
     # The manifest first: a broken file is reported at once, not after loading the models. A bad
     # entry fails alone (listed with the run's failures); the rest is ingested.
     declared = load_manifest(s.manifest_path, strict=False)
-    emb = load_embedder(s.embedder, s)
-    second = None if s.second_embedder.lower() == "none" else load_embedder(s.second_embedder, s)
+    # Loaded only when a passage must be embedded: an unchanged re-ingest never loads a model.
+    emb = lazy_embedder(s.embedder, s)
+    second = None if s.second_embedder.lower() == "none" else lazy_embedder(s.second_embedder, s)
     from housing_kb.index.store import IndexConfigMismatch
 
     def run(rebuild: bool):
@@ -313,51 +325,69 @@ def search(
     ] = True,
     index: IndexOpt = None,
     embedder: EmbedderOpt = None,
+    server: ServerOpt = None,
 ) -> None:
     """Cited passages for a question in any language, with exact filters."""
-    from housing_kb.index.filters import Filters
-    from housing_kb.index.search import SearchEngine
+    from housing_kb.api.remote import Server
 
     if mode not in ("hybrid", "dense", "lexical"):
         _fail(f"--mode must be hybrid, dense or lexical (got {mode!r})")
-    s = _settings(index, embedder=embedder)
-    engine = SearchEngine.open(s)
-    filters = Filters.from_params(
-        component=component,
-        stage=stage,
-        min_confidence=min_confidence,
-        region=region,
-        country=country,
-        document_type=doc_type,
-        language=lang,
-        year_from=year_from,
-        year_to=year_to,
-    )
-    result = engine.search(
-        query,
-        k=k,
-        mode=mode,  # type: ignore[arg-type]
-        filters=filters,
-        group_by_document=per_document,
-        boost_places=boost_places,
-    )
+    params: dict[str, Any] = {
+        "component": component,
+        "stage": stage,
+        "min_confidence": min_confidence,
+        "region": region,
+        "country": country,
+        "document_type": doc_type,
+        "language": lang,
+        "year_from": year_from,
+        "year_to": year_to,
+    }
+    remote = Server.from_option(server)
+    if remote is not None:
+        from housing_kb.api.remote import hit_from_api
+
+        data = remote.get_json(
+            "/search",
+            params
+            | {"q": query, "k": k, "mode": mode, "group_by_document": per_document, "highlight": False}
+            | {"boost_places": boost_places},
+        )
+        hits = [hit_from_api(h) for h in data["hits"]]
+        boosted = data["boosted_countries"], data["boosted_regions"]
+        translations = {(t["word"], t["language"]) for t in data["query_translations"]}
+    else:
+        from housing_kb.index.filters import Filters
+        from housing_kb.index.search import SearchEngine
+        from housing_kb.ingest.embedders.registry import load_query_embedder
+
+        s = _settings(index, embedder=embedder)
+        engine = SearchEngine.open(s, load_query_embedder(s))
+        result = engine.search(
+            query,
+            k=k,
+            mode=mode,  # type: ignore[arg-type]
+            filters=Filters.from_params(**params),
+            group_by_document=per_document,
+            boost_places=boost_places,
+        )
+        hits = result.hits
+        boosted = result.boosted_countries, result.boosted_regions
+        translations = {(t.word, t.language) for t in result.translations}
     if as_json:
-        typer.echo(json.dumps(result.to_cli_json(), ensure_ascii=False, indent=2))
+        payload = {"query": query, "hits": [h.to_cli_json() for h in hits]}
+        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
-    if result.boosted_countries:
-        typer.echo(
-            f"Favouring documents about: {', '.join(result.boosted_countries)} (--no-boost-places to stop)"
-        )
-    if result.boosted_regions:
-        typer.echo(
-            f"Favouring passages that name: {', '.join(result.boosted_regions)} (--no-boost-places to stop)"
-        )
-    if result.translations:
-        words = sorted({f"{t.word} ({t.language})" for t in result.translations})
+    if boosted[0]:
+        typer.echo(f"Favouring documents about: {', '.join(boosted[0])} (--no-boost-places to stop)")
+    if boosted[1]:
+        typer.echo(f"Favouring passages that name: {', '.join(boosted[1])} (--no-boost-places to stop)")
+    if translations:
+        words = sorted(f"{word} ({language})" for word, language in translations)
         typer.echo(f"Also matching the words: {', '.join(words)}")
-    if not result.hits:
+    if not hits:
         typer.echo("No passages found.")
-    for rank, hit in enumerate(result.hits, 1):
+    for rank, hit in enumerate(hits, 1):
         tags = ", ".join(hit.components + hit.countries)
         typer.echo(f"{rank}. [{hit.score:.3f}] {hit.citation_line()}" + (f"  ({tags})" if tags else ""))
         typer.echo("   " + hit.text[:400].replace("\n", " ") + ("…" if len(hit.text) > 400 else ""))
@@ -437,19 +467,20 @@ def retag(
     from housing_kb.index.lexical_sync import sync_lexical
     from housing_kb.index.lock import writer_lock
     from housing_kb.index.store import IndexStore
-    from housing_kb.ingest.embedders.registry import load_embedder
+    from housing_kb.ingest.embedders.registry import lazy_embedder
     from housing_kb.ingest.pipeline import retag_stale
     from housing_kb.ingest.tagging.tagger import Tagger
 
     s = _settings(index)
     with writer_lock(s.index_dir, what="retag"):
         store = IndexStore.open(s.index_dir, create=False)
-        emb = load_embedder(s.embedder, s)
+        # Tagging reads the stored vectors; the models load only for a passage that has none.
+        emb = lazy_embedder(s.embedder, s)
         if emb.model_id != store.config.model_id:
             _fail(
                 f"the index was built with {store.config.model_id}, but the configured embedder is {emb.model_id}"
             )
-        second = load_embedder(DEFAULT_SECOND, s) if store.secondary_model_id else None
+        second = lazy_embedder(DEFAULT_SECOND, s) if store.secondary_model_id else None
         n = retag_stale(store, Tagger(embedder=emb, secondary=second), force=force)
         store.sync_faiss()
         sync_lexical(store)  # texts are unchanged, so nothing is re-analysed; records the new generation
@@ -532,11 +563,42 @@ def serve(
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
+@app.command()
+@user_errors
+def mcp(
+    http: Annotated[
+        bool, typer.Option("--http", help="Serve streamable HTTP (at /mcp) instead of stdio.")
+    ] = False,
+    host: Annotated[str, typer.Option(help="With --http: interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="With --http: port.", min=1, max=65535)] = 8001,
+    index: IndexOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Serve the Model Context Protocol for AI assistants: tools search, ask, examples, brief, get_document,
+    get_passage and list_facets over the index, each result with its citations (stdio by default)."""
+    from housing_kb.integrations.mcp_server import build_server
+
+    s = _settings(index, embedder=embedder)
+    if not (s.index_dir / "meta.sqlite").exists():
+        _fail(f"no index at {s.index_dir}: run `housing-kb ingest` first (or pass --index)")
+    server = build_server(s)
+    if http:
+        typer.echo(f"MCP over streamable HTTP on http://{host}:{port}/mcp (index {s.index_dir})", err=True)
+        server.run("streamable-http", host=host, port=port)
+    else:
+        server.run("stdio")
+
+
 from housing_kb.api import cli_answers  # noqa: E402,F401  (registers ask/examples/brief)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        # The process ends here: without this, collecting the loaded models' and tables' object graphs
+        # at exit costs a query command more than a second.
+        garbage_collector.freeze()
 
 
 if __name__ == "__main__":

@@ -13,13 +13,17 @@ from typing import Annotated
 
 import typer
 
-from housing_kb.api.cli import EmbedderOpt, IndexOpt, _fail, _settings, app, user_errors
+from housing_kb.api.cli import EmbedderOpt, IndexOpt, ServerOpt, _fail, _settings, app, user_errors
+from housing_kb.api.remote import Server
 
 
 def _engine(index: Path | None, embedder: str | None):
+    """The index opened with only what a query needs (no torch, no passage model)."""
     from housing_kb.index.search import SearchEngine
+    from housing_kb.ingest.embedders.registry import load_query_embedder
 
-    return SearchEngine.open(_settings(index, embedder=embedder))
+    settings = _settings(index, embedder=embedder)
+    return SearchEngine.open(settings, load_query_embedder(settings))
 
 
 @app.command()
@@ -37,32 +41,42 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
     index: IndexOpt = None,
     embedder: EmbedderOpt = None,
+    server: ServerOpt = None,
 ) -> None:
     """A cited extractive answer (verbatim sentences with document, page, paragraph, passage id)."""
-    from housing_kb.index.answers import answer_question
+    from housing_kb.index.answers import answer_question, answer_text
     from housing_kb.index.synthesis import LLMConfig, SynthesisError
 
     if group_by not in ("auto", "country", "component", "none"):
         _fail(f"--group-by must be auto, country, component or none (got {group_by!r})")
-    try:
-        llm = LLMConfig.from_env() if synthesis else None
-    except SynthesisError as exc:
-        _fail(str(exc))
-    engine = _engine(index, embedder)
-    answer = answer_question(
-        engine,
-        question,
-        passages=passages,
-        max_sentences=max_sentences,
-        group_by=group_by,
-        llm=llm,  # type: ignore[arg-type]
-    )
-    if as_json:
-        typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
-        return
-    typer.echo(answer.as_text())
-    if answer.synthesis_error:
-        typer.secho(f"synthesis skipped: {answer.synthesis_error}", fg=typer.colors.YELLOW, err=True)
+    remote = Server.from_option(server)
+    if remote is not None:
+        data = remote.get_json(
+            "/ask",
+            {
+                "q": question,
+                "passages": passages,
+                "max_sentences": max_sentences,
+                "group_by": group_by,
+                "synthesis": synthesis,
+            },
+        )
+    else:
+        try:
+            llm = LLMConfig.from_env() if synthesis else None
+        except SynthesisError as exc:
+            _fail(str(exc))
+        data = answer_question(
+            _engine(index, embedder),
+            question,
+            passages=passages,
+            max_sentences=max_sentences,
+            group_by=group_by,
+            llm=llm,  # type: ignore[arg-type]
+        ).to_dict()
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else answer_text(data))
+    if data.get("synthesis_error"):
+        typer.secho(f"synthesis skipped: {data['synthesis_error']}", fg=typer.colors.YELLOW, err=True)
 
 
 @app.command()
@@ -84,34 +98,36 @@ def examples(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     index: IndexOpt = None,
     embedder: EmbedderOpt = None,
+    server: ServerOpt = None,
 ) -> None:
     """Comparable examples: the best passages on a topic from other countries, diversified (MMR)."""
     from housing_kb.index.answers import region_label
     from housing_kb.index.examples import find_examples
 
-    engine = _engine(index, embedder)
-    result = find_examples(
-        engine,
-        topic,
-        country=country,
-        region=region,
-        component=component,
-        passage_id=passage,
-        per_country=per_country,
-        k=k,
-        same_region=same_region,
-        shared_components=shared_components,
-    )
+    params = {
+        "country": country,
+        "region": region,
+        "component": component,
+        "per_country": per_country,
+        "k": k,
+        "same_region": same_region,
+        "shared_components": shared_components,
+    }
+    remote = Server.from_option(server)
+    if remote is not None:
+        data = remote.get_json("/examples", params | {"q": topic, "passage_id": passage})
+    else:
+        data = find_examples(_engine(index, embedder), topic, passage_id=passage, **params).to_dict()  # type: ignore[arg-type]
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    if not result.examples:
+    if not data["examples"]:
         typer.echo("No examples from other countries found.")
-    for n, e in enumerate(result.examples, 1):
-        tags = ", ".join(e.components)
-        typer.echo(f"{n}. {e.country_name} ({region_label(e.region)})" + (f" [{tags}]" if tags else ""))
-        typer.echo(f"   {e.excerpt[:400]}" + ("…" if len(e.excerpt) > 400 else ""))
-        typer.echo(f"   {e.citation.label}")
+    for n, e in enumerate(data["examples"], 1):
+        tags = ", ".join(e["components"])
+        typer.echo(f"{n}. {e['country_name']} ({region_label(e['region'])})" + (f" [{tags}]" if tags else ""))
+        typer.echo(f"   {e['excerpt'][:400]}" + ("…" if len(e["excerpt"]) > 400 else ""))
+        typer.echo(f"   {e['citation']['label']}")
 
 
 @app.command()
@@ -126,6 +142,7 @@ def brief(
     per_component: Annotated[int, typer.Option(help="Excerpts per adequacy component.", min=1, max=10)] = 3,
     index: IndexOpt = None,
     embedder: EmbedderOpt = None,
+    server: ServerOpt = None,
 ) -> None:
     """A cited evidence brief: summary, evidence per adequacy component, examples, gap map, references."""
     from housing_kb.index.briefs import FORMATS, build_brief, heatmap_png, render_brief, slug
@@ -133,6 +150,13 @@ def brief(
     if fmt not in FORMATS:
         _fail(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
     out = output or Path(f"brief-{slug(topic)}.{FORMATS[fmt][1]}")
+    remote = Server.from_option(server)
+    if remote is not None:
+        body = {"topic": topic, "format": fmt, "examples": examples_n, "per_component": per_component}
+        data = remote.post_bytes("/brief", body)
+        out.write_bytes(data)
+        typer.echo(f"wrote {out} ({len(data):,} bytes, from {remote.url})")
+        return
     engine = _engine(index, embedder)
     result = build_brief(engine, topic, examples=examples_n, per_component=per_component)
     heatmap_name = None

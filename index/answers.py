@@ -296,26 +296,27 @@ class Answer:
         data["languages"] = self.languages
         return data
 
-    def as_text(self) -> str:
-        """Plain-text rendering for the CLI, one cited sentence per line."""
-        lines: list[str] = []
-        if self.synthesis is not None:
-            lines.append("Synthesis:")
-            lines.extend(f"  {s.text}" for s in self.synthesis.sentences)
-            if self.synthesis.dropped:
-                lines.append(
-                    f"  ({self.synthesis.dropped} generated sentence(s) without a valid citation dropped)"
-                )
-            lines.append("")
-            lines.append("Evidence:")
-        blocks = self.groups or [AnswerGroup("", "", self.sentences)]
-        for group in blocks:
-            if group.label:
-                lines.append(f"{group.label}:")
-            for s in group.sentences:
-                lines.append(f"  - {s.text} [{s.language}]")
-                lines.append(f"      {s.citation.label}")
-        return "\n".join(lines) if lines else "No relevant sentences found."
+
+def answer_text(answer: dict[str, Any]) -> str:
+    """Plain-text rendering of an answer (``Answer.to_dict()``, or the API's same shape) for the CLI, one
+    cited sentence per line."""
+    lines: list[str] = []
+    synthesis = answer.get("synthesis")
+    if synthesis is not None:
+        lines.append("Synthesis:")
+        lines.extend(f"  {s['text']}" for s in synthesis["sentences"])
+        if synthesis["dropped"]:
+            lines.append(f"  ({synthesis['dropped']} generated sentence(s) without a valid citation dropped)")
+        lines.append("")
+        lines.append("Evidence:")
+    blocks = answer["groups"] or [{"label": "", "sentences": answer["sentences"]}]
+    for group in blocks:
+        if group["label"]:
+            lines.append(f"{group['label']}:")
+        for s in group["sentences"]:
+            lines.append(f"  - {s['text']} [{s['language']}]")
+            lines.append(f"      {s['citation']['label']}")
+    return "\n".join(lines) if lines else "No relevant sentences found."
 
 
 def _lexical_overlap(query_terms: set[str], text: str, language: str) -> float:
@@ -346,7 +347,7 @@ def rank_sentences(
     """
     if not candidates:
         return []
-    vectors = embedder.embed_passages([c.text for c in candidates])
+    vectors = embedder.embed_sentences([c.text for c in candidates])
     dense = vectors @ np.asarray(query_vector, dtype=np.float32)
     lo, hi = float(dense.min()), float(dense.max())
     dense_n = (dense - lo) / (hi - lo) if hi > lo else np.ones_like(dense)

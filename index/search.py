@@ -191,9 +191,6 @@ class SearchResult:
     #: The query's words translated for BM25 (hybrid mode; see SearchConfig.translate_from).
     translations: list[Translation] = field(default_factory=list)
 
-    def to_cli_json(self) -> dict[str, Any]:
-        return {"query": self.query, "hits": [h.to_cli_json() for h in self.hits]}
-
 
 @dataclass
 class IndexView:
@@ -639,29 +636,34 @@ class SearchEngine:
         return hits
 
     def hit_from_row(self, row: Any, score: float = 0.0) -> Hit:
-        p = passage_row_to_dict(row)
-        doc = self._view.docs.get(p["doc_id"]) or self.store.document(p["doc_id"])
-        tagged = p.get("tags_version") is not None
-        return Hit(
-            internal_id=int(p["id"]),
-            passage_id=p["passage_id"],
-            score=float(score),
-            text=p["text"],
-            language=p["language"],
-            page_start=p["page_start"],
-            page_end=p["page_end"],
-            paragraphs=p["paragraphs"],
-            heading_path=p["heading_path"],
-            char_start=p["char_start"],
-            char_end=p["char_end"],
-            components=p["components"],
-            countries=p["countries"] if tagged else list(doc.countries),
-            regions=p["regions"] if tagged else list(doc.regions),
-            document=DocumentRef.from_record(doc),
-            component_scores=p.get("component_scores") or {},
-            stages=p.get("stages") or [],
-            stage_scores=p.get("stage_scores") or {},
-        )
+        doc = self._view.docs.get(row["doc_id"]) or self.store.document(row["doc_id"])
+        return hit_from_row(row, doc, score)
+
+
+def hit_from_row(row: Any, doc: DocumentRecord, score: float = 0.0) -> Hit:
+    """A stored passage row of ``doc`` as a :class:`Hit` (an untagged passage takes its document's places)."""
+    p = passage_row_to_dict(row)
+    tagged = p.get("tags_version") is not None
+    return Hit(
+        internal_id=int(p["id"]),
+        passage_id=p["passage_id"],
+        score=float(score),
+        text=p["text"],
+        language=p["language"],
+        page_start=p["page_start"],
+        page_end=p["page_end"],
+        paragraphs=p["paragraphs"],
+        heading_path=p["heading_path"],
+        char_start=p["char_start"],
+        char_end=p["char_end"],
+        components=p["components"],
+        countries=p["countries"] if tagged else list(doc.countries),
+        regions=p["regions"] if tagged else list(doc.regions),
+        document=DocumentRef.from_record(doc),
+        component_scores=p.get("component_scores") or {},
+        stages=p.get("stages") or [],
+        stage_scores=p.get("stage_scores") or {},
+    )
 
 
 def has_words(text: str) -> bool:

