@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HKB    := $(BIN)/housing-kb
 QUERY  ?= How do national programmes improve security of tenure in informal settlements?
 
-.PHONY: run install model corpus ingest query serve browser test lint bench bench-search bench-reliability eval-retrieval eval-tags clean-index
+.PHONY: run install model corpus ingest query serve browser test lint bench bench-search bench-reliability bench-cli eval-retrieval eval-tags clean-index
 
 run: ingest query serve
 
@@ -63,6 +63,10 @@ bench-search: install
 
 bench-reliability: model
 	$(BIN)/python -m housing_kb.evaluation.bench_reliability --kills 20 --clients 8 --markdown
+
+# cold `housing-kb` commands as new processes (local index and --server), and a full ingest for the ratio
+bench-cli: ingest
+	$(BIN)/python -m housing_kb.evaluation.bench_cli --runs 3 --full-ingest
 
 eval-retrieval: install
 	$(BIN)/python -m housing_kb.evaluation.eval_retrieval --peers --variants --markdown
