@@ -51,6 +51,7 @@ from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_contex
 from housing_kb.index.language_neutral import RECIPE as NEUTRAL_RECIPE
 from housing_kb.index.language_neutral import language_basis, project_out
 from housing_kb.ingest.documents import Page, Passage
+from housing_kb.ingest.indicators import IndicatorData, Observation
 
 log = logging.getLogger("housing_kb.index")
 
@@ -112,6 +113,25 @@ CREATE TABLE IF NOT EXISTS embeddings (
     vector BLOB NOT NULL,
     PRIMARY KEY (model_id, content_hash)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS indicator_imports (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    retrieved TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    imported_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS indicator_values (
+    series TEXT NOT NULL,
+    area INTEGER NOT NULL,
+    location TEXT NOT NULL,
+    year INTEGER NOT NULL,
+    value REAL NOT NULL,
+    text TEXT NOT NULL,
+    nature TEXT NOT NULL,
+    import_id INTEGER NOT NULL REFERENCES indicator_imports(id),
+    PRIMARY KEY (series, area, location, year)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS indicator_areas (area INTEGER PRIMARY KEY, name TEXT NOT NULL);
 """
 
 #: Columns of ``documents`` that come from the manifest entry.
@@ -378,6 +398,89 @@ class IndexStore:
             "INSERT INTO state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+    # ------------------------------------------------------------------ country data (SDG series)
+    def import_indicators(self, data: IndicatorData) -> int:
+        """Store an export in one transaction: each (series, area) it holds replaces the stored values of
+        that series for that area; everything else stays. Returns the import's id (each value keeps it,
+        so every figure can name its own source and retrieval date)."""
+        with self.transaction() as conn:
+            import_id = conn.execute(
+                "INSERT INTO indicator_imports(source, retrieved, sha256, imported_at) VALUES (?, ?, ?, ?)",
+                (data.source, data.retrieved, data.sha256, time.time()),
+            ).lastrowid
+            pairs = sorted({(o.series, o.area) for o in data.observations})
+            conn.executemany("DELETE FROM indicator_values WHERE series = ? AND area = ?", pairs)
+            conn.executemany(
+                "INSERT INTO indicator_values VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (o.series, o.area, o.location, o.year, o.value, o.text, o.nature, import_id)
+                    for o in data.observations
+                ],
+            )
+            conn.executemany("INSERT OR REPLACE INTO indicator_areas VALUES (?, ?)", data.areas.items())
+        return int(import_id)
+
+    def copy_indicators_from(self, other: IndexStore) -> int:
+        """Copy another index's country data as it is (imports, values, area names); returns the values."""
+        imports, observations, areas = (
+            other.indicator_imports(),
+            other.indicator_observations(),
+            other.indicator_areas(),
+        )
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO indicator_imports(id, source, retrieved, sha256, imported_at) VALUES (?, ?, ?, ?, ?)",
+                [(i, m["source"], m["retrieved"], m["sha256"], m["imported_at"]) for i, m in imports.items()],
+            )
+            conn.executemany(
+                "INSERT INTO indicator_values VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (o.series, o.area, o.location, o.year, o.value, o.text, o.nature, o.import_id)
+                    for o in observations
+                ],
+            )
+            conn.executemany("INSERT OR REPLACE INTO indicator_areas VALUES (?, ?)", areas.items())
+        return len(observations)
+
+    def indicator_observations(self) -> list[Observation]:
+        """Every stored value; none in an index written before country data existed."""
+        if not self._has_table("indicator_values"):
+            return []
+        rows = self._conn().execute(
+            "SELECT series, area, location, year, value, text, nature, import_id FROM indicator_values"
+        )
+        return [Observation(*r) for r in rows]
+
+    def indicator_imports(self) -> dict[int, dict[str, Any]]:
+        """Every import still stored: its source line, retrieval date, file checksum and time."""
+        if not self._has_table("indicator_imports"):
+            return {}
+        rows = self._conn().execute(
+            "SELECT id, source, retrieved, sha256, imported_at FROM indicator_imports"
+        )
+        return {
+            int(r["id"]): {
+                "source": r["source"],
+                "retrieved": r["retrieved"],
+                "sha256": r["sha256"],
+                "imported_at": r["imported_at"],
+            }
+            for r in rows
+        }
+
+    def indicator_areas(self) -> dict[int, str]:
+        if not self._has_table("indicator_areas"):
+            return {}
+        return {int(a): n for a, n in self._conn().execute("SELECT area, name FROM indicator_areas")}
+
+    def _has_table(self, name: str) -> bool:
+        row = (
+            self._conn()
+            .execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+            .fetchone()
+        )
+        return row is not None
 
     # ------------------------------------------------------------------ documents
     def document(self, doc_id: str) -> DocumentRecord | None:

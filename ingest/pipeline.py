@@ -54,6 +54,7 @@ from housing_kb.ingest.chunking import ChunkerConfig, chunk_document
 from housing_kb.ingest.cleaning import clean_pages
 from housing_kb.ingest.documents import DocumentError, Page, Passage
 from housing_kb.ingest.embedders.base import Embedder
+from housing_kb.ingest.indicators import bundled_dir, read_indicators
 from housing_kb.ingest.language import detect_document_language
 from housing_kb.ingest.limits import DocumentLimits, corpus_file
 from housing_kb.ingest.loaders import load_document
@@ -99,6 +100,8 @@ class IngestReport:
     passages_retagged: int = 0
     passages_embedded_secondary: int = 0
     words_embedded: int = 0
+    #: SDG housing series loaded into an index that had none (the bundled copy, or the replaced index's).
+    country_series_loaded: list[str] = field(default_factory=list)
     extract_seconds: float = 0.0
     embed_seconds: float = 0.0
 
@@ -115,6 +118,8 @@ class IngestReport:
             f"{self.passages_from_cache} from the embedding cache, {self.passages_retagged} re-tagged. "
             f"Took {self.seconds:.1f}s (extraction {self.extract_seconds:.1f}s, embedding {self.embed_seconds:.1f}s).",
         ]
+        if self.country_series_loaded:
+            lines.append(f"Country data: {len(self.country_series_loaded)} SDG housing series loaded.")
         for doc_id, notes in sorted(self.warnings.items()):
             lines.extend(f"  note  {doc_id}: {n}" for n in notes)
         lines.extend(f"  FAILED {f.line()}" for f in self.failed)
@@ -314,6 +319,7 @@ def _run_locked(
         report.passages_retagged = retag_stale(store, tagger, show_progress=show_progress)
     if secondary is not None:
         report.passages_embedded_secondary += sync_secondary(store, secondary, show_progress=show_progress)
+    report.country_series_loaded = ensure_country_data(store, settings.index_dir if rebuild else None)
     store.sync_faiss()
     _sync_lexical(store, show_progress)
     if secondary is not None:
@@ -329,6 +335,23 @@ def _run_locked(
         json.dumps(report.to_json(), indent=2, ensure_ascii=False).encode(),
     )
     return report
+
+
+def ensure_country_data(store: IndexStore, previous: Path | None = None) -> list[str]:
+    """Give an index without country data the series of the index it replaces, else the bundled copy,
+    so that a rebuild keeps a newer ``housing-kb data import``. Returns the series loaded."""
+    if store.indicator_imports():
+        return []
+    if previous is not None and (previous / "meta.sqlite").exists():
+        old = IndexStore.open(previous, readonly=True)
+        try:
+            if store.copy_indicators_from(old):
+                return sorted({o.series for o in store.indicator_observations()})
+        finally:
+            old.close()
+    data = read_indicators(bundled_dir())
+    store.import_indicators(data)
+    return data.series
 
 
 def _extract(
