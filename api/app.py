@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from housing_kb import __version__
-from housing_kb.api.routers import answers, documents, meta, search
+from housing_kb.api.routers import answers, countries, documents, meta, search
 from housing_kb.api.throttle import Busy
 from housing_kb.config import Settings
 from housing_kb.index.filters import InvalidFilter
@@ -117,6 +117,7 @@ def create_app(
     app.include_router(documents.router)
     app.include_router(meta.router)
     app.include_router(answers.router)
+    app.include_router(countries.router)
     if STATIC_DIR.is_dir():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="page")
     return app

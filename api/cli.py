@@ -7,6 +7,8 @@ housing-kb stats                what the index holds
 housing-kb search QUERY         cited passages for a question
 housing-kb tag < in.jsonl       tag passages (JSONL in, JSONL out)
 housing-kb serve                the HTTP API and search page
+housing-kb country ISO3         a country housing profile (SDG figures and the collection's evidence)
+housing-kb data import FILE     load a newer export of the SDG housing series
 """
 
 from __future__ import annotations
@@ -589,7 +591,8 @@ def mcp(
         server.run("stdio")
 
 
-from housing_kb.api import cli_answers  # noqa: E402,F401  (registers ask/examples/brief)
+# registers ask, examples and brief; country and data import
+from housing_kb.api import cli_answers, cli_countries  # noqa: E402,F401
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from housing_kb.api.schemas import MAX_QUERY_CHARS
+from housing_kb.api.schemas_countries import ValueOut
 
 GroupByKey = Literal["auto", "country", "component", "none"]
 BriefFormatKey = Literal["md", "html", "pdf", "docx"]
@@ -110,6 +111,10 @@ class ExampleOut(BaseModel):
     language: str
     relevance: float = Field(description="Cosine similarity to the topic.")
     citation: CitationRef
+    figures: dict[str, ValueOut | None] = Field(
+        default_factory=dict,
+        description="The country's latest SDG housing figures: series code -> value with year; null is no data.",
+    )
 
 
 class ExamplesResponse(BaseModel):
@@ -120,6 +125,10 @@ class ExamplesResponse(BaseModel):
     shared_components: bool
     countries: list[str] = Field(description="Distinct countries of the examples, in order.")
     examples: list[ExampleOut]
+    figure_sources: list[str] = Field(
+        default_factory=list,
+        description="Source lines of the figures beside each example (see /v1/countries).",
+    )
 
 
 class GapsResponse(BaseModel):

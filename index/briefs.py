@@ -36,9 +36,11 @@ from housing_kb.index.answers import (
     country_name,
     region_label,
 )
+from housing_kb.index.countries import context_rows, context_sources
 from housing_kb.index.examples import ExamplesResult, best_excerpt, example_country, find_examples
 from housing_kb.index.filters import COMPONENTS, REGIONS, Filters
 from housing_kb.index.search import Hit
+from housing_kb.ingest.indicators import SERIES, SHORT_LABELS
 
 if TYPE_CHECKING:
     from housing_kb.index.search import SearchEngine
@@ -222,6 +224,16 @@ class Brief:
     examples: ExamplesResult
     gaps: GapMap
     references: list[Reference] = field(default_factory=list)
+    #: Latest SDG housing figures of the countries the brief cites (index/countries.context_rows).
+    context: list[dict[str, Any]] = field(default_factory=list)
+    context_sources: list[str] = field(default_factory=list)
+
+    def cited_countries(self) -> list[str]:
+        """Countries of the quoted evidence, in the order the brief first cites them."""
+        found = [c for s in self.summary.sentences for c in s.countries]
+        found += [c.country for s in self.sections for r in s.regions for c in r.countries]
+        found += [e.country for e in self.examples.examples]
+        return [c for c in dict.fromkeys(found) if c != "global"]
 
     def reference_number(self, document_id: str) -> int:
         return next(r.number for r in self.references if r.document_id == document_id)
@@ -343,7 +355,17 @@ def build_brief(
         gaps=gap_map_from_hits(topic, hits),
     )
     brief.references = _references(brief, engine)
+    brief.context = context_rows(engine.country_data, brief.cited_countries())
+    brief.context_sources = context_sources(engine.country_data)
     return brief
+
+
+def _figure_text(v: dict[str, Any] | None) -> str:
+    return f"{v['shown']} ({v['year']})" if v else "no data"
+
+
+def _context_header() -> list[str]:
+    return [f"{SHORT_LABELS[s]} ({SERIES[s][0]})" for s in SERIES]
 
 
 # ---------------------------------------------------------------- rendering
@@ -394,6 +416,9 @@ def to_html(brief: Brief, *, heatmap: bytes | None = None, for_pdf: bool = False
         version=__version__,
         for_pdf=for_pdf,
         documents=len({c.document_id for _, c in brief.citations()}),
+        series=list(SERIES),
+        context_header=_context_header(),
+        figure_text=_figure_text,
     )
 
 
@@ -476,7 +501,22 @@ def to_markdown(brief: Brief, *, heatmap_path: str | None = None) -> str:
     lines.append("|---|" + "---:|" * len(brief.gaps.components))
     for r, row in zip(brief.gaps.regions, brief.gaps.counts, strict=True):
         lines.append(f"| {region_label(r)} | " + " | ".join(str(v) for v in row) + " |")
-    lines += ["", "## 5. References", ""]
+    lines += ["", "## 5. Context: housing conditions in the cited countries", ""]
+    if brief.context:
+        lines.append(
+            "Latest value (year) of each SDG housing series, in % of the population (11.1.1: of the urban population)."
+        )
+        lines.append("")
+        lines.append("| Country | " + " | ".join(_context_header()) + " |")
+        lines.append("|---|" + "---:|" * len(SERIES))
+        for row in brief.context:
+            cells = [_figure_text(row["figures"][s]) for s in SERIES]
+            lines.append(f"| {_md_escape(row['name'])} | " + " | ".join(cells) + " |")
+        lines.append("")
+        lines += [f"Source: {_md_escape(src)}." for src in brief.context_sources]
+    else:
+        lines.append("_The brief cites no country._")
+    lines += ["", "## 6. References", ""]
     for ref in brief.references:
         lines.append(f"{ref.number}. {_reference_text(ref)}")
     return "\n".join(lines) + "\n"
@@ -564,7 +604,25 @@ def to_docx(brief: Brief, *, heatmap: bytes | None = None) -> bytes:
         cells[0].text = region_label(r)
         for cell, v in zip(cells[1:], counts, strict=True):
             cell.text = str(v)
-    doc.add_heading("5. References", level=1)
+    doc.add_heading("5. Context: housing conditions in the cited countries", level=1)
+    if brief.context:
+        doc.add_paragraph(
+            "Latest value (year) of each SDG housing series, in % of the population (11.1.1: of the urban population)."
+        )
+        context = doc.add_table(rows=1, cols=len(SERIES) + 1)
+        context.style = "Light Grid Accent 1"
+        for cell, title in zip(context.rows[0].cells, ["Country", *_context_header()], strict=True):
+            cell.text = title
+        for row in brief.context:
+            cells = context.add_row().cells
+            cells[0].text = row["name"]
+            for cell, series in zip(cells[1:], SERIES, strict=True):
+                cell.text = _figure_text(row["figures"][series])
+        for src in brief.context_sources:
+            doc.add_paragraph(f"Source: {src}.").runs[0].font.size = Pt(8)
+    else:
+        doc.add_paragraph("The brief cites no country.").runs[0].italic = True
+    doc.add_heading("6. References", level=1)
     for ref in brief.references:
         doc.add_paragraph(f"[{ref.number}] {_reference_text(ref)}")
     out = io.BytesIO()

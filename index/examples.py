@@ -14,15 +14,16 @@ document cannot fill the list.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from housing_kb.index.analysis import analyze, analyze_query
 from housing_kb.index.answers import Citation, PageCache, country_name, passage_sentences
+from housing_kb.index.countries import context_sources, latest_figures
 from housing_kb.index.filters import COMPONENTS, REGIONS, Filters
 from housing_kb.index.search import Hit
+from housing_kb.ingest.tagging.geography import country_regions
 
 if TYPE_CHECKING:
     from housing_kb.index.search import SearchEngine
@@ -33,13 +34,6 @@ EXCERPT_CHARS = 450
 
 class ExampleRequestError(ValueError):
     """A reference that cannot be used (unknown passage, country code, region or component)."""
-
-
-@cache
-def _region_of() -> dict[str, str]:
-    from housing_kb.ingest.tagging.geography import Gazetteer
-
-    return dict(Gazetteer.default().region_of)
 
 
 @dataclass
@@ -63,6 +57,8 @@ class Example:
     language: str
     relevance: float
     citation: Citation
+    #: The country's latest SDG housing figures (series -> value with year, or None: no data).
+    figures: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,6 +69,8 @@ class ExamplesResult:
     same_region: bool
     shared_components: bool
     examples: list[Example]
+    #: Source lines of the figures beside each example.
+    figure_sources: list[str] = field(default_factory=list)
 
     @property
     def countries(self) -> list[str]:
@@ -177,10 +175,10 @@ def _reference(
         ref.components = list(anchor.components)
     if country:
         code = country.strip().upper()
-        if code not in _region_of():
+        if code not in country_regions():
             raise ExampleRequestError(f"country: {country!r} is not an ISO 3166 alpha-3 code")
         ref.countries = list(dict.fromkeys([code, *ref.countries]))
-        ref.regions = list(dict.fromkeys([_region_of()[code], *ref.regions]))
+        ref.regions = list(dict.fromkeys([country_regions()[code], *ref.regions]))
     if region:
         if region not in REGIONS:
             raise ExampleRequestError(f"region: unknown {region!r}; valid values: {', '.join(REGIONS)}")
@@ -254,7 +252,7 @@ def find_examples(
     cosine = vectors @ np.asarray(qvec, dtype=np.float32)
     order = mmr_order(_relevance(cosine), vectors, [c for _, c in keep], per_country, k, 1.0 - diversity)
     pages = PageCache(engine.store)
-    region_of = _region_of()
+    region_of = country_regions()
     examples = []
     for i in order:
         hit, c = keep[i]
@@ -269,6 +267,9 @@ def find_examples(
                 language=hit.language,
                 relevance=round(float(cosine[i]), 4),
                 citation=Citation.from_hit(hit, page),
+                figures=latest_figures(engine.country_data, c),
             )
         )
-    return ExamplesResult(text, ref, per_country, same_region, shared_components, examples)
+    return ExamplesResult(
+        text, ref, per_country, same_region, shared_components, examples, context_sources(engine.country_data)
+    )

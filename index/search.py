@@ -213,6 +213,7 @@ class IndexView:
     regions: RegionMentions = field(default_factory=RegionMentions)
     doc_counts: dict[str, tuple[int, int]] | None = None
     suggester: Any = None
+    country_data: Any = None
 
 
 class SearchEngine:
@@ -611,6 +612,15 @@ class SearchEngine:
             pages = dict(conn.execute("SELECT doc_id, COUNT(*) FROM pages GROUP BY doc_id").fetchall())
             self._view.doc_counts = {d: (passages.get(d, 0), pages.get(d, 0)) for d in self._view.docs}
         return self._view.doc_counts
+
+    @property
+    def country_data(self) -> Any:
+        """The SDG housing series stored in this index (``housing_kb.index.countries.CountryData``)."""
+        if self._view.country_data is None:
+            from housing_kb.index.countries import CountryData
+
+            self._view.country_data = CountryData.from_store(self._view.store)
+        return self._view.country_data
 
     def suggest(self, prefix: str, *, limit: int = 10) -> list[dict[str, Any]]:
         if not self._pinned:

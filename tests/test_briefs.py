@@ -88,12 +88,21 @@ def test_brief_renders_in_four_formats(brief):
     text = md.decode()
     assert ext == "md" and media.startswith("text/markdown")
     assert "## 4. Evidence-gap map" in text and "![Evidence-gap heatmap](gaps.png)" in text
-    assert "| Africa |" in text and "## 5. References" in text
+    assert "| Africa |" in text and "## 6. References" in text
+    # the context table: each cited country's latest figure with its year, and the source
+    assert "## 5. Context: housing conditions in the cited countries" in text
+    cited = brief.cited_countries()
+    assert cited and all(f"| {row['name']} | " in text for row in brief.context)
+    if "KEN" in cited:
+        assert "| Kenya | 46.5 (2018) |" in text
+    assert "Source: UN Statistics Division, SDG Global Database" in text and "retrieved 2020-10-19" in text
+    assert {r["iso3"] for r in brief.context} == set(cited)
 
     html, _, _ = render_brief(brief, "html")
     page = html.decode()
     assert page.startswith("<!doctype html>") and 'src="data:image/png;base64,' in page
     assert brief.summary.sentences[0].citation.passage_id in page
+    assert 'class="grid context-table"' in page and "SDG Global Database" in page
 
     pdf, media, _ = render_brief(brief, "pdf")
     assert media == "application/pdf" and pdf.startswith(b"%PDF")
@@ -105,14 +114,18 @@ def test_brief_renders_in_four_formats(brief):
     assert max(img.image.size[0] for img in images) >= 600  # the heatmap, not an icon
     text = "".join(p.extract_text() for p in reader.pages)
     assert "Evidence-gap map" in text and "References" in text
+    assert "Context: housing conditions" in text and "SDG Global Database" in text
 
     docx, _, _ = render_brief(brief, "docx")
     from docx import Document
 
     doc = Document(io.BytesIO(docx))
     headings = [p.text for p in doc.paragraphs if p.style.name.startswith("Heading")]
-    assert "4. Evidence-gap map" in headings and "5. References" in headings
-    assert len(doc.inline_shapes) == 1 and len(doc.tables) == 2
+    assert "4. Evidence-gap map" in headings and "6. References" in headings
+    assert "5. Context: housing conditions in the cited countries" in headings
+    assert len(doc.inline_shapes) == 1 and len(doc.tables) == 3
+    context = doc.tables[2]
+    assert context.rows[0].cells[0].text == "Country" and len(context.rows) == len(brief.context) + 1
     with pytest.raises(ValueError, match="format"):
         render_brief(brief, "odt")
 

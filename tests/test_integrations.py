@@ -288,10 +288,22 @@ def test_mcp_server_over_stdio_lists_its_tools_and_answers_with_citations(small_
             first = json.loads(found.content[0].text)["hits"][0]
             passage = await session.call_tool("get_passage", {"passage_id": first["passage_id"]})
             missing = await session.call_tool("get_passage", {"passage_id": "no-such-passage"})
-            return tools, found, first, passage, missing
+            kenya = await session.call_tool("country_profile", {"country": "KEN"})
+            nowhere = await session.call_tool("country_profile", {"country": "XXX"})
+            return tools, found, first, passage, missing, kenya, nowhere
 
-    tools, found, first, passage, missing = anyio.run(session_calls)
-    assert {"search", "ask", "examples", "brief", "get_document", "get_passage", "list_facets"} <= set(tools)
+    tools, found, first, passage, missing, kenya, nowhere = anyio.run(session_calls)
+    expected = {
+        "search",
+        "ask",
+        "examples",
+        "brief",
+        "get_document",
+        "get_passage",
+        "list_facets",
+        "country_profile",
+    }
+    assert expected <= set(tools)
     assert all(t.description for t in tools.values())
     country = tools["search"].input_schema["properties"]["country"]
     assert "ISO" in country["description"]
@@ -300,3 +312,6 @@ def test_mcp_server_over_stdio_lists_its_tools_and_answers_with_citations(small_
     detail = json.loads(passage.content[0].text)
     assert detail["passage_id"] == first["passage_id"] and detail["citation"]["document_id"] == "ke-mukuru"
     assert missing.is_error and "no passage with id 'no-such-passage'" in missing.content[0].text
+    slums = next(s for s in json.loads(kenya.content[0].text)["series"] if s["series"] == "en_lnd_slum")
+    assert (slums["latest"]["value"], slums["latest"]["year"]) == (46.5, 2018) and slums["source"]
+    assert nowhere.is_error and "'XXX' is not an ISO 3166 alpha-3" in nowhere.content[0].text

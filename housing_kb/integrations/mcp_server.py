@@ -1,5 +1,5 @@
 """housing-kb as a Model Context Protocol server: an AI assistant gets tools to search the housing-policy
-collection, answer with citations, find comparable country examples, write a brief, and read documents
+collection, answer with citations, find comparable country examples, write a brief, read a country's housing profile, and read documents
 and passages. Served over stdio (``housing-kb mcp``) or streamable HTTP (``housing-kb mcp --http``) with
 the official ``mcp`` SDK.
 
@@ -99,6 +99,9 @@ def build_server(settings: Settings) -> MCPServer:
     from housing_kb.api.routers import answers, documents, search
     from housing_kb.api.schemas import SearchRequest
     from housing_kb.api.schemas_answers import AskRequest, BriefRequest
+    from housing_kb.api.schemas_countries import CountryProfileOut
+    from housing_kb.index.countries import UnknownCountry
+    from housing_kb.index.countries import country_profile as profile_of
 
     index = _Index(settings)
     server = MCPServer("housing-kb", instructions=INSTRUCTIONS)
@@ -237,6 +240,20 @@ def build_server(settings: Settings) -> MCPServer:
         try:
             return documents.get_passage(passage_id, index.engine()).model_dump()
         except HTTPException as exc:
+            raise _user_error(exc) from exc
+
+    @server.tool()
+    def country_profile(
+        country: Annotated[str, Field(description="ISO 3166 alpha-3 code, e.g. KEN, BGD.")],
+    ) -> dict[str, Any]:
+        """A country's housing profile: for each SDG housing series (11.1.1 urban population in slums,
+        basic and safely managed water and sanitation, electricity, clean cooking fuels) the latest value
+        with its year, the previous value and trend, the urban/rural split, the region and world values
+        and the source; then the collection's documents and passages about the country by adequacy
+        component, and the components with no evidence. Missing figures say "no data", never 0."""
+        try:
+            return CountryProfileOut(**profile_of(index.engine(), country)).model_dump(exclude_none=True)
+        except UnknownCountry as exc:
             raise _user_error(exc) from exc
 
     @server.tool()

@@ -753,6 +753,16 @@ def _read_city_names() -> Iterable[tuple[str, str]]:
 # Public helpers
 
 
+@cache
+def country_regions() -> dict[str, str]:
+    """ISO alpha-3 code -> UN-Habitat region key, for every country (prompts/geography/regions.yaml).
+
+    >>> country_regions()["KEN"]
+    'africa'
+    """
+    return _load_regions(default_geo_dir() / "regions.yaml")
+
+
 def regions_for_countries(codes: Iterable[str]) -> list[str]:
     """Sorted UN-Habitat regions of ISO alpha-3 codes; ``["global"]`` when there are none.
 
