@@ -315,6 +315,82 @@ def test_supply_chain_facet_and_tag_confidence(page, base_url):
     page.screenshot(path=str(_artifact("search_page_stage_facet.png")))
 
 
+def test_country_card_from_typeahead_question_and_countries_view(page, base_url):
+    # Choosing "Kenya · country" in the typeahead applies the KEN filter instead of searching the word.
+    open_page(page, base_url)
+    box = page.locator("#q")
+    box.click()
+    box.press_sequentially("Kenya", delay=40)
+    option = page.locator("#suggest-list [role=option]", has=page.locator(".kind-country")).filter(
+        has_text=re.compile(r"^Kenya")
+    )
+    option.first.wait_for()
+    option.first.click()
+    page.wait_for_function(
+        "() => document.querySelector('#status').textContent.includes('match the filters')"
+    )
+    assert "country=KEN" in page.url and "q=" not in page.url
+    assert box.input_value() == ""
+    card = page.locator("#country-panel")
+    card.locator(".figure[data-series=en_lnd_slum]").wait_for()
+    assert card.locator("#country-heading").inner_text() == "Kenya"
+    slums = card.locator(".figure[data-series=en_lnd_slum] .figure-value").inner_text()
+    assert slums == "46.5 % (2018)"  # the figure with its year, as the CSV has it
+    assert "SDG Global Database" in card.locator(".country-source").first.inner_text()
+    assert page.locator("#active-filters .active-chip").count() == 1
+
+    # A question then searches within the filter; the card stays.
+    box.fill("informal workers")
+    box.press("Enter")
+    page.wait_for_function(RESULTS_READY)
+    assert "country=KEN" in page.url and "q=informal" in page.url
+    cards = page.locator("#results > li")
+    for i in range(cards.count()):
+        assert cards.nth(i).locator(".chip[data-facet=country][data-value=KEN]").count() == 1
+    assert card.is_visible() and card.locator(".country-filter").count() == 0
+    page.screenshot(path=str(_artifact("search_page_country_card.png")))
+
+    # The Countries view: a sortable table; one click filters the search to a country.
+    page.locator("#countries-link").click()
+    table = page.locator("#countries-table")
+    table.locator("tbody tr").first.wait_for()
+    assert "view=countries" in page.url and page.locator("#layout").is_hidden()
+    assert table.locator("tbody tr").count() > 190
+    kenya = table.locator("tbody tr[data-iso3=KEN]")
+    assert "46.5" in kenya.inner_text() and "2018" in kenya.inner_text()
+    table.locator(".sort-button[data-sort=en_lnd_slum]").click()
+    header = table.locator("th", has=page.locator(".sort-button[data-sort=en_lnd_slum]"))
+    assert header.get_attribute("aria-sort") == "descending"
+    column = page.evaluate(
+        "() => [...document.querySelectorAll('#countries-table thead .sort-button')].map(b => b.dataset.sort)"
+    ).index("en_lnd_slum")
+    values = page.evaluate(  # the first five rows' values (the cell reads "72.3 2014")
+        "(c) => [...document.querySelectorAll('#countries-table tbody tr')].slice(0, 5)"
+        ".map(tr => parseFloat(tr.children[c].textContent))",
+        column,
+    )
+    assert values == sorted(values, reverse=True) and values[0] > 46.5
+    table.locator(".sort-button[data-sort=documents]").click()
+    assert table.locator("tbody tr").first.get_attribute("data-iso3") in {"KEN", "UGA", "SAU", "ESP", "CHN"}
+    page.screenshot(path=str(_artifact("countries_view.png")))
+    table.locator("tbody tr[data-iso3=UGA] .country-choose").click()  # the question stays, the filter changes
+    page.wait_for_function(RESULTS_READY)
+    assert "country=UGA" in page.url and "country=KEN" not in page.url and "q=informal" in page.url
+    assert page.locator("#countries-view").is_hidden()
+    assert card.locator("#country-heading").inner_text() == "Uganda"
+
+    # A question naming a country shows its card, with a button that filters to it.
+    open_page(page, base_url)
+    box.fill("informal settlers and flooding in Uganda")
+    box.press("Enter")
+    page.wait_for_function(RESULTS_READY)
+    card.locator(".country-filter").wait_for()
+    assert card.locator("#country-heading").inner_text() == "Uganda"
+    card.locator(".country-filter").click()
+    page.wait_for_function(RESULTS_READY)
+    assert "country=UGA" in page.url
+
+
 def test_keyboard_reaches_the_search_box_and_skip_link(page, base_url):
     open_page(page, base_url)
     page.keyboard.press("Tab")

@@ -33,6 +33,7 @@ import {
   queryString,
   setupLanguageSelect,
 } from "./common.js";
+import { renderCountriesView, renderCountryCard } from "./countries.js";
 
 const FACETS = ["component", "stage", "region", "country", "document_type", "language"];
 const PAGE_SIZE = 10;
@@ -40,7 +41,8 @@ const GAP_K = 100; // the evidence map counts the top 100 passages (the API's ma
 const COLLAPSED_FACET_SIZE = 6;
 const LONG_EXCERPT_CHARS = 420;
 
-const state = { q: "", filters: emptyFilters(), yearFrom: "", yearTo: "", offset: 0 };
+// view: "" (search) or "countries" (the Countries table)
+const state = { q: "", filters: emptyFilters(), yearFrom: "", yearTo: "", offset: 0, view: "" };
 const view = { response: null, hits: [], facets: null, gapHits: null, gapQuery: "", expanded: new Set() };
 let endpoints = { examples: null, brief: null, gap: null };
 let searchController = null;
@@ -72,11 +74,16 @@ async function init() {
   });
   setupDialog();
   $("brief-button").addEventListener("click", downloadBrief);
+  $("countries-link").addEventListener("click", (event) => {
+    event.preventDefault();
+    state.view = "countries";
+    writeUrl();
+    route();
+  });
   window.addEventListener("popstate", () => {
     readUrl();
     $("q").value = state.q;
-    if (state.q) runSearch();
-    else showWelcome();
+    route();
   });
   // Filters are always visible on wide screens; on phones they fold into a disclosure.
   const wide = window.matchMedia("(min-width: 900px)");
@@ -93,7 +100,7 @@ async function init() {
     endpoints = found;
     rerender();
   });
-  if (state.q) runSearch();
+  route();
   await discovery;
   document.body.dataset.ready = "true";
 }
@@ -105,10 +112,12 @@ function readUrl() {
   state.yearFrom = params.get("year_from") || "";
   state.yearTo = params.get("year_to") || "";
   state.offset = 0;
+  state.view = params.get("view") === "countries" ? "countries" : "";
 }
 
 function writeUrl() {
   const params = queryString({
+    view: state.view,
     q: state.q,
     ...state.filters,
     year_from: state.yearFrom,
@@ -132,8 +141,21 @@ function submitQuery(text) {
 
 function newSearch() {
   state.offset = 0;
+  state.view = "";
   writeUrl();
-  if (state.q) runSearch();
+  route();
+}
+
+/** Show what the state asks for: the Countries view, a search, the filtered collection, or the welcome. */
+function route() {
+  if (state.view === "countries") showCountries();
+  else if (state.q) runSearch();
+  else if (anyFilter()) browseFilters();
+  else showWelcome();
+}
+
+function anyFilter() {
+  return FACETS.some((f) => state.filters[f].length) || Boolean(state.yearFrom || state.yearTo);
 }
 
 // ------------------------------------------------------------------ searching
@@ -154,9 +176,8 @@ async function runSearch({ append = false } = {}) {
   searchController = new AbortController();
   const { signal } = searchController;
   const offset = append ? view.hits.length : 0;
-  $("welcome").hidden = true;
-  $("layout").hidden = false;
-  document.body.classList.add("has-results");
+  showLayout();
+  $("gap-panel").hidden = false;
   $("results").setAttribute("aria-busy", "true");
   setStatus(t("searching"));
   try {
@@ -171,6 +192,7 @@ async function runSearch({ append = false } = {}) {
       loadGap();
     }
     renderResults({ appendedFrom: append ? offset : null });
+    if (!append) renderCountryPanel(response);
   } catch (error) {
     if (error.name === "AbortError") return;
     view.response = null;
@@ -182,6 +204,65 @@ async function runSearch({ append = false } = {}) {
   } finally {
     if (!signal.aborted) $("results").removeAttribute("aria-busy");
   }
+}
+
+/**
+ * Filters without a question (a country chosen in the typeahead or the Countries view): the facets and
+ * the number of passages the filters keep, and the country card; a question then searches within them.
+ */
+async function browseFilters() {
+  searchController?.abort();
+  searchController = new AbortController();
+  const { signal } = searchController;
+  showLayout();
+  view.response = null;
+  view.hits = [];
+  $("results").replaceChildren();
+  $("load-more").hidden = true;
+  $("gap-panel").hidden = true; // the evidence map ranks passages for a question
+  renderQueryNotes(null);
+  renderBrief();
+  renderCountryPanel(null);
+  document.title = t("appName");
+  setStatus(t("searching"));
+  try {
+    const [counts, own] = await Promise.all([api("/facets", searchParams(), { signal }), disjunctiveCounts(signal)]);
+    view.facets = mergeCounts(counts.facets || {}, own);
+    renderFacets();
+    setStatus(t("filtersOnly", { n: formatNumber(counts.total) }));
+  } catch (error) {
+    if (error.name !== "AbortError") setStatus(t("searchFailed", { message: error.message }), true);
+  }
+}
+
+function showLayout() {
+  $("welcome").hidden = true;
+  $("countries-view").hidden = true;
+  $("layout").hidden = false;
+  document.body.classList.add("has-results");
+}
+
+/**
+ * The country card: for the one country filtered, else for the one country the question names (whose
+ * documents the search favoured), with a button that filters to it. Hidden otherwise.
+ */
+function renderCountryPanel(response) {
+  const panel = $("country-panel");
+  const filtered = state.filters.country;
+  const named = response?.boosted_countries || [];
+  const iso3 = filtered.length === 1 ? filtered[0] : !filtered.length && named.length === 1 ? named[0] : null;
+  if (!iso3) {
+    panel.hidden = true;
+    delete panel.dataset.country;
+    return;
+  }
+  renderCountryCard(panel, iso3, {
+    filtered: filtered.length === 1,
+    onFilter: (code) => {
+      state.filters.country = [code];
+      newSearch();
+    },
+  });
 }
 
 /**
@@ -966,11 +1047,23 @@ function setActive(index) {
   $("q").setAttribute("aria-activedescendant", option.id);
 }
 
+// A country, region or component suggestion is a filter, not words to search for: choosing
+// "Kenya · country" applies country=KEN and keeps the question already searched (if any).
+const FILTER_KINDS = { country: "country", region: "region", component: "component" };
+
 function chooseSuggestion(index) {
   const s = suggestions[index];
   if (!s) return;
   suggestions = [];
-  submitQuery(s.text);
+  const facet = FILTER_KINDS[s.kind];
+  if (!facet || !s.value) {
+    submitQuery(s.text);
+    return;
+  }
+  closeSuggestions();
+  $("q").value = state.q;
+  if (!state.filters[facet].includes(s.value)) state.filters[facet].push(s.value);
+  newSearch();
 }
 
 // ------------------------------------------------------------------ welcome and language switch
@@ -995,7 +1088,27 @@ function renderWelcome() {
 function showWelcome() {
   $("welcome").hidden = false;
   $("layout").hidden = true;
+  $("countries-view").hidden = true;
   document.body.classList.remove("has-results");
+  document.title = t("appName");
+}
+
+function showCountries() {
+  searchController?.abort();
+  $("welcome").hidden = true;
+  $("layout").hidden = true;
+  document.body.classList.remove("has-results");
+  const container = $("countries-view");
+  container.hidden = false;
+  document.title = `${t("countriesNav")} — ${t("appName")}`;
+  renderCountriesView(container, {
+    onChoose: (iso3) => {
+      state.filters.country = [iso3];
+      newSearch();
+    },
+  }).then(() => {
+    if (state.view === "countries") $("countries-title")?.focus();
+  });
 }
 
 /** Redraw everything from the data already loaded (used after a language switch; no refetch). */
@@ -1009,6 +1122,8 @@ function rerender() {
   if (view.gapHits || view.response) renderGap();
   renderBrief();
   renderExamples();
+  if (!$("layout").hidden) renderCountryPanel(view.response);
+  if (state.view === "countries") showCountries();
 }
 
 init();
