@@ -16,7 +16,7 @@ import io
 import statistics
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
@@ -344,10 +344,12 @@ def all_countries(engine: Any) -> list[dict[str, Any]]:
     )
 
 
-def country_profile(engine: Any, iso3: str, *, chart_url: str | None = None) -> dict[str, Any]:
+def country_profile(
+    engine: Any, iso3: str, *, chart_url: Callable[[str, str], str] | None = None
+) -> dict[str, Any]:
     """The profile of ``iso3``: every series' figures, the collection's evidence and its gaps.
 
-    ``chart_url`` is a format string with ``{iso3}`` and ``{series}`` for each series' chart."""
+    ``chart_url(iso3, series)`` gives the address of each series' chart (a server has one)."""
     iso3 = iso3.strip().upper()
     m49(iso3)  # raises UnknownCountry
     data = engine.country_data
@@ -357,7 +359,7 @@ def country_profile(engine: Any, iso3: str, *, chart_url: str | None = None) -> 
     for series in SERIES:
         fig = series_figure(data, series, iso3)
         if chart_url and fig["status"] == "ok":
-            fig["chart"] = chart_url.format(iso3=iso3, series=series)
+            fig["chart"] = chart_url(iso3, series)
         figures.append(fig)
     if evidence["documents"] == 0 and evidence["passages"] == 0:
         note = f"The collection has no evidence for {country_name(iso3)} yet: no document or passage is about it."

@@ -64,11 +64,12 @@ def get_country(
     """Per series: latest value and year, the previous value and trend, the urban/rural split, the region and
     world values for the same year, the source and a chart. Then the country's documents, its passages by
     adequacy component, and the components with no evidence (its evidence gap)."""
-    chart = str(request.url_for("country_chart", iso3="ISO3", series="SERIES"))
+
+    def chart_url(code: str, series: str) -> str:
+        return str(request.url_for("country_chart", iso3=code, series=series))
+
     try:
-        profile = country_profile(
-            engine, iso3, chart_url=chart.replace("ISO3", "{iso3}").replace("SERIES", "{series}")
-        )
+        profile = country_profile(engine, iso3, chart_url=chart_url)
     except UnknownCountry as exc:
         raise HTTPException(404, detail=str(exc)) from None
     return CountryProfileOut(**profile)
