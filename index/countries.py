@@ -289,7 +289,8 @@ def latest_figures(data: CountryData, iso3: str) -> dict[str, dict[str, Any] | N
 def country_evidence(engine: Any, iso3: str) -> dict[str, Any]:
     """What the collection holds for a country: its documents, and its passages by adequacy component."""
     table = engine.filter_table
-    rows = table.country_rows.get(iso3, np.zeros(0, dtype=np.int64))
+    # Evidence is body text: a reference list that names the country is not evidence about it.
+    rows = table.shown_by_default(table.country_rows.get(iso3, np.zeros(0, dtype=np.int64)))
     by_component = {
         c: int(((table.component_mask[rows] >> b) & 1).sum()) if len(rows) else 0
         for b, c in enumerate(COMPONENTS)
@@ -297,7 +298,7 @@ def country_evidence(engine: Any, iso3: str) -> dict[str, Any]:
     documents = sorted(
         (d for d in engine.documents.values() if iso3 in d.countries), key=lambda d: (-(d.year or 0), d.title)
     )
-    doc_rows = table.doc_country_rows.get(iso3, np.zeros(0, dtype=np.int64))
+    doc_rows = table.shown_by_default(table.doc_country_rows.get(iso3, np.zeros(0, dtype=np.int64)))
     return {
         "documents": len(documents),
         "passages": len(rows),

@@ -25,12 +25,15 @@ import numpy as np
 
 from housing_kb.index.store import IndexStore
 from housing_kb.ingest.manifest import DOCUMENT_TYPES, REGIONS, is_country_code, is_language_code
+from housing_kb.ingest.passage_kinds import DEFAULT_KINDS, KINDS
 from housing_kb.ingest.tagging.vocabulary import COMPONENT_KEYS, STAGE_KEYS
 
 # One source of truth for each vocabulary: the tagger's component and stage keys, the manifest's
 # regions (which include "global") and document types.
 COMPONENTS = COMPONENT_KEYS
 STAGES = STAGE_KEYS
+#: The ``kind`` value that lifts the default (body only) and admits every passage type.
+ALL_KINDS = "all"
 
 
 class InvalidFilter(ValueError):
@@ -63,6 +66,8 @@ class Filters:
     #: With a component or stage filter: a passage passes when the tagger's probability for one of
     #: the asked labels is at least this (instead of the label's own tagging threshold).
     min_confidence: float | None = None
+    #: Passage types to admit; empty means the default, body text only ("all": every type).
+    kinds: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # ISO codes are matched upper-case whoever builds the filter (API, CLI, code)
@@ -81,6 +86,7 @@ class Filters:
         year_to: int | None = None,
         stage: list[str] | None = None,
         min_confidence: float | None = None,
+        kind: list[str] | None = None,
     ) -> Filters:
         """From the API's and CLI's parameter names (singular, repeatable).
 
@@ -97,11 +103,21 @@ class Filters:
             year_to=year_to,
             stages=list(stage or []),
             min_confidence=min_confidence,
+            kinds=list(kind or []),
         )
 
+    @property
+    def admitted_kinds(self) -> tuple[str, ...]:
+        """The passage types this filter lets through."""
+        if ALL_KINDS in self.kinds:
+            return KINDS
+        return tuple(self.kinds) or DEFAULT_KINDS
+
     def is_empty(self) -> bool:
+        """No restriction besides the default passage type."""
         return not (
-            self.components
+            set(self.admitted_kinds) != set(DEFAULT_KINDS)
+            or self.components
             or self.stages
             or self.regions
             or self.countries
@@ -136,6 +152,7 @@ class FilterTable:
         self.doc_type = np.zeros(0, dtype=np.int16)
         self.doc = np.zeros(0, dtype=np.int32)
         self.year = np.zeros(0, dtype=np.int32)  # 0 = unknown
+        self.kind = np.zeros(0, dtype=np.int8)  # index into KINDS
         self.languages: list[str] = []
         self.doc_ids: list[str] = []
         self.country_rows: dict[str, np.ndarray] = {}
@@ -154,7 +171,7 @@ class FilterTable:
         rows = list(
             store.iter_passages(
                 "id, doc_id, language, components, countries, regions, tags_version, component_scores, "
-                "stages, stage_scores"
+                "stages, stage_scores, kind"
             )
         )
         n = len(rows)
@@ -168,6 +185,9 @@ class FilterTable:
         table.doc_type = np.zeros(n, dtype=np.int16)
         table.doc = np.zeros(n, dtype=np.int32)
         table.year = np.zeros(n, dtype=np.int32)
+        table.kind = np.fromiter(
+            (KINDS.index(r["kind"]) if r["kind"] in KINDS else 0 for r in rows), dtype=np.int8, count=n
+        )
         lang_codes: dict[str, int] = {}
         country_lists: dict[str, list[int]] = {}
         doc_country_lists: dict[str, list[int]] = {}
@@ -215,6 +235,9 @@ class FilterTable:
         for st in f.stages:
             if st not in STAGES:
                 raise InvalidFilter("stage", st, STAGES)
+        for kind in f.kinds:
+            if kind not in KINDS and kind != ALL_KINDS:
+                raise InvalidFilter("kind", kind, [*KINDS, ALL_KINDS])
         if f.min_confidence is not None and not 0.0 <= f.min_confidence <= 1.0:
             raise InvalidFilter(
                 "min_confidence", str(f.min_confidence), [], "min_confidence must be in [0, 1]"
@@ -241,6 +264,8 @@ class FilterTable:
     # ------------------------------------------------------------------ filtering
     def row_mask(self, f: Filters) -> np.ndarray:
         keep = np.ones(len(self.ids), dtype=bool)
+        if set(f.admitted_kinds) != set(KINDS):
+            keep &= np.isin(self.kind, [KINDS.index(k) for k in f.admitted_kinds])
         for asked, keys, mask, prob in (
             (f.components, COMPONENTS, self.component_mask, self.component_prob),
             (f.stages, STAGES, self.stage_mask, self.stage_prob),
@@ -279,6 +304,10 @@ class FilterTable:
             keep &= in_country
         return keep
 
+    def shown_by_default(self, rows: np.ndarray) -> np.ndarray:
+        """Those of these rows whose passage type a search shows without a kind filter."""
+        return rows[np.isin(self.kind[rows], [KINDS.index(k) for k in DEFAULT_KINDS])]
+
     def document_country_ids(self, countries: Iterable[str], within: np.ndarray | None = None) -> np.ndarray:
         """Passage ids of documents about any of these countries, optionally only those in ``within``."""
         keep = np.zeros(len(self.ids), dtype=bool)
@@ -292,18 +321,19 @@ class FilterTable:
         return ids
 
     def allowed_ids(self, f: Filters) -> np.ndarray | None:
-        """Passage ids passing the filters, or None when there is no filter."""
-        if f.is_empty():
+        """Passage ids passing the filters, or None when every passage does."""
+        if f.is_empty() and bool(np.isin(self.kind, [KINDS.index(k) for k in DEFAULT_KINDS]).all()):
             return None
         return self.ids[self.row_mask(f)]
 
     # ------------------------------------------------------------------ facets
     def facets(self, passage_ids: Sequence[int]) -> dict[str, dict[str, int]]:
-        """Counts per component, stage, region, country, document type, language and year over these passages."""
+        """Counts per component, stage, region, country, document type, language, year and passage
+        kind over these passages."""
         rows = [self._row_of[int(p)] for p in passage_ids if int(p) in self._row_of]
         out: dict[str, Counter] = {
             k: Counter()
-            for k in ("component", "stage", "region", "country", "document_type", "language", "year")
+            for k in ("component", "stage", "region", "country", "document_type", "language", "year", "kind")
         }
         for i in rows:
             cm, rm, sm = int(self.component_mask[i]), int(self.region_mask[i]), int(self.stage_mask[i])
@@ -322,4 +352,5 @@ class FilterTable:
             out["language"][self.languages[self.language[i]]] += 1
             if self.year[i]:
                 out["year"][str(int(self.year[i]))] += 1
+            out["kind"][KINDS[self.kind[i]]] += 1
         return {k: dict(v.most_common()) for k, v in out.items()}

@@ -58,6 +58,8 @@ log = logging.getLogger("housing_kb.index")
 SCHEMA_VERSION = 1
 #: State key recording which context recipe (index/context.py) the second channel's vectors use.
 CONTEXT_STATE_KEY = "secondary_context"
+#: State key recording which passage-type detectors (ingest/passage_kinds.py) set the stored kinds.
+KINDS_STATE_KEY = "passage_kinds"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -75,7 +77,8 @@ CREATE TABLE IF NOT EXISTS documents (
     empty_pages TEXT NOT NULL DEFAULT '[]',
     warnings TEXT NOT NULL DEFAULT '[]',
     tag_summary TEXT NOT NULL DEFAULT '{}',
-    ingested_at REAL NOT NULL
+    ingested_at REAL NOT NULL,
+    work_id TEXT
 );
 CREATE TABLE IF NOT EXISTS pages (
     doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
@@ -104,7 +107,9 @@ CREATE TABLE IF NOT EXISTS passages (
     component_scores TEXT NOT NULL DEFAULT '{}',
     tags_version TEXT,
     stages TEXT NOT NULL DEFAULT '[]',
-    stage_scores TEXT NOT NULL DEFAULT '{}'
+    stage_scores TEXT NOT NULL DEFAULT '{}',
+    kind TEXT NOT NULL DEFAULT 'body',
+    articles TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id, ordinal);
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -147,6 +152,7 @@ DOCUMENT_FIELDS = (
     "year",
     "publisher",
     "licence",
+    "work_id",
 )
 _JSON_DOC = {"countries", "regions", "empty_pages", "warnings", "tag_summary"}
 _JSON_PASSAGE = {
@@ -158,10 +164,17 @@ _JSON_PASSAGE = {
     "component_scores",
     "stages",
     "stage_scores",
+    "articles",
 }
 #: Columns added after the first schema, with their definitions: added in place by a writable open.
 _ADDED_COLUMNS = {
-    "passages": {"stages": "TEXT NOT NULL DEFAULT '[]'", "stage_scores": "TEXT NOT NULL DEFAULT '{}'"},
+    "documents": {"work_id": "TEXT"},
+    "passages": {
+        "stages": "TEXT NOT NULL DEFAULT '[]'",
+        "stage_scores": "TEXT NOT NULL DEFAULT '{}'",
+        "kind": "TEXT NOT NULL DEFAULT 'body'",
+        "articles": "TEXT NOT NULL DEFAULT '[]'",
+    },
 }
 
 
@@ -218,6 +231,8 @@ class DocumentRecord:
     warnings: list[str] = field(default_factory=list)
     tag_summary: dict[str, Any] = field(default_factory=dict)
     ingested_at: float = 0.0
+    #: The work this document is an edition of (manifest ``work_id``); None: a work of its own.
+    work_id: str | None = None
 
 
 @dataclass
@@ -328,9 +343,11 @@ class IndexStore:
                         if name not in have:
                             conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
         elif (directory / "meta.sqlite").exists():
-            have = {r[1] for r in store._conn().execute("PRAGMA table_info(passages)")}
-            lacking = [c for cols in _ADDED_COLUMNS.values() for c in cols if c not in have]
-            if have and lacking:
+            lacking = []
+            for table, columns in _ADDED_COLUMNS.items():
+                have = {r[1] for r in store._conn().execute(f"PRAGMA table_info({table})")}
+                lacking += [c for c in columns if have and c not in have]
+            if lacking:
                 raise IndexError_(
                     f"The index at {location} is from an older housing-kb (no {', '.join(lacking)}); "
                     "run `housing-kb ingest` once to upgrade it (nothing is re-embedded)."
@@ -540,8 +557,8 @@ class IndexStore:
                     """INSERT INTO passages (passage_id, doc_id, ordinal, text, language, page_start,
                        page_end, char_start, char_end, paragraphs, heading_path, token_count,
                        content_hash, components, countries, regions, component_scores, tags_version,
-                       stages, stage_scores)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       stages, stage_scores, kind, articles)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (
                         passage.passage_id,
                         record.doc_id,
@@ -563,6 +580,8 @@ class IndexStore:
                         tags_version if t else None,
                         _dumps(t.stages if t else []),
                         _dumps(t.stage_scores if t else {}),
+                        passage.kind,
+                        _dumps(passage.articles),
                     ),
                 )
                 new_ids.append(int(cur.lastrowid))
@@ -749,6 +768,14 @@ class IndexStore:
                     )
                     for pid, t in items
                 ],
+            )
+
+    def update_kinds(self, items: Sequence[tuple[int, str]], version: str) -> None:
+        """Set passages' kinds (id, kind) and record which detectors decided them."""
+        with self.transaction() as conn:
+            conn.executemany("UPDATE passages SET kind = ? WHERE id = ?", [(k, pid) for pid, k in items])
+            conn.execute(
+                "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (KINDS_STATE_KEY, version)
             )
 
     def set_tag_summary(self, doc_id: str, summary: dict[str, Any]) -> None:

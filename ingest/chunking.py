@@ -167,6 +167,8 @@ class _Sentence:
     heading_start: bool = False
     paragraph_number: str | None = None
     heading_path: tuple[str, ...] = ()
+    #: The law's article this sentence belongs to ("Статья 89"), when the document is cut in articles.
+    article: str | None = None
 
 
 def _blocks(text: str) -> list[tuple[int, int]]:
@@ -358,6 +360,25 @@ def _assign_heading_paths(sentences: list[_Sentence], pages: Sequence[Page]) -> 
         sentence.heading_path = tuple(title for _, title in stack)
 
 
+#: A document is cut in articles (a law, a regulation) when at least this many paragraphs open one;
+#: a report that starts one paragraph with "Article 11 of the Covenant" is not.
+MIN_ARTICLES = 3
+
+
+def _assign_articles(sentences: list[_Sentence]) -> None:
+    """Give each sentence the article it lies in: from a paragraph or heading opening one up to the
+    next heading or article. A chapter heading between articles ends the article before it."""
+    openings = [(s, article_label(s.text)) for s in sentences if s.paragraph_start or s.heading_start]
+    if sum(label is not None for _, label in openings) < MIN_ARTICLES:
+        return
+    label_of = {id(s): label for s, label in openings}
+    current: str | None = None
+    for sentence in sentences:
+        if id(sentence) in label_of and (sentence.heading_start or label_of[id(sentence)]):
+            current = label_of[id(sentence)]
+        sentence.article = current
+
+
 def _document_sentences(
     pages: Sequence[Page], counter: TokenCounter, config: ChunkerConfig
 ) -> list[_Sentence]:
@@ -374,6 +395,7 @@ def _document_sentences(
             sentences.append(sentence)
     _assign_paragraph_numbers(sentences, pages)
     _assign_heading_paths(sentences, pages)
+    _assign_articles(sentences)
     return sentences
 
 
@@ -437,8 +459,9 @@ def _pack(sentences: list[_Sentence], config: ChunkerConfig) -> list[tuple[list[
 #: "第三十三条", "المادة الرابعة", "Artículo 5"). Not "§ 1", which continues an article in Brazilian
 #: law, nor "Section 8", which opens many a paragraph about a US programme.
 _ARTICLE = re.compile(
-    r"\s*(?:(?:Article|Artículo|Articulo|Artigo|Art\.?|Статья)\s*\d"
-    r"|第[一二三四五六七八九十百千零〇\d]+条|المادة\s)",
+    r"\s*(?:(?P<word>Article|Artículo|Articulo|Artigo|Art\.?|Статья)\s*(?P<number>\d+(?:\.\d+)*(?:[º°ª]|-?[A-Z](?![a-z]))?)"
+    r"|(?P<cjk>第[一二三四五六七八九十百千零〇\d]+条(?:之[一二三四五六七八九十]+)?)"
+    r"|(?P<arabic>المادة\s+(?:\(?[\d٠-٩]+\)?|[\u0621-\u064a]+(?:\s+(?:عشرة|عشر|والعشرون|والثلاثون|والأربعون|والخمسون|والستون|والسبعون|والثمانون|والتسعون|بعد المائة))?)))",
     re.IGNORECASE,
 )
 
@@ -450,6 +473,25 @@ def opens_article(text: str) -> bool:
     (True, True, False)
     """
     return _ARTICLE.match(text) is not None
+
+
+def article_label(text: str) -> str | None:
+    """The citable name of the article ``text`` opens, as the law writes it ("Статья 89", "Art. 5º",
+    "第三十条", "المادة الرابعة"), or None.
+
+    >>> article_label("Статья 89. Предоставление"), article_label("Art 26 - O direito"), article_label("第三十条 出租人")
+    ('Статья 89', 'Art. 26', '第三十条')
+    >>> article_label("المادة الرابعة عشرة: تقوم الهيئة"), article_label("Article 11 of the Covenant")
+    ('المادة الرابعة عشرة', 'Article 11')
+    """
+    match = _ARTICLE.match(text)
+    if match is None:
+        return None
+    if match.group("word"):
+        word = match.group("word")
+        word = "Art." if word.lower().rstrip(".") == "art" else word
+        return f"{word} {match.group('number')}"
+    return " ".join((match.group("cjk") or match.group("arabic")).split())
 
 
 def _open_article(current: list[_Sentence], fresh: int, config: ChunkerConfig) -> list[_Sentence]:
@@ -528,6 +570,7 @@ def chunk_document(
         new = group[min(fresh, len(group) - 1) :]
         lead = next((s for s in new if not s.heading_start), new[0])
         paragraphs = list(dict.fromkeys(s.paragraph_number for s in group if s.paragraph_number))
+        articles = list(dict.fromkeys(s.article for s in group if s.article))
         passages.append(
             Passage(
                 document_id=document_id,
@@ -538,6 +581,7 @@ def chunk_document(
                 char_start=char_start,
                 char_end=char_end,
                 paragraphs=paragraphs,
+                articles=articles,
                 heading_path=list(lead.heading_path),
                 language=detect_language(text, fallback=document_language),
                 token_count=token_count,

@@ -5,9 +5,10 @@ Steps compose like a pipeline (the pattern of Climate Policy Radar's chunk proce
 
 1. :func:`normalise_compatibility_forms` - NFKC on Arabic presentation forms and Latin ligatures only;
 2. :func:`remove_repeated_headers_footers` - running heads, page numbers, document symbols;
-3. :func:`join_hyphenated_words` - "hous-\\ning" -> "housing";
-4. :func:`normalise_whitespace` - paragraphs as "\\n\\n", wrapped lines joined, list lines kept;
-5. :func:`remove_spaces_between_cjk` - "住房 政策" -> "住房政策".
+3. :func:`collapse_duplicated_lines` - a line (or run of lines) that extraction printed twice;
+4. :func:`join_hyphenated_words` - "hous-\\ning" -> "housing";
+5. :func:`normalise_whitespace` - paragraphs as "\\n\\n", wrapped lines joined, list lines kept;
+6. :func:`remove_spaces_between_cjk` - "住房 政策" -> "住房政策".
 
 Heading offsets stay valid: each step marks heading starts with a sentinel character before
 rewriting the text and reads the new offsets back from where the sentinels ended up.
@@ -141,6 +142,61 @@ def remove_repeated_headers_footers(pages: Sequence[Page]) -> list[Page]:
     return _rewrite_pages(pages, rewrite, rewrite_titles=False)
 
 
+# ---------------------------------------------------------------- duplicated lines
+
+#: The longest run of lines that can be printed twice in a row (a question wrapped over 3 lines).
+DUPLICATE_RUN_LINES = 3
+#: A repeated line shorter than this (in letters) can be real: table cells, "Yes", list markers.
+DUPLICATE_MIN_LETTERS = 12
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _same_lines(a: list[str], b: list[str]) -> bool:
+    return [" ".join(x.replace(_MARK, "").split()) for x in a] == [
+        " ".join(x.replace(_MARK, "").split()) for x in b
+    ]
+
+
+def _collapse_duplicated_text(text: str) -> str:
+    lines = text.split("\n")
+    kept: list[str] = []
+    i = 0
+    while i < len(lines):
+        for run in range(DUPLICATE_RUN_LINES, 0, -1):
+            block, previous = lines[i : i + run], kept[-run:]
+            if (
+                len(block) == run
+                and len(previous) == run
+                and all(line.strip() for line in block)
+                and len(_LETTER.findall("".join(block))) >= DUPLICATE_MIN_LETTERS
+                and _same_lines(block, previous)
+            ):
+                # The copy goes; a heading mark on it moves to the line before, which starts the same text.
+                marks = "".join(_MARK * line.count(_MARK) for line in block)
+                kept[-run] = marks + kept[-run].replace(_MARK, "") if marks else kept[-run]
+                i += run
+                break
+        else:
+            kept.append(lines[i])
+            i += 1
+    return "\n".join(kept)
+
+
+def collapse_duplicated_lines(pages: Sequence[Page]) -> list[Page]:
+    """Drop a line, or a run of up to three lines, that directly repeats the one before it.
+
+    Some PDFs draw a bold question twice (once per font layer), so extraction yields every FAQ
+    question twice in a row; a title can repeat the same way. Short lines are left alone: two
+    table cells may well read the same.
+
+    >>> collapse_duplicated_lines([Page(1, "2. What is the period of PMAY-U?\\n2. What is the period of PMAY-U?\\nFive years.")])[0].text
+    '2. What is the period of PMAY-U?\\nFive years.'
+    >>> collapse_duplicated_lines([Page(1, "Yes\\nYes\\nNo")])[0].text
+    'Yes\\nYes\\nNo'
+    """
+    return _rewrite_pages(pages, _collapse_duplicated_text, rewrite_titles=False)
+
+
 # ---------------------------------------------------------------- hyphenation
 
 _LINE_END_HYPHEN = re.compile(r"([^\W\d_]+)-[ \t]*\n[ \t]*(?=([^\W\d_]+))")
@@ -254,6 +310,7 @@ def remove_spaces_between_cjk(pages: Sequence[Page]) -> list[Page]:
 DEFAULT_STEPS: tuple[CleaningStep, ...] = (
     normalise_compatibility_forms,
     remove_repeated_headers_footers,
+    collapse_duplicated_lines,
     join_hyphenated_words,
     normalise_whitespace,
     remove_spaces_between_cjk,

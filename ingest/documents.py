@@ -55,6 +55,10 @@ class Passage:
     heading_path: list[str] = field(default_factory=list)
     language: str = "und"
     token_count: int = 0
+    #: Articles of a law the passage covers, as the law names them ("Статья 89", "第三十条").
+    articles: list[str] = field(default_factory=list)
+    #: What the passage is: body text, or a reference list, contents page, ... (ingest/passage_kinds.py).
+    kind: str = "body"
 
     @property
     def content_hash(self) -> str:

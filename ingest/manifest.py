@@ -178,11 +178,14 @@ class ManifestEntry(BaseModel):
     #: Where this copy came from (provenance); never downloaded.
     source_url: str | None = None
     notes: str | None = None
+    #: The work this document is an edition of: translations and copies of one text share it
+    #: ("udhr-1948"), and a result list shows one edition per work.
+    work_id: str | None = None
 
-    @field_validator("id")
+    @field_validator("id", "work_id")
     @classmethod
-    def _check_id(cls, value: str) -> str:
-        if not _ID_RE.match(value):
+    def _check_id(cls, value: str | None) -> str | None:
+        if value is not None and not _ID_RE.match(value):
             raise ValueError(f"{quoted(value)} is not a slug (lower-case letters, digits and single hyphens)")
         return value
 

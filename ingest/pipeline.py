@@ -43,6 +43,7 @@ from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_contex
 from housing_kb.index.lock import writer_lock
 from housing_kb.index.store import (
     CONTEXT_STATE_KEY,
+    KINDS_STATE_KEY,
     DocumentRecord,
     IndexConfig,
     IndexStore,
@@ -59,12 +60,18 @@ from housing_kb.ingest.language import detect_document_language
 from housing_kb.ingest.limits import DocumentLimits, corpus_file
 from housing_kb.ingest.loaders import load_document
 from housing_kb.ingest.manifest import Manifest, ManifestEntry, clip, load_manifest, sha256_file
+from housing_kb.ingest.passage_kinds import (
+    DETECTORS_VERSION,
+    PassageContext,
+    classify_passage,
+    mark_passage_kinds,
+)
 from housing_kb.ingest.tokens import TokenCounter
 
 log = logging.getLogger("housing_kb.ingest")
 
 #: Bump when loading or cleaning changes in a way that alters passages.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 #: Texts embedded and cached at a time; bounds the work a crash inside a long document can lose.
 EMBED_GROUP = 256
 
@@ -166,6 +173,7 @@ def _record_for(
         year=entry.year,
         publisher=entry.publisher,
         licence=entry.licence,
+        work_id=entry.work_id,
         n_pages=sum(1 for p in pages if p.number is not None),
         empty_pages=[p.number for p in pages if p.empty and p.number is not None],
         ingested_at=time.time(),
@@ -185,6 +193,7 @@ def _metadata_changed(stored: DocumentRecord, entry: ManifestEntry) -> bool:
         "year",
         "publisher",
         "licence",
+        "work_id",
     )
     if entry.language and entry.language != stored.language:
         return True
@@ -317,6 +326,7 @@ def _run_locked(
         report.deleted.extend(gone)
     if tagger is not None:
         report.passages_retagged = retag_stale(store, tagger, show_progress=show_progress)
+    refresh_passage_kinds(store)
     if secondary is not None:
         report.passages_embedded_secondary += sync_secondary(store, secondary, show_progress=show_progress)
     report.country_series_loaded = ensure_country_data(store, settings.index_dir if rebuild else None)
@@ -393,6 +403,7 @@ def _extract(
         passages = chunk_document(entry.id, pages, counter, chunker, language)
         if not passages:
             raise DocumentError("no text could be extracted", kind="empty")
+        mark_passage_kinds(passages, entry.document_type)
         limits.check_passages(entry.relative_path, len(passages))
         if loaded.warnings:
             report.warnings[entry.id] = list(loaded.warnings)
@@ -503,6 +514,27 @@ def _aggregate(tags: Sequence[PassageTagsRecord]) -> dict[str, Any]:
     return aggregate_document_tags(
         [PassageTags(t.components, t.countries, t.regions, t.component_scores, t.stages) for t in tags]
     )
+
+
+def refresh_passage_kinds(store: IndexStore) -> int:
+    """Re-derive every passage's kind from its stored text when the detectors changed since the
+    index last did (a few seconds of regular expressions: nothing is re-embedded). Returns how many
+    passages changed kind."""
+    if store.get_state(KINDS_STATE_KEY) == DETECTORS_VERSION:
+        return 0
+    docs = {d.doc_id: d.document_type for d in store.documents()}
+    rows = list(store.iter_passages("id, doc_id, ordinal, text, kind"))
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["doc_id"]] = counts.get(row["doc_id"], 0) + 1
+    kinds = [
+        classify_passage(
+            row["text"], PassageContext(row["ordinal"], counts[row["doc_id"]], docs.get(row["doc_id"]))
+        )
+        for row in rows
+    ]
+    store.update_kinds([(int(r["id"]), k) for r, k in zip(rows, kinds, strict=True)], DETECTORS_VERSION)
+    return sum(r["kind"] != k for r, k in zip(rows, kinds, strict=True))
 
 
 def retag_stale(store: IndexStore, tagger: Any, *, force: bool = False, show_progress: bool = True) -> int:
