@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HKB    := $(BIN)/housing-kb
 QUERY  ?= How do national programmes improve security of tenure in informal settlements?
 
-.PHONY: run install model corpus ingest query serve browser test lint bench bench-search bench-reliability bench-cli eval-retrieval eval-tags clean-index
+.PHONY: run install model corpus ingest query serve browser test lint bench bench-search bench-reliability bench-cli eval-retrieval eval-kinds eval-tags clean-index
 
 run: ingest query serve
 
@@ -70,6 +70,10 @@ bench-cli: ingest
 
 eval-retrieval: install
 	$(BIN)/python -m housing_kb.evaluation.eval_retrieval --peers --variants --markdown
+
+eval-kinds: install
+	$(BIN)/python -m housing_kb.evaluation.eval_passage_kinds --markdown
+	$(BIN)/python -m housing_kb.evaluation.fit_relevance --markdown
 
 eval-tags: model
 	$(BIN)/python -m housing_kb.evaluation.eval_tags --folds 5

@@ -312,6 +312,14 @@ def search(
     lang: Annotated[
         list[str] | None, typer.Option("--lang", help="Passage language filter (repeatable).")
     ] = None,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            help="Passage types (repeatable): body, reference_list, table_of_contents, boilerplate, "
+            "front_matter, participant_list, table, or all. Default: body only.",
+        ),
+    ] = None,
     year_from: Annotated[int | None, typer.Option(help="Earliest document year.")] = None,
     year_to: Annotated[int | None, typer.Option(help="Latest document year.")] = None,
     per_document: Annotated[
@@ -342,6 +350,7 @@ def search(
         "country": country,
         "document_type": doc_type,
         "language": lang,
+        "kind": kind,
         "year_from": year_from,
         "year_to": year_to,
     }

@@ -39,6 +39,9 @@ def ask(
         bool, typer.Option(help="Add an LLM synthesis when HOUSING_KB_LLM_BASE_URL / _MODEL are set.")
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Answer from the closest passages even when none is a good match.")
+    ] = False,
     index: IndexOpt = None,
     embedder: EmbedderOpt = None,
     server: ServerOpt = None,
@@ -59,6 +62,7 @@ def ask(
                 "max_sentences": max_sentences,
                 "group_by": group_by,
                 "synthesis": synthesis,
+                "force": force,
             },
         )
     else:
@@ -73,6 +77,7 @@ def ask(
             max_sentences=max_sentences,
             group_by=group_by,
             llm=llm,  # type: ignore[arg-type]
+            force=force,
         ).to_dict()
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else answer_text(data))
     if data.get("synthesis_error"):
@@ -140,6 +145,9 @@ def brief(
     ] = None,
     examples_n: Annotated[int, typer.Option("--examples", help="Comparable examples.", min=1, max=30)] = 8,
     per_component: Annotated[int, typer.Option(help="Excerpts per adequacy component.", min=1, max=10)] = 3,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write the brief even when the collection holds no good match.")
+    ] = False,
     index: IndexOpt = None,
     embedder: EmbedderOpt = None,
     server: ServerOpt = None,
@@ -153,12 +161,13 @@ def brief(
     remote = Server.from_option(server)
     if remote is not None:
         body = {"topic": topic, "format": fmt, "examples": examples_n, "per_component": per_component}
+        body["force"] = force
         data = remote.post_bytes("/brief", body)
         out.write_bytes(data)
         typer.echo(f"wrote {out} ({len(data):,} bytes, from {remote.url})")
         return
     engine = _engine(index, embedder)
-    result = build_brief(engine, topic, examples=examples_n, per_component=per_component)
+    result = build_brief(engine, topic, examples=examples_n, per_component=per_component, force=force)
     heatmap_name = None
     if fmt == "md":  # Markdown cannot embed the picture: write it beside the file
         image = out.with_name(out.stem + "-gaps.png")

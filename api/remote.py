@@ -96,4 +96,6 @@ def hit_from_api(data: dict[str, Any]) -> Hit:
         component_scores=dict(data.get("component_confidence") or {}),
         stages=list(data.get("stages") or []),
         stage_scores=dict(data.get("stage_confidence") or {}),
+        articles=list(data.get("articles") or []),
+        kind=data.get("kind") or "body",
     )

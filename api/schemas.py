@@ -6,13 +6,29 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from housing_kb.index.filters import COMPONENTS, DOCUMENT_TYPES, REGIONS, STAGES
+from housing_kb.index.filters import ALL_KINDS, COMPONENTS, DOCUMENT_TYPES, REGIONS, STAGES
+from housing_kb.ingest.passage_kinds import KINDS
 
 MAX_QUERY_CHARS = 500
 MAX_K = 100
 MAX_OFFSET = 1000
 
 SearchMode = Literal["dense", "lexical", "hybrid"]
+KIND_DESCRIPTION = (
+    f"Passage types (any of): {', '.join(KINDS)}, or {ALL_KINDS}. Omitted: body text only; reference lists, "
+    "contents pages, web furniture, front matter, lists of people and tables are kept but hidden."
+)
+
+
+class RelevanceOut(BaseModel):
+    best: float = Field(
+        description="Probability (0-1) that the collection holds a good match, from the cosines of the nearest "
+        "passages; calibrated on written on-topic and off-topic queries (README, Honest relevance)."
+    )
+    label: Literal["strong", "weak", "none"] = Field(
+        description="none: no good match (the page says so, /ask quotes nothing, /brief refuses); "
+        "weak: a match, but thin; strong: a clear match."
+    )
 
 
 class SearchRequest(BaseModel):
@@ -44,6 +60,7 @@ class SearchRequest(BaseModel):
         default_factory=list, description=f"Document types (any of): {', '.join(DOCUMENT_TYPES)}."
     )
     language: list[str] = Field(default_factory=list, description="Passage languages, ISO 639-1 (any of).")
+    kind: list[str] = Field(default_factory=list, description=KIND_DESCRIPTION)
     year_from: int | None = Field(None, ge=1900, le=2100, description="Earliest document year (inclusive).")
     year_to: int | None = Field(None, ge=1900, le=2100, description="Latest document year (inclusive).")
     mode: SearchMode = Field(
@@ -53,6 +70,13 @@ class SearchRequest(BaseModel):
     offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Number of hits to skip (paging).")
     group_by_document: int | None = Field(
         None, ge=1, le=20, description="At most this many hits per document (omit for no grouping)."
+    )
+    max_per_document: int | None = Field(
+        None,
+        ge=0,
+        le=10,
+        description="Without group_by_document: at most this many of the first 10 hits from one document, "
+        "the others moved down (default 6; 0: the plain ranking).",
     )
     highlight: bool = Field(True, description="Mark matched terms with <mark> in `highlighted`.")
     facets: bool = Field(False, description="Also return facet counts for the query and filters.")
@@ -76,6 +100,9 @@ class DocumentOut(BaseModel):
     year: int | None
     publisher: str | None
     language: str | None = Field(description="Main language (ISO 639-1).")
+    work_id: str | None = Field(
+        None, description="The work this document is an edition of (translations and copies share it)."
+    )
 
 
 class CitationOut(BaseModel):
@@ -86,6 +113,11 @@ class CitationOut(BaseModel):
     )
     page_end: int | None
     paragraphs: list[str] = Field(description="UN-style paragraph numbers covered by the passage.")
+    articles: list[str] = Field(
+        default_factory=list,
+        description='Articles of a law or regulation the passage covers, as the law names them ("Статья 89", '
+        '"第三十条", "المادة 12", "Art. 26"); empty for other documents.',
+    )
     path: str | None
     url: str | None
     publisher: str | None
@@ -107,6 +139,13 @@ class HitOut(BaseModel):
     page_start: int | None
     page_end: int | None
     paragraphs: list[str]
+    articles: list[str] = Field(default_factory=list, description="Articles of a law the passage covers.")
+    kind: str = Field(
+        "body",
+        description="What the passage is: body (the default of every search), or reference_list, "
+        "table_of_contents, boilerplate, front_matter, participant_list or table, shown only when a kind "
+        "filter asks for them.",
+    )
     heading_path: list[str] = Field(description="Headings above the passage, outermost first.")
     components: list[str] = Field(description="Adequacy components the passage speaks of.")
     component_confidence: dict[str, float] = Field(
@@ -144,7 +183,14 @@ class SearchResponse(BaseModel):
     mode: SearchMode
     k: int
     offset: int
-    total_candidates: int = Field(description="Candidates that passed the filters before paging.")
+    total: int = Field(
+        description="Matches within the filters: passages among the nearest 100 of each dense channel whose "
+        "own relevance passes the floor (0 when relevance.label is none). Paging does not change it; hits "
+        "past it are still returned, ranked, as weaker matches."
+    )
+    relevance: RelevanceOut | None = Field(
+        None, description="How good the best match is; null when the index has no fitted relevance model."
+    )
     query_language: str | None = Field(
         None,
         description="Detected language of the query (ISO 639-1): its Latin-script words' language, else its "
@@ -165,7 +211,8 @@ class SearchResponse(BaseModel):
     )
     hits: list[HitOut]
     facets: dict[str, dict[str, int]] | None = Field(
-        None, description="Counts per component, stage, region, country, document_type, language and year."
+        None,
+        description="Counts per component, stage, region, country, document_type, language, year and kind.",
     )
 
 
@@ -185,6 +232,8 @@ class PassageOut(BaseModel):
     char_start: int = Field(description="Offset of the first character in the text of page_start.")
     char_end: int = Field(description="Offset after the last character in the text of page_end.")
     paragraphs: list[str]
+    articles: list[str] = Field(default_factory=list, description="Articles of a law the passage covers.")
+    kind: str = Field("body", description="body, or the passage type of non-content passages.")
     heading_path: list[str]
     components: list[str]
     countries: list[str]

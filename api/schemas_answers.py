@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from housing_kb.api.schemas import MAX_QUERY_CHARS
+from housing_kb.api.schemas import KIND_DESCRIPTION, MAX_QUERY_CHARS, RelevanceOut
 from housing_kb.api.schemas_countries import ValueOut
 
 GroupByKey = Literal["auto", "country", "component", "none"]
@@ -19,6 +19,10 @@ class CitationRef(BaseModel):
     title: str
     page: int | None = Field(description="Page (1-based) the text is on; null for flowing-text documents.")
     paragraphs: list[str] = Field(description="UN-style paragraph numbers of the passage.")
+    articles: list[str] = Field(
+        default_factory=list,
+        description='Articles of a law the passage covers ("Статья 89"); empty otherwise.',
+    )
     year: int | None
     publisher: str | None
     url: str | None
@@ -69,6 +73,10 @@ class AnswerResponse(BaseModel):
         None, description="Present when an LLM endpoint is configured and asked for."
     )
     synthesis_error: str | None = None
+    relevance: RelevanceOut | None = Field(None, description="How good the best match is (see /search).")
+    no_answer: str | None = Field(
+        None, description="Why no sentence is quoted: the collection holds no good match (unless force=true)."
+    )
 
 
 class AskRequest(BaseModel):
@@ -88,10 +96,12 @@ class AskRequest(BaseModel):
     )
     per_group: int = Field(2, ge=1, le=10)
     synthesis: bool = Field(True, description="Add an LLM synthesis when an endpoint is configured.")
+    force: bool = Field(False, description="Answer from the closest passages even when none is a good match.")
     component: list[str] = Field(default_factory=list)
     region: list[str] = Field(default_factory=list)
     country: list[str] = Field(default_factory=list)
     language: list[str] = Field(default_factory=list)
+    kind: list[str] = Field(default_factory=list, description=KIND_DESCRIPTION)
 
 
 class ExampleReferenceOut(BaseModel):
@@ -153,3 +163,6 @@ class BriefRequest(BaseModel):
     per_component: int = Field(3, ge=1, le=10)
     examples: int = Field(8, ge=1, le=30)
     per_country: int = Field(2, ge=1, le=10)
+    force: bool = Field(
+        False, description="Write the brief even when the collection holds no good match for the topic."
+    )

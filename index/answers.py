@@ -23,7 +23,7 @@ import numpy as np
 
 from housing_kb.index.analysis import analyze, analyze_query
 from housing_kb.index.filters import Filters
-from housing_kb.index.search import Hit, Mode
+from housing_kb.index.search import Hit, Mode, articles_label
 from housing_kb.ingest.chunking import split_sentences
 from housing_kb.ingest.documents import Page
 
@@ -123,6 +123,13 @@ def comparison_grouping(question: str) -> Literal["country", "component"] | None
     return "component" if _BY_COMPONENT.search(question) else "country"
 
 
+#: What an answer says when the collection holds nothing on the question.
+NO_GOOD_MATCH = (
+    "The collection holds no good match for this question, so nothing is quoted. Try other words, "
+    "or force an answer from the closest passages (force=true)."
+)
+
+
 # ---------------------------------------------------------------- citations
 
 
@@ -135,6 +142,8 @@ class Citation:
     title: str
     page: int | None
     paragraphs: list[str]
+    #: Articles of a law the cited passage covers ("Статья 89").
+    articles: list[str]
     year: int | None
     publisher: str | None
     url: str | None
@@ -150,6 +159,8 @@ class Citation:
         """
         d = hit.document
         parts = [d.title]
+        if hit.articles:
+            parts.append(articles_label(hit.articles))
         if page is not None:
             parts.append(f"p. {page}")
         if hit.paragraphs:
@@ -162,6 +173,7 @@ class Citation:
             title=d.title,
             page=page,
             paragraphs=list(hit.paragraphs),
+            articles=list(hit.articles),
             year=d.year,
             publisher=d.publisher,
             url=d.url or d.source_url,
@@ -282,6 +294,10 @@ class Answer:
     synthesis: Synthesis | None = None
     #: Why no synthesis came back although an endpoint is configured (the extractive answer stands).
     synthesis_error: str | None = None
+    #: How good the best match is: {"best": 0-1, "label": "strong" | "weak" | "none"} (index/relevance.py).
+    relevance: dict[str, Any] | None = None
+    #: Why the answer is empty, when it is.
+    no_answer: str | None = None
 
     @property
     def languages(self) -> list[str]:
@@ -300,6 +316,8 @@ class Answer:
 def answer_text(answer: dict[str, Any]) -> str:
     """Plain-text rendering of an answer (``Answer.to_dict()``, or the API's same shape) for the CLI, one
     cited sentence per line."""
+    if answer.get("no_answer"):
+        return answer["no_answer"]
     lines: list[str] = []
     synthesis = answer.get("synthesis")
     if synthesis is not None:
@@ -410,13 +428,27 @@ def answer_question(
     group_by: GroupBy = "auto",
     per_group: int = 2,
     llm: LLMConfig | None = None,
+    force: bool = False,
 ) -> Answer:
     """An extractive, cited answer from the top ``passages`` hits; a synthesis too when ``llm`` is set.
+
+    When the collection holds no good match (relevance label "none") the answer is empty and says so,
+    unless ``force``: quoting the least bad passages would dress irrelevant text up as an answer.
 
     >>> answer_question(engine, "Which countries upgrade slums?").grouped_by   # doctest: +SKIP
     'country'
     """
     result = engine.search(question, k=passages, filters=filters, mode=mode)
+    relevance = result.relevance.to_dict() if result.relevance else None
+    if result.relevance is not None and result.relevance.label == "none" and not force:
+        return Answer(
+            question=question,
+            query_language=result.query_language,
+            mode="extractive",
+            sentences=[],
+            relevance=relevance,
+            no_answer=NO_GOOD_MATCH,
+        )
     pages = PageCache(engine.store)
     candidates = [s for hit in result.hits for s in passage_sentences(hit, pages)][:MAX_CANDIDATES]
     ranked = rank_sentences(question, engine.query_vector(question), candidates, engine.embedder)
@@ -430,6 +462,7 @@ def answer_question(
         mode="extractive",
         sentences=scored[:max_sentences],
         passages_considered=len(result.hits),
+        relevance=relevance,
     )
     if grouping is not None:
         answer.grouped_by = grouping

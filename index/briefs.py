@@ -39,7 +39,7 @@ from housing_kb.index.answers import (
 from housing_kb.index.countries import context_rows, context_sources
 from housing_kb.index.examples import ExamplesResult, best_excerpt, example_country, find_examples
 from housing_kb.index.filters import COMPONENTS, REGIONS, Filters
-from housing_kb.index.search import Hit
+from housing_kb.index.search import Hit, articles_label
 from housing_kb.ingest.indicators import SERIES, SHORT_LABELS
 
 if TYPE_CHECKING:
@@ -327,6 +327,18 @@ def _references(brief: Brief, engine: SearchEngine) -> list[Reference]:
     return refs
 
 
+class NoGoodMatch(ValueError):
+    """The collection holds no good match for a brief's topic."""
+
+    parameter = "topic"
+
+    def __init__(self, topic: str, best: float) -> None:
+        super().__init__(
+            f"topic: the collection holds no good match for {topic[:80]!r} (relevance {best:.2f}, label none); "
+            "no brief was written. Try other words, or force=true to write one from the closest passages."
+        )
+
+
 def build_brief(
     engine: SearchEngine,
     topic: str,
@@ -337,18 +349,25 @@ def build_brief(
     per_country: int = 2,
     pool: int = 100,
     filters: Filters | None = None,
+    force: bool = False,
 ) -> Brief:
-    """Gather the evidence for a brief on ``topic`` (one pool search, one answer, one examples query)."""
+    """Gather the evidence for a brief on ``topic`` (one pool search, one answer, one examples query).
+
+    A topic the collection holds no good match for raises :class:`NoGoodMatch` unless ``force``: a
+    polished brief built from irrelevant passages would mislead whoever reads it."""
     topic = topic.strip()
     if not topic:
         raise ValueError("topic: must not be empty")
-    hits = topic_pool(engine, topic, pool, filters)
+    result = engine.search(topic, k=pool, filters=filters)
+    if result.relevance is not None and result.relevance.label == "none" and not force:
+        raise NoGoodMatch(topic, result.relevance.best)
+    hits = result.hits
     pages = PageCache(engine.store)
     brief = Brief(
         topic=topic,
         generated=dt.date.today().isoformat(),
         summary=answer_question(
-            engine, topic, max_sentences=summary_sentences, group_by="none", filters=filters
+            engine, topic, max_sentences=summary_sentences, group_by="none", filters=filters, force=True
         ),
         sections=component_sections(topic, hits, pages, per_component),
         examples=find_examples(engine, topic, per_country=per_country, k=examples, pool=pool),
@@ -391,6 +410,8 @@ def slug(topic: str) -> str:
 
 def _cite(brief: Brief, c: Citation) -> str:
     parts = [f"[{brief.reference_number(c.document_id)}]"]
+    if c.articles:
+        parts.append(articles_label(c.articles))
     if c.page is not None:
         parts.append(f"p. {c.page}")
     if c.paragraphs:

@@ -22,6 +22,8 @@ from housing_kb.config import Settings, env_int
 from housing_kb.index.analysis import analyze_query, detect_query_language, match_spans
 from housing_kb.index.filters import Filters, FilterTable, InvalidFilter
 from housing_kb.index.intent import RegionMentions
+from housing_kb.index.relevance import Relevance, default_model
+from housing_kb.index.relevance import features as relevance_features
 from housing_kb.index.store import (
     DocumentRecord,
     IndexConfigMismatch,
@@ -75,6 +77,11 @@ class SearchConfig:
     translate_from: tuple[str, ...] = DEFAULT_SOURCES
     #: Cosine a lexicon word needs to its query word to count as a translation.
     translation_threshold: float = THRESHOLD
+    #: Diversity: at most this many of the first ``first_page`` hits come from one document (the
+    #: rest move down, in order). The dev questions' gold passages mostly sit in one document, so a
+    #: cap costs nDCG@10: 3 in 10 lost 0.036, 5 lost 0.016, 6 loses 0.009 (README, "Diversity").
+    max_per_document: int = 6
+    first_page: int = 10
 
 
 @dataclass
@@ -90,6 +97,7 @@ class DocumentRef:
     year: int | None
     publisher: str | None
     language: str | None
+    work_id: str | None = None
 
     @classmethod
     def from_record(cls, d: DocumentRecord) -> DocumentRef:
@@ -105,6 +113,7 @@ class DocumentRef:
             year=d.year,
             publisher=d.publisher,
             language=d.language,
+            work_id=d.work_id,
         )
 
 
@@ -131,6 +140,10 @@ class Hit:
     component_scores: dict[str, float] = field(default_factory=dict)
     stages: list[str] = field(default_factory=list)
     stage_scores: dict[str, float] = field(default_factory=dict)
+    #: Articles of a law the passage covers ("Статья 89"); empty for other documents.
+    articles: list[str] = field(default_factory=list)
+    #: body, or the kind of furniture (reference_list, table_of_contents, ...) a kind filter asked for.
+    kind: str = "body"
 
     def pages_label(self) -> str:
         if self.page_start is None:
@@ -141,6 +154,8 @@ class Hit:
 
     def citation_line(self) -> str:
         parts = [self.document.title]
+        if self.articles:
+            parts.append(articles_label(self.articles))
         if self.pages_label():
             parts.append(self.pages_label())
         if self.paragraphs:
@@ -159,6 +174,9 @@ class Hit:
             "page_start": self.page_start,
             "page_end": self.page_end,
             "paragraphs": list(self.paragraphs),
+            "articles": list(self.articles),
+            "kind": self.kind,
+            "citation": self.citation_line(),
             "components": list(self.components),
             "component_confidence": dict(self.component_scores),
             "stages": list(self.stages),
@@ -190,6 +208,10 @@ class SearchResult:
     boosted_regions: list[str] = field(default_factory=list)
     #: The query's words translated for BM25 (hybrid mode; see SearchConfig.translate_from).
     translations: list[Translation] = field(default_factory=list)
+    #: How good the best match is (index/relevance.py); None without a fitted model for this index.
+    relevance: Relevance | None = None
+    #: Matches: candidates (of the first ``SearchConfig.pool``) whose own relevance passes the floor.
+    total: int = 0
 
 
 @dataclass
@@ -398,11 +420,15 @@ class SearchEngine:
         highlight: bool = False,
         with_facets: bool = False,
         boost_places: bool = True,
+        max_per_document: int | None = None,
     ) -> SearchResult:
         """Ranked, cited hits. Filters are validated (unknown values raise InvalidFilter) and exact.
 
         With ``boost_places`` a country (or one of its states or provinces) named in the query favours
-        documents about it; an explicit country filter makes that moot and turns it off."""
+        documents about it; an explicit country filter makes that moot and turns it off.
+        ``group_by_document`` keeps at most that many hits per document; otherwise at most
+        ``max_per_document`` of the first page come from one document (None: the configured cap,
+        0: none)."""
         if not self._pinned:  # one view for the whole search, whatever other threads do meanwhile
             return self.pinned().search(
                 query,
@@ -414,6 +440,7 @@ class SearchEngine:
                 highlight=highlight,
                 with_facets=with_facets,
                 boost_places=boost_places,
+                max_per_document=max_per_document,
             )
         _single_threaded_faiss()
         if not has_words(query):
@@ -431,9 +458,16 @@ class SearchEngine:
         places, regions, place_ids = (
             self._place_intent(query, allowed) if boost_places and not filters.countries else ([], [], None)
         )
-        ranked, translations = self._ranked(query, qlang, mode, pool, allowed, place_ids)
+        ranked, translations, channels = self._ranked(query, qlang, mode, pool, allowed, place_ids)
+        # Hits are not cut at the floor: a passage's own cosines judge it less well than the query's
+        # best do, and cutting cost the dev set 0.04 nDCG@10 (README, "Honest relevance").
+        relevance, total = self._relevance(query, channels, allowed)
         if group_by_document:
             ranked = _group(ranked, self._doc_of(ranked), group_by_document)
+        else:
+            cap = self.config.max_per_document if max_per_document is None else max_per_document
+            if cap:
+                ranked = _spread(ranked, self._doc_of(ranked), cap, self.config.first_page)
         hits = self._hits(ranked[offset:want])
         if highlight:
             terms = set(analyze_query(query, qlang)) | set(translation_terms(translations))
@@ -445,6 +479,8 @@ class SearchEngine:
             mode=mode,
             hits=hits,
             total_candidates=len(ranked),
+            relevance=relevance,
+            total=len(ranked) if total is None else total,
             facets=facets,
             # The Latin part's language, else the script's: an Arabic question is reported as Arabic.
             query_language=qlang or script_language(query),
@@ -485,8 +521,9 @@ class SearchEngine:
         pool: int,
         allowed: np.ndarray | None,
         place_ids: np.ndarray | None = None,
-    ) -> tuple[list[tuple[int, float]], list[Translation]]:
-        """The fused ranking, and the query's word translations that joined its BM25 query."""
+    ) -> tuple[list[tuple[int, float]], list[Translation], dict[str, list[tuple[int, float]]]]:
+        """The fused ranking, the query's word translations that joined its BM25 query, and each
+        channel's own ranking with its raw scores."""
         qvec2, translations = None, []
         if mode == "hybrid" and self.secondary is not None:
             qvec2, translations = self._second_channel_query(query, qlang)
@@ -496,8 +533,8 @@ class SearchEngine:
         channels, *local = self._channels(query, qlang, mode, pool, sets, qvec2, extra)
         if not boost:
             if len(channels) == 1:
-                return next(iter(channels.values())), translations
-            return fuse(channels, self.config.fusion, self.config.weights)[:pool], translations
+                return next(iter(channels.values())), translations, channels
+            return fuse(channels, self.config.fusion, self.config.weights)[:pool], translations, channels
         # Place intent: the named country's passages compete in the main channel (their own top ``pool``
         # joins the unrestricted one, so a document in another language than the query is not lost
         # below the cut), then get a fixed bonus after fusion. Scores within a channel are comparable,
@@ -513,7 +550,7 @@ class SearchEngine:
         inside = set(place_ids.tolist())
         boosted = [(pid, sc + bonus if pid in inside else sc) for pid, sc in fused]
         boosted.sort(key=lambda kv: -kv[1])
-        return boosted[: pool * 2], translations
+        return boosted[: pool * 2], translations, channels
 
     def _second_channel_query(self, query: str, qlang: str | None) -> tuple[np.ndarray, list[Translation]]:
         """The query's USE vector, and its words' translations when its language is one translated
@@ -569,6 +606,72 @@ class SearchEngine:
                     self._qcache.clear()
                 self._qcache[query] = cached
         return cached
+
+    def _relevance(
+        self,
+        query: str,
+        channels: dict[str, list[tuple[int, float]]],
+        allowed: np.ndarray | None,
+    ) -> tuple[Relevance | None, int | None]:
+        """The query's relevance from the raw scores of its nearest passages, and how many of the
+        first ``pool`` passages of the e5 and USE channels pass the floor on their own scores: the
+        same whatever the page or the offset, since exact top lists only grow at their end. Without a
+        fitted model for this index's embedder (or without USE): (None, None)."""
+        model = default_model()
+        if model is None or model.model_id != self.store.config.model_id or self.secondary is None:
+            return None, None
+        e5, use, lexical = self._relevance_inputs(query, channels, allowed)
+        if not e5 or not use:
+            return Relevance(best=0.0, label="none"), 0
+        e5_of, use_of, lexical_of = dict(e5), dict(use), dict(lexical)
+        best_lexical = max(lexical_of.values(), default=0.0)
+        relevance = model.relevance(max(e5_of.values()), max(use_of.values()), best_lexical, query)
+        if relevance.label == "none":
+            return relevance, 0
+        # A passage outside a channel's top list scores at most that list's lowest score there.
+        e5_low, use_low = min(e5_of.values()), min(use_of.values())
+        lexical_low = min(lexical_of.values(), default=0.0)
+        passing = sum(
+            model.probability(
+                e5_of.get(pid, e5_low), use_of.get(pid, use_low), lexical_of.get(pid, lexical_low), query
+            )
+            >= model.floor
+            for pid in e5_of.keys() | use_of.keys()
+        )
+        return relevance, int(passing)
+
+    def _relevance_inputs(
+        self, query: str, channels: dict[str, list[tuple[int, float]]], allowed: np.ndarray | None
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]], list[tuple[int, float]]]:
+        """The first ``pool`` passages of e5, USE and BM25 with their raw scores: the search's own
+        lists, or searched here for a channel the mode did not use."""
+        pool = self.config.pool
+        e5 = channels.get("dense") or self._dense(query, pool, allowed)
+        use = channels.get("dense2")
+        if use is None:
+            qvec2 = self.secondary.embed_queries([query])[0]
+            use = self.store.search_dense(qvec2, pool, allowed, model_id=self.secondary.model_id)
+        lexical = channels.get("lexical")
+        if lexical is None and self._view.lexical is not None:
+            lexical = self._view.lexical.search(
+                query, pool, allowed_ids=allowed, language=detect_query_language(query)
+            )
+        return e5[:pool], use[:pool], (lexical or [])[:pool]
+
+    def relevance_features(self, query: str, filters: Filters | None = None) -> tuple[float, ...]:
+        """The relevance model's inputs for a query, as a hybrid search computes them (for fitting)."""
+        if not self._pinned:
+            return self.pinned().relevance_features(query, filters)
+        allowed = self._view.table.allowed_ids(filters or Filters())
+        qlang = detect_query_language(query)
+        _, _, channels = self._ranked(query, qlang, "hybrid", self.config.pool, allowed)
+        e5, use, lexical = self._relevance_inputs(query, channels, allowed)
+        return relevance_features(
+            max((s for _, s in e5), default=0.0),
+            max((s for _, s in use), default=0.0),
+            max((s for _, s in lexical), default=0.0),
+            query,
+        )
 
     def _dense(self, query: str, pool: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         qvec = self.query_vector(query)
@@ -673,7 +776,20 @@ def hit_from_row(row: Any, doc: DocumentRecord, score: float = 0.0) -> Hit:
         component_scores=p.get("component_scores") or {},
         stages=p.get("stages") or [],
         stage_scores=p.get("stage_scores") or {},
+        articles=p.get("articles") or [],
+        kind=p.get("kind") or "body",
     )
+
+
+def articles_label(articles: list[str]) -> str:
+    """The articles of a citation: all of them, or the first and last of a long run.
+
+    >>> articles_label(["Статья 89"]), articles_label(["Art. 4", "Art. 5", "Art. 6"])
+    ('Статья 89', 'Art. 4–Art. 6')
+    """
+    if len(articles) <= 2:
+        return ", ".join(articles)
+    return f"{articles[0]}–{articles[-1]}"
 
 
 def has_words(text: str) -> bool:
@@ -683,6 +799,29 @@ def has_words(text: str) -> bool:
     (False, True)
     """
     return any(not ch.isspace() and unicodedata.category(ch)[0] != "C" for ch in text)
+
+
+def _spread(
+    ranked: list[tuple[int, float]], doc_of: dict[int, str], per_doc: int, window: int
+) -> list[tuple[int, float]]:
+    """At most ``per_doc`` hits of one document in the first ``window``; the others keep their order
+    after them. Only hits within the first three windows move up: a passage ranked further down is
+    no better for being from another document.
+
+    >>> _spread([(1, .9), (2, .8), (3, .7), (4, .6)], {1: "a", 2: "a", 3: "a", 4: "b"}, 2, 3)
+    [(1, 0.9), (2, 0.8), (4, 0.6), (3, 0.7)]
+    """
+    first: list[tuple[int, float]] = []
+    rest: list[tuple[int, float]] = []
+    seen: dict[str | None, int] = {}
+    for rank, (pid, score) in enumerate(ranked):
+        doc = doc_of.get(pid)
+        if len(first) < window and rank < 3 * window and seen.get(doc, 0) < per_doc:
+            first.append((pid, score))
+            seen[doc] = seen.get(doc, 0) + 1
+        else:
+            rest.append((pid, score))
+    return first + rest
 
 
 def _group(ranked: list[tuple[int, float]], doc_of: dict[int, str], per_doc: int) -> list[tuple[int, float]]:

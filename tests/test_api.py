@@ -261,6 +261,9 @@ def test_methods_and_bodies_the_api_does_not_take(server):
     assert "422" in schema["paths"]["/search"]["post"]["responses"]
 
 
+BRIEF_TOPIC = "informal settlers and flooding in Kampala"
+
+
 def test_briefs_past_the_pool_get_503_and_search_stays_up(server, monkeypatch):
     from housing_kb.api.routers import answers
     from housing_kb.api.throttle import WorkGate
@@ -268,12 +271,12 @@ def test_briefs_past_the_pool_get_503_and_search_stays_up(server, monkeypatch):
     gate = WorkGate(slots=1, queue=0, what="brief", retry_after=5)
     monkeypatch.setattr(answers, "BRIEFS_AT_ONCE", gate)
     with gate.enter():  # a brief is being made
-        r = server.get("/brief", params={"topic": "flooding", "format": "md"})
+        r = server.get("/brief", params={"topic": BRIEF_TOPIC, "format": "md"})
         assert r.status_code == 503 and r.headers["retry-after"] == "5"
         assert r.json()["error"] == "busy"
         assert server.get("/health").status_code == 200
         assert server.get("/search", params={"q": "flooding"}).status_code == 200
-    assert server.get("/brief", params={"topic": "flooding", "format": "md"}).status_code == 200
+    assert server.get("/brief", params={"topic": BRIEF_TOPIC, "format": "md"}).status_code == 200
 
 
 def test_hits_carry_tag_confidence_evidence_and_stages(server):
@@ -341,6 +344,7 @@ def test_facets_count_the_filtered_passages(server, api_settings):
         "document_type",
         "language",
         "year",
+        "kind",
     }
 
 
@@ -441,3 +445,32 @@ def test_region_named_in_query_favours_passages_naming_it(server):
     assert both["boosted_countries"] == ["KEN"] and both["boosted_regions"] == []
     off = server.get("/search", params={"q": "housing in Africa", "boost_places": "false"}).json()
     assert off["boosted_regions"] == []
+
+
+@pytest.mark.parametrize("q", ["zzqxv", "chocolate cake recipe", "红烧肉的做法"])
+def test_a_query_with_no_good_match_says_so(server, q):
+    body = server.get("/search", params={"q": q}).json()
+    assert body["relevance"]["label"] == "none" and 0 <= body["relevance"]["best"] < 0.5
+    assert body["total"] == 0
+    ask = server.get("/ask", params={"q": q}).json()
+    assert ask["sentences"] == [] and ask["relevance"]["label"] == "none" and ask["no_answer"]
+    brief = server.get("/brief", params={"topic": q, "format": "md"})
+    assert brief.status_code == 422 and brief.json()["parameter"] == "topic"
+    assert "no good match" in brief.json()["message"]
+
+
+def test_forcing_answers_a_query_with_no_good_match(server):
+    ask = server.get("/ask", params={"q": "chocolate cake recipe", "force": "true"}).json()
+    assert ask["sentences"] and ask["no_answer"] is None
+    brief = server.get("/brief", params={"topic": "chocolate cake recipe", "format": "md", "force": "true"})
+    assert brief.status_code == 200 and brief.text.startswith("#")
+
+
+def test_an_on_topic_query_has_a_match_and_paging_keeps_its_total(server):
+    first = server.get("/search", params={"q": "informal settlers and flooding in Kampala", "k": 3}).json()
+    assert first["relevance"]["label"] in ("strong", "weak") and first["relevance"]["best"] >= 0.5
+    assert first["total"] >= 1
+    later = server.get(
+        "/search", params={"q": "informal settlers and flooding in Kampala", "k": 3, "offset": 6}
+    ).json()
+    assert later["total"] == first["total"] and later["relevance"] == first["relevance"]

@@ -251,6 +251,23 @@ def test_arabic_card_is_right_to_left_and_layout_holds(page, base_url):
     page.screenshot(path=str(_artifact("search_page_arabic.png")))
 
 
+def test_a_question_with_no_good_match_says_so_and_offers_topics(page, base_url):
+    open_page(page, base_url + "?q=" + "zzqxv")
+    page.wait_for_selector("#no-match .nearby-topics button")
+    assert "No good match" in page.locator("#status").inner_text()
+    assert page.locator("#no-match").is_visible()
+    page.screenshot(path=str(_artifact("search_page_no_match.png")))
+    assert page.locator("#brief-panel").is_hidden()
+
+
+def test_a_law_card_cites_its_article(page, base_url):
+    open_page(page, base_url + "?q=" + "出租人的房屋维修义务" + "&country=CHN")
+    page.wait_for_function(RESULTS_READY)
+    where = page.locator("#results > li .cite-where").first.inner_text()
+    assert "第" in where and "条" in where, where
+    page.screenshot(path=str(_artifact("search_page_article.png")))
+
+
 def test_words_matched_in_other_languages_are_named_above_the_results(page, base_url):
     # "housing cooperatives" in Arabic: the English card's highlighted words come from the question's
     # translations, which the page lists (each in its own language) under the result count.

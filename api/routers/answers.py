@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
 from housing_kb.api.deps import get_engine
-from housing_kb.api.schemas import MAX_QUERY_CHARS, ErrorOut
+from housing_kb.api.schemas import KIND_DESCRIPTION, MAX_QUERY_CHARS, ErrorOut
 from housing_kb.api.schemas_answers import (
     AnswerResponse,
     AskRequest,
@@ -81,7 +81,7 @@ def _llm() -> LLMConfig | None:
 
 def run_ask(req: AskRequest, engine: SearchEngine) -> AnswerResponse:
     filters = Filters.from_params(
-        component=req.component, region=req.region, country=req.country, language=req.language
+        component=req.component, region=req.region, country=req.country, language=req.language, kind=req.kind
     )
     answer = answer_question(
         engine,
@@ -92,6 +92,7 @@ def run_ask(req: AskRequest, engine: SearchEngine) -> AnswerResponse:
         group_by=req.group_by,
         per_group=req.per_group,
         llm=_llm() if req.synthesis else None,
+        force=req.force,
     )
     return AnswerResponse.model_validate(answer.to_dict())
 
@@ -113,6 +114,10 @@ def ask_get(
     region: Annotated[list[str], Query()] = [],  # noqa: B006
     country: Annotated[list[str], Query()] = [],  # noqa: B006
     language: Annotated[list[str], Query()] = [],  # noqa: B006
+    kind: Annotated[list[str], Query(description=KIND_DESCRIPTION)] = [],  # noqa: B006
+    force: Annotated[
+        bool, Query(description="Answer from the closest passages even when none is a good match.")
+    ] = False,
 ) -> AnswerResponse:
     """An extractive answer: the most relevant sentences of the top passages, verbatim and cited (document,
     page, paragraph, passage id), each in its source language. Comparative questions ("which countries...",
@@ -130,6 +135,8 @@ def ask_get(
         region=region,
         country=country,
         language=language,
+        kind=kind,
+        force=force,
     )
     return run_ask(req, engine)
 
@@ -228,6 +235,7 @@ def _brief(engine: SearchEngine, req: BriefRequest) -> Brief:
         req.per_component,
         req.examples,
         req.per_country,
+        req.force,
     )
     with _BRIEFS_LOCK:
         cached = _BRIEFS.get(key)
@@ -241,6 +249,7 @@ def _brief(engine: SearchEngine, req: BriefRequest) -> Brief:
         per_component=req.per_component,
         examples=req.examples,
         per_country=req.per_country,
+        force=req.force,
     )
     with _BRIEFS_LOCK:
         _BRIEFS[key] = brief
@@ -277,6 +286,11 @@ def brief_get(
         str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="e.g. 'slum upgrading'.")
     ],
     format: Annotated[BriefFormatKey, Query(description="md, html, pdf or docx.")] = "pdf",
+    force: Annotated[
+        bool, Query(description="Write the brief even when the collection holds no good match for the topic.")
+    ] = False,
 ) -> Response:
-    """The same as ``POST /brief``, for a plain link or button: ``/brief?topic=slum+upgrading&format=pdf``."""
-    return _file(engine, BriefRequest(topic=topic, format=format))
+    """The same as ``POST /brief``, for a plain link or button: ``/brief?topic=slum+upgrading&format=pdf``.
+
+    A topic with no good match in the collection is a 422 (``parameter: topic``) unless ``force=true``."""
+    return _file(engine, BriefRequest(topic=topic, format=format, force=force))

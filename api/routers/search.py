@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from housing_kb.api.deps import get_engine, hit_out
 from housing_kb.api.schemas import (
+    KIND_DESCRIPTION,
     MAX_K,
     MAX_OFFSET,
     MAX_QUERY_CHARS,
@@ -37,6 +38,7 @@ def _filters(req: SearchRequest) -> Filters:
         year_to=req.year_to,
         stage=req.stage,
         min_confidence=req.min_confidence,
+        kind=req.kind,
     )
 
 
@@ -48,6 +50,7 @@ def run_search(req: SearchRequest, engine: SearchEngine) -> SearchResponse:
         filters=_filters(req),
         mode=req.mode,
         group_by_document=req.group_by_document,
+        max_per_document=req.max_per_document,
         highlight=req.highlight,
         with_facets=req.facets,
         boost_places=req.boost_places,
@@ -57,7 +60,8 @@ def run_search(req: SearchRequest, engine: SearchEngine) -> SearchResponse:
         mode=req.mode,
         k=req.k,
         offset=req.offset,
-        total_candidates=result.total_candidates,
+        total=result.total,
+        relevance=result.relevance.to_dict() if result.relevance else None,
         query_language=result.query_language,
         boosted_countries=result.boosted_countries,
         boosted_regions=result.boosted_regions,
@@ -84,12 +88,21 @@ def search_get(
     country: Annotated[list[str], Query(description="ISO alpha-3 country filter (repeatable).")] = [],  # noqa: B006
     document_type: Annotated[list[str], Query(description="Document type filter (repeatable).")] = [],  # noqa: B006
     language: Annotated[list[str], Query(description="Passage language filter (repeatable).")] = [],  # noqa: B006
+    kind: Annotated[list[str], Query(description=KIND_DESCRIPTION)] = [],  # noqa: B006
     year_from: Annotated[int | None, Query(ge=1900, le=2100)] = None,
     year_to: Annotated[int | None, Query(ge=1900, le=2100)] = None,
     mode: Annotated[SearchMode, Query(description="lexical, dense or hybrid.")] = "hybrid",
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     group_by_document: Annotated[int | None, Query(ge=1, le=20, description="Max hits per document.")] = None,
+    max_per_document: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=10,
+            description="At most this many of the first 10 hits from one document (default 6; 0: off).",
+        ),
+    ] = None,
     highlight: bool = True,
     facets: bool = False,
     boost_places: Annotated[
@@ -108,12 +121,14 @@ def search_get(
         country=country,
         document_type=document_type,
         language=language,
+        kind=kind,
         year_from=year_from,
         year_to=year_to,
         mode=mode,
         k=k,
         offset=offset,
         group_by_document=group_by_document,
+        max_per_document=max_per_document,
         highlight=highlight,
         facets=facets,
         boost_places=boost_places,
@@ -142,6 +157,7 @@ def facets(
     country: Annotated[list[str], Query()] = [],  # noqa: B006
     document_type: Annotated[list[str], Query()] = [],  # noqa: B006
     language: Annotated[list[str], Query()] = [],  # noqa: B006
+    kind: Annotated[list[str], Query(description=KIND_DESCRIPTION)] = [],  # noqa: B006
     year_from: Annotated[int | None, Query(ge=1900, le=2100)] = None,
     year_to: Annotated[int | None, Query(ge=1900, le=2100)] = None,
     mode: Annotated[SearchMode, Query()] = "hybrid",
@@ -160,6 +176,7 @@ def facets(
         language=language,
         year_from=year_from,
         year_to=year_to,
+        kind=kind,
     )
     total, counts = engine.facets(q, f, mode=mode)
     return FacetsResponse(query=q, total=total, facets=counts)

@@ -467,14 +467,48 @@ function renderResults({ appendedFrom = null } = {}) {
   document.title = `${state.q} — ${t("appName")}`;
   const cards = view.hits.map((hit, i) => resultCard(hit, i));
   list.replaceChildren(...cards);
-  const total = response.total_candidates;
+  $("no-match").hidden = true;
+  if (response.relevance?.label === "none") {
+    // The closest passages stay below the notice: on a narrow filter a real question can score low.
+    renderNoGoodMatch();
+    renderQueryNotes(response);
+    renderBrief();
+    return;
+  }
+  const total = response.total;
   if (!view.hits.length) setStatus(t("noResults"));
-  else setStatus(t("resultsCount", { total: formatNumber(total), from: 1, to: formatNumber(view.hits.length) }));
-  $("load-more").hidden = view.hits.length >= total || response.hits.length < PAGE_SIZE;
+  else {
+    const counts = { total: formatNumber(total), from: 1, to: formatNumber(view.hits.length) };
+    setStatus(t(response.relevance?.label === "weak" ? "weakMatches" : "resultsCount", counts));
+  }
+  $("load-more").hidden = response.hits.length < PAGE_SIZE;
   renderQueryNotes(response);
   // After "show more", move keyboard focus to the first new result so the user continues from there.
   if (appendedFrom !== null) list.children[appendedFrom]?.querySelector(".card-title a")?.focus();
   renderBrief();
+}
+
+// The collection holds nothing close to the question: say so before the least bad passages, and offer
+// topics it does cover: typeahead completions of the question's words, else the components.
+function renderNoGoodMatch() {
+  setStatus(t("noGoodMatch"));
+  $("load-more").hidden = true;
+  const topics = h("ul", { class: "nearby-topics" });
+  const topicButton = (text, language) =>
+    h("li", {}, h("button", { type: "button", class: "link-button", lang: language || undefined, onclick: () => submitQuery(text) }, text));
+  const notice = $("no-match");
+  notice.replaceChildren(h("p", {}, t("nearbyTopics")), topics);
+  notice.hidden = false;
+  const words = state.q.split(/\s+/).filter((w) => w.length >= 3).slice(0, 4);
+  Promise.all(words.map((w) => api("/suggest", { q: w.slice(0, 100), limit: 3 }).catch(() => ({ suggestions: [] }))))
+    .then((answers) => {
+      const seen = new Set();
+      const found = answers.flatMap((a) => a.suggestions || []).filter((s) => !seen.has(s.text) && seen.add(s.text));
+      const items = found.length
+        ? found.slice(0, 6).map((s) => topicButton(s.text, s.language))
+        : COMPONENT_KEYS.map((c) => topicButton(componentLabel(c)));
+      topics.replaceChildren(...items);
+    });
 }
 
 // The words a question was also matched with in other languages (cross-lingual BM25): the highlighted
@@ -754,7 +788,8 @@ function renderGap() {
 
 function renderBrief() {
   const panel = $("brief-panel");
-  panel.hidden = !endpoints.brief || !state.q;
+  // No brief for a question the collection holds no good match for (the API refuses it too).
+  panel.hidden = !endpoints.brief || !state.q || view.response?.relevance?.label === "none";
   if (panel.hidden) return;
   $("brief-text").textContent = t("briefText", { q: state.q });
   const select = $("brief-format");

@@ -120,9 +120,12 @@ export function excerptNode(passage, { tag = "div", className = "excerpt", id } 
   return node;
 }
 
-/** "p. 11, para. 4" in the UI language, or "" for flowing text without pages or paragraphs. */
+/** "Art. 5, p. 11, para. 4" in the UI language, or "" for flowing text without articles, pages or paragraphs. */
 export function locationText(p) {
   const parts = [];
+  // A law is cited by its articles ("Статья 89"), as the Python citation label does.
+  const articles = p.articles || [];
+  if (articles.length) parts.push(articles.length <= 2 ? articles.join(", ") : `${articles[0]}–${articles[articles.length - 1]}`);
   // Search hits carry page_start/page_end; example and answer citations carry a single `page`.
   const start = p.page_start ?? p.page;
   const end = p.page_end ?? p.page;
