@@ -74,6 +74,7 @@ eval-retrieval: install
 eval-kinds: install
 	$(BIN)/python -m housing_kb.evaluation.eval_passage_kinds --markdown
 	$(BIN)/python -m housing_kb.evaluation.fit_relevance --markdown
+	$(BIN)/python -m housing_kb.evaluation.eval_editions --markdown
 
 eval-tags: model
 	$(BIN)/python -m housing_kb.evaluation.eval_tags --folds 5

@@ -2,20 +2,57 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 
 from housing_kb.api.schemas import CitationOut, DocumentOut, HitOut, PassageOut
+from housing_kb.index.gists import TranslationCache, translate
 from housing_kb.index.search import DocumentRef, Hit, SearchEngine
 from housing_kb.index.store import DocumentRecord
+from housing_kb.index.synthesis import LLMConfig, SynthesisError
 
 
 def get_engine(request: Request) -> SearchEngine:
     """The shared engine pinned to the index's current state for this request: a rebuild or an ingest
     committing meanwhile never shows the request half of one state and half of another."""
     return request.app.state.engine.pinned()
+
+
+_TRANSLATION_CACHES: dict[Path, TranslationCache] = {}
+_CACHES_LOCK = threading.Lock()
+
+
+def translation_cache(engine: SearchEngine) -> TranslationCache:
+    """The machine-translation cache beside the engine's index, opened once per index directory."""
+    with _CACHES_LOCK:
+        directory = engine.store.directory
+        if directory not in _TRANSLATION_CACHES:
+            _TRANSLATION_CACHES[directory] = TranslationCache(directory)
+        return _TRANSLATION_CACHES[directory]
+
+
+def gists(
+    engine: SearchEngine, texts: list[tuple[str, str]], language: str | None
+) -> tuple[list, str | None]:
+    """Machine translations of (text, language) into ``language`` as plain dicts, and a note when
+    none could be made: no endpoint configured, or the endpoint failed (the response still stands)."""
+    if not language or not texts:
+        return [None] * len(texts), None
+    try:
+        config = LLMConfig.from_env()
+    except SynthesisError as exc:
+        return [None] * len(texts), str(exc)
+    if config is None:
+        return [None] * len(texts), "no translation: HOUSING_KB_LLM_BASE_URL is not configured"
+    try:
+        made = translate(translation_cache(engine), texts, language, config)
+    except SynthesisError as exc:
+        return [None] * len(texts), f"no translation: {exc}"
+    return [g.to_dict() if g else None for g in made], None
 
 
 def document_out(d: DocumentRef | DocumentRecord) -> DocumentOut:
@@ -67,6 +104,7 @@ def hit_out(hit: Hit) -> HitOut:
         paragraphs=hit.paragraphs,
         articles=hit.articles,
         kind=hit.kind,
+        editions=hit.editions,
         heading_path=hit.heading_path,
         components=hit.components,
         component_confidence=hit.component_scores,

@@ -98,4 +98,5 @@ def hit_from_api(data: dict[str, Any]) -> Hit:
         stage_scores=dict(data.get("stage_confidence") or {}),
         articles=list(data.get("articles") or []),
         kind=data.get("kind") or "body",
+        editions=list(data.get("editions") or []),
     )

@@ -14,6 +14,12 @@ MAX_K = 100
 MAX_OFFSET = 1000
 
 SearchMode = Literal["dense", "lexical", "hybrid"]
+GistLanguage = Literal["ar", "en", "es", "fr", "pt", "ru", "zh"]
+TRANSLATE_DESCRIPTION = (
+    "Add a machine translation into this language of every excerpt in another one (`gist`, labelled as "
+    "machine-made), when an OpenAI-compatible endpoint is configured (HOUSING_KB_LLM_BASE_URL); cached "
+    "in the index, so a passage is translated once."
+)
 KIND_DESCRIPTION = (
     f"Passage types (any of): {', '.join(KINDS)}, or {ALL_KINDS}. Omitted: body text only; reference lists, "
     "contents pages, web furniture, front matter, lists of people and tables are kept but hidden."
@@ -61,6 +67,7 @@ class SearchRequest(BaseModel):
     )
     language: list[str] = Field(default_factory=list, description="Passage languages, ISO 639-1 (any of).")
     kind: list[str] = Field(default_factory=list, description=KIND_DESCRIPTION)
+    translate_to: GistLanguage | None = Field(None, description=TRANSLATE_DESCRIPTION)
     year_from: int | None = Field(None, ge=1900, le=2100, description="Earliest document year (inclusive).")
     year_to: int | None = Field(None, ge=1900, le=2100, description="Latest document year (inclusive).")
     mode: SearchMode = Field(
@@ -70,6 +77,11 @@ class SearchRequest(BaseModel):
     offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Number of hits to skip (paging).")
     group_by_document: int | None = Field(
         None, ge=1, le=20, description="At most this many hits per document (omit for no grouping)."
+    )
+    one_edition_per_work: bool = Field(
+        True,
+        description="Show one edition of each work (the one in the query's language when there is one); "
+        "false lists every translation and copy.",
     )
     max_per_document: int | None = Field(
         None,
@@ -103,6 +115,18 @@ class DocumentOut(BaseModel):
     work_id: str | None = Field(
         None, description="The work this document is an edition of (translations and copies share it)."
     )
+
+
+class GistOut(BaseModel):
+    language: str
+    text: str = Field(description="Machine translation of the passage (or sentence): not the source text.")
+    model: str = Field(description="The model that made it.")
+    machine_translation: bool = Field(True, description="Always true: label it as such wherever it is shown.")
+
+
+class EditionOut(BaseModel):
+    document_id: str
+    language: str | None = Field(description="The edition's language (ISO 639-1).")
 
 
 class CitationOut(BaseModel):
@@ -147,6 +171,13 @@ class HitOut(BaseModel):
         "filter asks for them.",
     )
     heading_path: list[str] = Field(description="Headings above the passage, outermost first.")
+    gist: GistOut | None = Field(
+        None, description="A machine translation of the text, when translate_to asks."
+    )
+    editions: list[EditionOut] = Field(
+        default_factory=list,
+        description="The other editions of this document's work (translations, copies), hidden from the list.",
+    )
     components: list[str] = Field(description="Adequacy components the passage speaks of.")
     component_confidence: dict[str, float] = Field(
         default_factory=dict,
@@ -210,6 +241,9 @@ class SearchResponse(BaseModel):
         "terms joined the BM25 query (questions in English, and lexical mode, are not translated).",
     )
     hits: list[HitOut]
+    translation_note: str | None = Field(
+        None, description="Why translate_to added no gist (no endpoint configured, or it failed)."
+    )
     facets: dict[str, dict[str, int]] | None = Field(
         None,
         description="Counts per component, stage, region, country, document_type, language, year and kind.",
@@ -309,6 +343,10 @@ class HealthResponse(BaseModel):
         description="Words in the lexicon that translates questions for BM25 (hybrid mode), over all "
         "languages; 0 when there is none (no second dense channel, or an index from before it: re-run "
         "ingest)."
+    )
+    machine_translation: bool = Field(
+        False,
+        description="Whether translate_to can add machine translations (an LLM endpoint is configured).",
     )
 
 

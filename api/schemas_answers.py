@@ -6,7 +6,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from housing_kb.api.schemas import KIND_DESCRIPTION, MAX_QUERY_CHARS, RelevanceOut
+from housing_kb.api.schemas import (
+    KIND_DESCRIPTION,
+    MAX_QUERY_CHARS,
+    TRANSLATE_DESCRIPTION,
+    GistLanguage,
+    GistOut,
+    RelevanceOut,
+)
 from housing_kb.api.schemas_countries import ValueOut
 
 GroupByKey = Literal["auto", "country", "component", "none"]
@@ -38,6 +45,9 @@ class AnswerSentenceOut(BaseModel):
     countries: list[str]
     regions: list[str]
     components: list[str]
+    gist: GistOut | None = Field(
+        None, description="A machine translation of the sentence, when translate_to asks."
+    )
 
 
 class AnswerGroupOut(BaseModel):
@@ -77,6 +87,7 @@ class AnswerResponse(BaseModel):
     no_answer: str | None = Field(
         None, description="Why no sentence is quoted: the collection holds no good match (unless force=true)."
     )
+    translation_note: str | None = Field(None, description="Why translate_to added no gist.")
 
 
 class AskRequest(BaseModel):
@@ -97,6 +108,7 @@ class AskRequest(BaseModel):
     per_group: int = Field(2, ge=1, le=10)
     synthesis: bool = Field(True, description="Add an LLM synthesis when an endpoint is configured.")
     force: bool = Field(False, description="Answer from the closest passages even when none is a good match.")
+    translate_to: GistLanguage | None = Field(None, description=TRANSLATE_DESCRIPTION)
     component: list[str] = Field(default_factory=list)
     region: list[str] = Field(default_factory=list)
     country: list[str] = Field(default_factory=list)

@@ -59,6 +59,12 @@ NO_COMPONENT = "general"
 # Phrasings of a comparison in the UN languages (and Portuguese). Lower-cased match on the question.
 _COMPARE = re.compile(
     r"\b(which|what) countr|\bcompar|\bdiffer|\bcontrast|\bversus\b|\bvs\.?\s|\bhow do .+ and .+\b"
+    # "how do governments / countries / cities ...", "which governments ...": many places, one question
+    r"|\bhow (do|does|can|could|should) (the )?(governments|countries|states|cities|municipalities)\b"
+    r"|\b(which|what) (governments|cities|states|municipalities)\b"
+    r"|\bc[oó]mo (\w+ )?(los|las) (gobiernos|pa[ií]ses|estados|ciudades)|\bcomment les (gouvernements|pays|[ée]tats|villes)"
+    r"|\bcomo (os|as) (governos|pa[ií]ses|estados|cidades)|как (правительства|страны|государства|города)"
+    r"|各国|各地|各国政府|كيف (تقوم|تعمل)? ?(الحكومات|الدول)"
     r"|\bacross countries|\bbetween countries|\bquels? pays|\bqu[eé]ls? pa[ií]s|\bcu[aá]les pa[ií]ses"
     r"|\bentre (les|los|os) pa[iy]s|сравн|какие стран|различ|比较|对比|哪些国家|不同国家|قارن|مقارنة|أي الدول|ما الدول",
     re.IGNORECASE,
@@ -71,8 +77,13 @@ _HAS_SPACES = re.compile(r"[A-Za-z\u00c0-\u024f\u0400-\u04ff\u0600-\u06ff]")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _URLISH = re.compile(r"https?://|www\.|\]\(|\|")
 _SENTENCE_END = re.compile(r"[.!;:。！؛۔\"'”’»)\]]$")
-#: Sentences embedded per answer at most (the first ones of the best passages): bounds the latency.
+#: Sentences considered per answer (the first ones of the best passages).
 MAX_CANDIDATES = 48
+#: Of those, sentences embedded (e5, one run each: the bulk of an answer's time), chosen by the
+#: question's words they share and their passage's rank; the rest are not scored.
+MAX_EMBEDDED = 24
+#: Passages a comparative question ("which countries ...") draws its sentences from.
+COMPARE_PASSAGES = 24
 #: A sentence scoring below this (on the 0-1 mixed scale) is not evidence for the question.
 MIN_SCORE = 0.3
 
@@ -365,11 +376,17 @@ def rank_sentences(
     """
     if not candidates:
         return []
+    qterms = set(analyze_query(question))
+    if len(candidates) > MAX_EMBEDDED:
+        # Prefer sentences sharing the question's words, then earlier ones (better passages first):
+        # a cross-lingual question shares few words, and keeps the best passages' sentences.
+        overlap = [_lexical_overlap(qterms, c.text, c.hit.language) for c in candidates]
+        keep = sorted(range(len(candidates)), key=lambda i: (-overlap[i], i))[:MAX_EMBEDDED]
+        candidates = [candidates[i] for i in sorted(keep)]
     vectors = embedder.embed_sentences([c.text for c in candidates])
     dense = vectors @ np.asarray(query_vector, dtype=np.float32)
     lo, hi = float(dense.min()), float(dense.max())
     dense_n = (dense - lo) / (hi - lo) if hi > lo else np.ones_like(dense)
-    qterms = set(analyze_query(question))
     terms = [set(analyze(c.text, c.hit.language)) for c in candidates]
     scores = [
         (1 - lexical_weight) * float(dense_n[i])
@@ -410,6 +427,8 @@ def group_sentences(
         bucket = groups.setdefault(key, [])
         if len(bucket) < per_group:
             bucket.append(s)
+    if by == "country":  # countries first: the global texts are context for a comparison, not a case
+        groups = dict(sorted(groups.items(), key=lambda kv: kv[0] == NO_COUNTRY))
     out = []
     for key, sentences in list(groups.items())[:max_groups]:
         label = country_name(key) if by == "country" else component_label(key)
@@ -449,19 +468,39 @@ def answer_question(
             relevance=relevance,
             no_answer=NO_GOOD_MATCH,
         )
-    pages = PageCache(engine.store)
-    candidates = [s for hit in result.hits for s in passage_sentences(hit, pages)][:MAX_CANDIDATES]
-    ranked = rank_sentences(question, engine.query_vector(question), candidates, engine.embedder)
-    scored = [_answer_sentence(s, score) for s, score, _ in ranked]
     grouping = (
         comparison_grouping(question) if group_by == "auto" else (None if group_by == "none" else group_by)
     )
+    hits = result.hits
+    if grouping == "country":
+        # A comparison needs many places: more passages, at most two per document, and the first
+        # sentences of each (the candidate budget spread over them rather than spent on the first few).
+        hits = engine.search(
+            question, k=COMPARE_PASSAGES, filters=filters, mode=mode, group_by_document=2
+        ).hits
+    pages = PageCache(engine.store)
+    if grouping == "country":
+        # Every passage gets its share of the embedding budget: its sentences sharing most of the
+        # question's words, so that each place can speak.
+        qterms = set(analyze_query(question))
+        per_hit = max(1, MAX_EMBEDDED // max(1, len(hits)))
+        candidates = []
+        for hit in hits:
+            sentences = passage_sentences(hit, pages)
+            overlap = [_lexical_overlap(qterms, s.text, hit.language) for s in sentences]
+            best = sorted(range(len(sentences)), key=lambda i: (-overlap[i], i))[:per_hit]
+            candidates += [sentences[i] for i in sorted(best)]
+        candidates = candidates[:MAX_EMBEDDED]
+    else:
+        candidates = [s for hit in hits for s in passage_sentences(hit, pages)][:MAX_CANDIDATES]
+    ranked = rank_sentences(question, engine.query_vector(question), candidates, engine.embedder)
+    scored = [_answer_sentence(s, score) for s, score, _ in ranked]
     answer = Answer(
         question=question,
         query_language=result.query_language,
         mode="extractive",
         sentences=scored[:max_sentences],
-        passages_considered=len(result.hits),
+        passages_considered=len(hits),
         relevance=relevance,
     )
     if grouping is not None:

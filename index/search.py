@@ -144,6 +144,8 @@ class Hit:
     articles: list[str] = field(default_factory=list)
     #: body, or the kind of furniture (reference_list, table_of_contents, ...) a kind filter asked for.
     kind: str = "body"
+    #: The other editions of the hit's work (translations, copies): [{document_id, language}].
+    editions: list[dict[str, str | None]] = field(default_factory=list)
 
     def pages_label(self) -> str:
         if self.page_start is None:
@@ -176,6 +178,7 @@ class Hit:
             "paragraphs": list(self.paragraphs),
             "articles": list(self.articles),
             "kind": self.kind,
+            "editions": list(self.editions),
             "citation": self.citation_line(),
             "components": list(self.components),
             "component_confidence": dict(self.component_scores),
@@ -421,6 +424,7 @@ class SearchEngine:
         with_facets: bool = False,
         boost_places: bool = True,
         max_per_document: int | None = None,
+        one_edition_per_work: bool = True,
     ) -> SearchResult:
         """Ranked, cited hits. Filters are validated (unknown values raise InvalidFilter) and exact.
 
@@ -428,7 +432,9 @@ class SearchEngine:
         documents about it; an explicit country filter makes that moot and turns it off.
         ``group_by_document`` keeps at most that many hits per document; otherwise at most
         ``max_per_document`` of the first page come from one document (None: the configured cap,
-        0: none)."""
+        0: none). With ``one_edition_per_work`` the editions of one work (translations, copies) take
+        one place in the list: the edition in the query's language when it is among the candidates,
+        else the best-ranked one; each hit lists the work's other editions."""
         if not self._pinned:  # one view for the whole search, whatever other threads do meanwhile
             return self.pinned().search(
                 query,
@@ -441,6 +447,7 @@ class SearchEngine:
                 with_facets=with_facets,
                 boost_places=boost_places,
                 max_per_document=max_per_document,
+                one_edition_per_work=one_edition_per_work,
             )
         _single_threaded_faiss()
         if not has_words(query):
@@ -462,6 +469,9 @@ class SearchEngine:
         # Hits are not cut at the floor: a passage's own cosines judge it less well than the query's
         # best do, and cutting cost the dev set 0.04 nDCG@10 (README, "Honest relevance").
         relevance, total = self._relevance(query, channels, allowed)
+        query_language = qlang or script_language(query)
+        if one_edition_per_work and not filters.document_ids:
+            ranked = self._one_edition_per_work(ranked, query_language)
         if group_by_document:
             ranked = _group(ranked, self._doc_of(ranked), group_by_document)
         else:
@@ -469,6 +479,8 @@ class SearchEngine:
             if cap:
                 ranked = _spread(ranked, self._doc_of(ranked), cap, self.config.first_page)
         hits = self._hits(ranked[offset:want])
+        for hit in hits:
+            hit.editions = self._other_editions(hit.document)
         if highlight:
             terms = set(analyze_query(query, qlang)) | set(translation_terms(translations))
             for h in hits:
@@ -483,11 +495,64 @@ class SearchEngine:
             total=len(ranked) if total is None else total,
             facets=facets,
             # The Latin part's language, else the script's: an Arabic question is reported as Arabic.
-            query_language=qlang or script_language(query),
+            query_language=query_language,
             boosted_countries=list(places),
             boosted_regions=list(regions),
             translations=translations,
         )
+
+    def _works(self) -> dict[str, list[DocumentRecord]]:
+        """The editions of each work that has more than one, in language order."""
+        works: dict[str, list[DocumentRecord]] = {}
+        for d in self._view.docs.values():
+            if d.work_id:
+                works.setdefault(d.work_id, []).append(d)
+        return {
+            w: sorted(ds, key=lambda d: (d.language or "", d.doc_id))
+            for w, ds in works.items()
+            if len(ds) > 1
+        }
+
+    def _other_editions(self, document: DocumentRef) -> list[dict[str, str | None]]:
+        if not document.work_id:
+            return []
+        return [
+            {"document_id": d.doc_id, "language": d.language}
+            for d in self._works().get(document.work_id, [])
+            if d.doc_id != document.id
+        ]
+
+    def _one_edition_per_work(
+        self, ranked: list[tuple[int, float]], language: str | None
+    ) -> list[tuple[int, float]]:
+        """One edition per work: the places its editions' passages hold go, in order, to the passages
+        of the chosen edition (the one in ``language`` when it has candidates, else the best-ranked),
+        and the places left over are dropped. So the work keeps its best rank, shown in the reader's
+        language."""
+        works = self._works()
+        if not works:
+            return ranked
+        work_of = {d.doc_id: w for w, ds in works.items() for d in ds}
+        doc_of = self._doc_of(ranked)
+        language_of = {d.doc_id: d.language for ds in works.values() for d in ds}
+        present: dict[str, list[str]] = {}  # work -> its editions among the candidates, best first
+        for pid, _ in ranked:
+            doc = doc_of.get(pid)
+            if doc in work_of and doc not in present.setdefault(work_of[doc], []):
+                present[work_of[doc]].append(doc)
+        chosen = {
+            w: next((d for d in editions if language_of[d] == language), editions[0])
+            for w, editions in present.items()
+        }
+        queues = {w: [(pid, sc) for pid, sc in ranked if doc_of.get(pid) == doc] for w, doc in chosen.items()}
+        out = []
+        for pid, score in ranked:
+            work = work_of.get(doc_of.get(pid))
+            if work is None:
+                out.append((pid, score))
+            elif queues[work]:
+                out.append((queues[work].pop(0)[0], score))
+        return out
 
     def _place_intent(
         self, query: str, allowed: np.ndarray | None

@@ -28,7 +28,7 @@ from housing_kb.index.search import Hit
 from housing_kb.ingest.chunking import split_sentences
 
 _CITATION = re.compile(r"\[p:\s*([^\]\s]+)\s*\]")
-_LANGUAGE_NAMES = {
+LANGUAGE_NAMES = {
     "ar": "Arabic",
     "en": "English",
     "es": "Spanish",
@@ -86,7 +86,7 @@ class Synthesis:
 
 
 @cache
-def _template(name: str) -> Template:
+def prompt_template(name: str) -> Template:
     path = Path(str(resources.files("housing_kb.prompts"))) / "synthesis" / name
     return Template(path.read_text(encoding="utf-8"))
 
@@ -96,7 +96,7 @@ def build_messages(
 ) -> list[dict[str, str]]:
     """The chat messages: the system rules, then the question and the passages with their ids."""
     blocks = [
-        _template("passage.md").substitute(
+        prompt_template("passage.md").substitute(
             passage_id=h.passage_id,
             title=h.document.title,
             countries=", ".join(h.countries) or "global",
@@ -105,11 +105,11 @@ def build_messages(
         )
         for h in hits
     ]
-    system = _template("system.md").substitute(
+    system = prompt_template("system.md").substitute(
         max_sentences=max_sentences,
-        language=_LANGUAGE_NAMES.get(language or "", "the language of the question"),
+        language=LANGUAGE_NAMES.get(language or "", "the language of the question"),
     )
-    user = _template("user.md").substitute(question=question, passages="\n".join(blocks))
+    user = prompt_template("user.md").substitute(question=question, passages="\n".join(blocks))
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 

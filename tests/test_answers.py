@@ -247,6 +247,22 @@ def test_comparative_question_is_grouped_by_country(server, store):
 
 
 @pytest.mark.model
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How do governments improve informal settlements?",
+        "¿Cómo mejoran los gobiernos los barrios informales?",
+    ],
+)
+def test_a_how_do_governments_question_compares_at_least_three_countries(server, question):
+    body = server.get("/ask", params={"q": question}).json()
+    assert body["grouped_by"] == "country"
+    countries = [g["key"] for g in body["groups"] if g["key"] != "global"]
+    assert len(countries) >= 3, countries
+    assert body["groups"][-1]["key"] == "global" or "global" not in [g["key"] for g in body["groups"]]
+
+
+@pytest.mark.model
 def test_ask_rejects_bad_parameters(server):
     assert server.get("/ask", params={"q": ""}).status_code == 422
     bad = server.get("/ask", params={"q": "housing", "group_by": "continent"})
@@ -381,3 +397,43 @@ def test_cli_ask_and_examples(engine, monkeypatch):
     assert shown.exit_code == 0 and "Uganda" not in shown.output and "[" in shown.output
     wrong = runner.invoke(app, ["examples", "slums", "--region", "mars"])
     assert wrong.exit_code == 2 and "region" in wrong.output
+
+
+@pytest.mark.model
+def test_gists_translate_foreign_hits_once_and_say_they_are_machine_made(server, monkeypatch):
+    query = {"q": "résorption des bidonvilles et accompagnement des habitants", "k": 5}
+    with ChatStub() as stub:
+        monkeypatch.setenv("HOUSING_KB_LLM_BASE_URL", stub.base_url)
+        monkeypatch.setenv("HOUSING_KB_LLM_MODEL", "stub-translator")
+        first = server.get("/search", params=query | {"translate_to": "en"}).json()
+        foreign = [h for h in first["hits"] if h["language"] != "en"]
+        assert foreign, "expected French hits for a French question"
+        for hit in first["hits"]:
+            if hit["language"] == "en":
+                assert hit["gist"] is None
+            else:
+                assert (
+                    hit["gist"]["machine_translation"] is True and hit["gist"]["model"] == "stub-translator"
+                )
+                assert hit["gist"]["language"] == "en" and hit["gist"]["text"]
+        asked = len(stub.requests)
+        assert asked == len({h["text"] for h in foreign})
+        assert "Translate the following passage" in stub.requests[0]["body"]["messages"][0]["content"]
+        second = server.get("/search", params=query | {"translate_to": "en"}).json()
+        assert len(stub.requests) == asked  # every passage came from the cache
+        assert [h["gist"] for h in second["hits"]] == [h["gist"] for h in first["hits"]]
+
+        ask = server.get("/ask", params={"q": query["q"], "translate_to": "en", "synthesis": "false"}).json()
+        assert ask["sentences"] and all(
+            (s["gist"] is None) == (s["language"] == "en") for s in ask["sentences"]
+        )
+
+
+@pytest.mark.model
+def test_without_an_endpoint_translate_to_says_why_there_is_no_gist(server, monkeypatch):
+    monkeypatch.delenv("HOUSING_KB_LLM_BASE_URL", raising=False)
+    body = server.get("/search", params={"q": "résorption des bidonvilles", "translate_to": "en"}).json()
+    assert all(h["gist"] is None for h in body["hits"])
+    assert "HOUSING_KB_LLM_BASE_URL" in body["translation_note"]
+    bad = server.get("/search", params={"q": "housing", "translate_to": "de"})
+    assert bad.status_code == 422 and "translate_to" in bad.text

@@ -11,8 +11,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
-from housing_kb.api.deps import get_engine
-from housing_kb.api.schemas import KIND_DESCRIPTION, MAX_QUERY_CHARS, ErrorOut
+from housing_kb.api.deps import get_engine, gists
+from housing_kb.api.schemas import (
+    KIND_DESCRIPTION,
+    MAX_QUERY_CHARS,
+    TRANSLATE_DESCRIPTION,
+    ErrorOut,
+    GistLanguage,
+)
 from housing_kb.api.schemas_answers import (
     AnswerResponse,
     AskRequest,
@@ -94,7 +100,16 @@ def run_ask(req: AskRequest, engine: SearchEngine) -> AnswerResponse:
         llm=_llm() if req.synthesis else None,
         force=req.force,
     )
-    return AnswerResponse.model_validate(answer.to_dict())
+    data = answer.to_dict()
+    if req.translate_to:
+        # Each quoted sentence, wherever it is listed (the answer, its groups), gets its gist.
+        listed = [s for s in data["sentences"]] + [s for g in data["groups"] for s in g["sentences"]]
+        made, data["translation_note"] = gists(
+            engine, [(s["text"], s["language"]) for s in listed], req.translate_to
+        )
+        for sentence, gist in zip(listed, made, strict=True):
+            sentence["gist"] = gist
+    return AnswerResponse.model_validate(data)
 
 
 @router.get("/ask", response_model=AnswerResponse, responses=_ERRORS, summary="Answer a policy question")
@@ -118,6 +133,7 @@ def ask_get(
     force: Annotated[
         bool, Query(description="Answer from the closest passages even when none is a good match.")
     ] = False,
+    translate_to: Annotated[GistLanguage | None, Query(description=TRANSLATE_DESCRIPTION)] = None,
 ) -> AnswerResponse:
     """An extractive answer: the most relevant sentences of the top passages, verbatim and cited (document,
     page, paragraph, passage id), each in its source language. Comparative questions ("which countries...",
@@ -137,6 +153,7 @@ def ask_get(
         language=language,
         kind=kind,
         force=force,
+        translate_to=translate_to,
     )
     return run_ask(req, engine)
 

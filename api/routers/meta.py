@@ -10,6 +10,7 @@ from housing_kb.api.deps import get_engine
 from housing_kb.api.schemas import HealthResponse, Suggestion, SuggestResponse
 from housing_kb.index.search import SearchEngine
 from housing_kb.index.suggest import load_labels
+from housing_kb.index.synthesis import LLMConfig, SynthesisError
 
 router = APIRouter(tags=["meta"])
 
@@ -46,4 +47,12 @@ def health(engine: Annotated[SearchEngine, Depends(get_engine)]) -> HealthRespon
         query_engine=engine.query_engine_name,
         language_directions_removed=int(engine.store.language_basis().shape[0]),
         translation_words=len(engine.translator.lexicon) if engine.translator else 0,
+        machine_translation=_translation_configured(),
     )
+
+
+def _translation_configured() -> bool:
+    try:
+        return LLMConfig.from_env() is not None
+    except SynthesisError:  # half configured: translate_to will say why
+        return False

@@ -7,21 +7,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from housing_kb.api.deps import get_engine, hit_out
+from housing_kb.api.deps import get_engine, gists, hit_out
 from housing_kb.api.schemas import (
     KIND_DESCRIPTION,
     MAX_K,
     MAX_OFFSET,
     MAX_QUERY_CHARS,
+    TRANSLATE_DESCRIPTION,
     ErrorOut,
     FacetsResponse,
+    GistLanguage,
+    GistOut,
     SearchMode,
     SearchRequest,
     SearchResponse,
     TranslationOut,
 )
 from housing_kb.index.filters import Filters
-from housing_kb.index.search import SearchEngine
+from housing_kb.index.search import SearchEngine, SearchResult
 
 router = APIRouter(tags=["search"])
 _ERRORS = {422: {"model": ErrorOut, "description": "Invalid parameter (the message names it)."}}
@@ -43,7 +46,13 @@ def _filters(req: SearchRequest) -> Filters:
 
 
 def run_search(req: SearchRequest, engine: SearchEngine) -> SearchResponse:
-    result = engine.search(
+    result = _search(req, engine)
+    made, note = gists(engine, [(h.text, h.language) for h in result.hits], req.translate_to)
+    return _response(req, result, made, note)
+
+
+def _search(req: SearchRequest, engine: SearchEngine) -> SearchResult:
+    return engine.search(
         req.q,
         k=req.k,
         offset=req.offset,
@@ -51,10 +60,14 @@ def run_search(req: SearchRequest, engine: SearchEngine) -> SearchResponse:
         mode=req.mode,
         group_by_document=req.group_by_document,
         max_per_document=req.max_per_document,
+        one_edition_per_work=req.one_edition_per_work,
         highlight=req.highlight,
         with_facets=req.facets,
         boost_places=req.boost_places,
     )
+
+
+def _response(req: SearchRequest, result: SearchResult, made: list, note: str | None) -> SearchResponse:
     return SearchResponse(
         query=req.q,
         mode=req.mode,
@@ -66,7 +79,11 @@ def run_search(req: SearchRequest, engine: SearchEngine) -> SearchResponse:
         boosted_countries=result.boosted_countries,
         boosted_regions=result.boosted_regions,
         query_translations=[TranslationOut(**asdict(t)) for t in result.translations],
-        hits=[hit_out(h) for h in result.hits],
+        hits=[
+            hit_out(h).model_copy(update={"gist": GistOut(**g) if g else None})
+            for h, g in zip(result.hits, made, strict=True)
+        ],
+        translation_note=note,
         facets=result.facets if req.facets else None,
     )
 
@@ -89,6 +106,7 @@ def search_get(
     document_type: Annotated[list[str], Query(description="Document type filter (repeatable).")] = [],  # noqa: B006
     language: Annotated[list[str], Query(description="Passage language filter (repeatable).")] = [],  # noqa: B006
     kind: Annotated[list[str], Query(description=KIND_DESCRIPTION)] = [],  # noqa: B006
+    translate_to: Annotated[GistLanguage | None, Query(description=TRANSLATE_DESCRIPTION)] = None,
     year_from: Annotated[int | None, Query(ge=1900, le=2100)] = None,
     year_to: Annotated[int | None, Query(ge=1900, le=2100)] = None,
     mode: Annotated[SearchMode, Query(description="lexical, dense or hybrid.")] = "hybrid",
@@ -103,6 +121,9 @@ def search_get(
             description="At most this many of the first 10 hits from one document (default 6; 0: off).",
         ),
     ] = None,
+    one_edition_per_work: Annotated[
+        bool, Query(description="One edition of each work, in the query's language when there is one.")
+    ] = True,
     highlight: bool = True,
     facets: bool = False,
     boost_places: Annotated[
@@ -122,6 +143,7 @@ def search_get(
         document_type=document_type,
         language=language,
         kind=kind,
+        translate_to=translate_to,
         year_from=year_from,
         year_to=year_to,
         mode=mode,
@@ -129,6 +151,7 @@ def search_get(
         offset=offset,
         group_by_document=group_by_document,
         max_per_document=max_per_document,
+        one_edition_per_work=one_edition_per_work,
         highlight=highlight,
         facets=facets,
         boost_places=boost_places,

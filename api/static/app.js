@@ -100,6 +100,13 @@ async function init() {
     endpoints = found;
     rerender();
   });
+  // With a translation endpoint, hits in other languages come with a labelled machine translation;
+  // the first search waits for the answer so that it asks for them too.
+  await api("/health")
+    .then((health) => {
+      translations = Boolean(health.machine_translation);
+    })
+    .catch(() => {});
   route();
   await discovery;
   document.body.dataset.ready = "true";
@@ -161,8 +168,12 @@ function anyFilter() {
 // ------------------------------------------------------------------ searching
 
 /** The API parameters for the current state, optionally leaving one facet out (for its own counts). */
+let translations = false;
+const GIST_LANGUAGES = ["ar", "en", "es", "fr", "pt", "ru", "zh"];
+
 function searchParams(exclude = null) {
   const params = { q: state.q };
+  if (translations && exclude === null && GIST_LANGUAGES.includes(currentLanguage())) params.translate_to = currentLanguage();
   for (const facet of FACETS) if (facet !== exclude) params[facet] = state.filters[facet];
   if (exclude !== "year") {
     params.year_from = state.yearFrom;
@@ -593,6 +604,14 @@ function resultCard(hit, index) {
       ),
       hit.heading_path?.length ? h("p", { class: "heading-path", dir: "auto" }, hit.heading_path.join(" › ")) : null,
       excerpt,
+      hit.gist
+        ? h(
+            "div",
+            { class: "gist", lang: hit.gist.language, dir: isRtl(hit.gist.language) ? "rtl" : "auto" },
+            h("p", { class: "gist-label" }, t("machineTranslation", { model: hit.gist.model })),
+            h("p", { class: "gist-text" }, hit.gist.text),
+          )
+        : null,
       long
         ? h(
             "button",
@@ -611,6 +630,18 @@ function resultCard(hit, index) {
           )
         : null,
       citationNode(hit),
+      hit.editions?.length
+        ? h(
+            "p",
+            { class: "editions" },
+            t("otherEditions"),
+            " ",
+            hit.editions.flatMap((e, i) => [
+              i ? ", " : "",
+              h("a", { href: documentHref(e.document_id), lang: e.language || undefined }, languageName(e.language) || e.document_id),
+            ]),
+          )
+        : null,
       chipsNode(hit, addFilter),
       h("div", { class: "card-actions" }, actions),
     ),
