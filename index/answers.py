@@ -257,12 +257,81 @@ def is_answer_sentence(text: str) -> bool:
     return bool(_SENTENCE_END.search(stripped)) or len(words) >= 16
 
 
+#: Words after which a repeated word continues a clause rather than starting one after a heading.
+_LEADS_ON = frozenset(
+    [
+        "and",
+        "or",
+        "of",
+        "the",
+        "to",
+        "in",
+        "for",
+        "with",
+        "by",
+        "on",
+        "at",
+        "as",
+        "from",
+        "y",
+        "o",
+        "de",
+        "del",
+        "la",
+        "el",
+        "et",
+        "ou",
+        "du",
+        "le",
+        "les",
+        "e",
+        "do",
+        "da",
+        "и",
+        "или",
+        "в",
+    ]
+)
+#: "Challenge 4 The quality ...": a numbered heading that extraction ran into the sentence after it.
+_NUMBERED_HEADING = re.compile(r"^(?:[A-Z][a-z]+ ){1,3}\d{1,2}\.? (?=[A-Z])")
+
+
+def strip_run_in_heading(sentence: str) -> str:
+    """The sentence without a heading that PDF extraction glued to its start (no stop between them):
+    "Bond financing options Bond financing is a critical tool" -> "Bond financing is a critical tool".
+
+    >>> strip_run_in_heading("Bond financing options Bond financing is a critical tool Virginia uses.")
+    'Bond financing is a critical tool Virginia uses.'
+    >>> strip_run_in_heading("Challenge 4 The quality of housing is declining.")
+    'The quality of housing is declining.'
+    >>> strip_run_in_heading("Housing is a right. Housing matters.")
+    'Housing is a right. Housing matters.'
+    >>> strip_run_in_heading("Government of India and Government of Kerala agreed.")
+    'Government of India and Government of Kerala agreed.'
+    """
+    words = sentence.split(" ")
+    first = words[0]
+    # The heading's first two words open the sentence again within a few words: "X Y Z X Y ...",
+    # and what comes before is not a clause leading on ("Government of India and Government of ...").
+    if len(first) >= 4 and first[:1].isupper() and first.isalpha() and len(words) > 3:
+        for i in range(2, min(9, len(words) - 1)):
+            if (
+                words[i] == first
+                and words[i + 1] == words[1]
+                and words[i - 1].lower() not in _LEADS_ON
+                and not any(w.endswith((".", ":", ";", ",")) for w in words[:i])
+            ):
+                return " ".join(words[i:])
+    match = _NUMBERED_HEADING.match(sentence)
+    return sentence[match.end() :] if match else sentence
+
+
 def passage_sentences(hit: Hit, pages: PageCache) -> list[SourceSentence]:
     """The quotable sentences of a passage, each found verbatim on a page of the passage."""
     out: list[SourceSentence] = []
     for line in hit.text.split("\n"):
         for start, end in split_sentences(line):
-            text = line[start:end].lstrip("-•*●▪ ").strip()
+            text = strip_run_in_heading(line[start:end].lstrip("-•*●▪ ").strip())
             if not is_answer_sentence(text):
                 continue
             where = pages.locate(hit, text)

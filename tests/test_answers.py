@@ -437,3 +437,28 @@ def test_without_an_endpoint_translate_to_says_why_there_is_no_gist(server, monk
     assert "HOUSING_KB_LLM_BASE_URL" in body["translation_note"]
     bad = server.get("/search", params={"q": "housing", "translate_to": "de"})
     assert bad.status_code == 422 and "translate_to" in bad.text
+
+
+@pytest.mark.parametrize(
+    ("sentence", "quoted"),
+    [
+        # real extraction from the Virginia HB854 summary: the heading ran into the sentence after it
+        (
+            "Bond financing options Bond financing is a critical tool Virginia uses to support affordable housing.",
+            "Bond financing is a critical tool Virginia uses to support affordable housing.",
+        ),
+        (
+            "Challenge 4 The quality and quantity of market-rate affordable housing is declining.",
+            "The quality and quantity of market-rate affordable housing is declining.",
+        ),
+        (
+            "Government of India and Government of Kerala agreed on the plan.",
+            "Government of India and Government of Kerala agreed on the plan.",
+        ),
+        ("Housing is a right. Housing matters.", "Housing is a right. Housing matters."),
+    ],
+)
+def test_an_answer_never_opens_with_a_run_in_heading(sentence, quoted):
+    from housing_kb.index.answers import strip_run_in_heading
+
+    assert strip_run_in_heading(sentence) == quoted
