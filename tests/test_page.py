@@ -258,6 +258,7 @@ def test_a_question_with_no_good_match_says_so_and_offers_topics(page, base_url)
     assert page.locator("#no-match").is_visible()
     page.screenshot(path=str(_artifact("search_page_no_match.png")))
     assert page.locator("#brief-panel").is_hidden()
+    assert page.locator("#gap-panel").is_hidden()
 
 
 def test_a_card_in_another_language_shows_a_labelled_machine_translation(page, base_url, monkeypatch):

@@ -200,7 +200,10 @@ async function runSearch({ append = false } = {}) {
     if (!append) {
       view.facets = mergeCounts(response.facets || {}, own);
       renderFacets();
-      loadGap();
+      // No evidence map for a question the collection holds nothing close to: it would map noise.
+      const noMatch = response.relevance?.label === "none";
+      $("gap-panel").hidden = noMatch;
+      if (!noMatch) loadGap();
     }
     renderResults({ appendedFrom: append ? offset : null });
     if (!append) renderCountryPanel(response);
