@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from functools import cache
 from pathlib import Path
@@ -52,6 +53,8 @@ def gists(
         made = translate(translation_cache(engine), texts, language, config)
     except SynthesisError as exc:
         return [None] * len(texts), f"no translation: {exc}"
+    except sqlite3.Error as exc:  # e.g. an index directory the server may not write to
+        return [None] * len(texts), f"no translation: the cache beside the index is unusable ({exc})"
     return [g.to_dict() if g else None for g in made], None
 
 

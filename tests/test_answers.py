@@ -462,3 +462,22 @@ def test_an_answer_never_opens_with_a_run_in_heading(sentence, quoted):
     from housing_kb.index.answers import strip_run_in_heading
 
     assert strip_run_in_heading(sentence) == quoted
+
+
+@pytest.mark.model
+def test_an_unusable_translation_cache_is_a_note_not_an_error(server, monkeypatch):
+    import sqlite3
+
+    from housing_kb.api import deps
+
+    def unusable(engine):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    with ChatStub() as stub:
+        monkeypatch.setenv("HOUSING_KB_LLM_BASE_URL", stub.base_url)
+        monkeypatch.setenv("HOUSING_KB_LLM_MODEL", "stub-translator")
+        monkeypatch.setattr(deps, "translation_cache", unusable)
+        r = server.get("/search", params={"q": "résorption des bidonvilles", "translate_to": "en"})
+    assert r.status_code == 200
+    assert "readonly database" in r.json()["translation_note"]
+    assert all(h["gist"] is None for h in r.json()["hits"])
