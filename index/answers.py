@@ -541,16 +541,14 @@ def answer_question(
         comparison_grouping(question) if group_by == "auto" else (None if group_by == "none" else group_by)
     )
     hits = result.hits
+    pages = PageCache(engine.store)
     if grouping == "country":
-        # A comparison needs many places: more passages, at most two per document, and the first
-        # sentences of each (the candidate budget spread over them rather than spent on the first few).
+        # A comparison needs many places: more passages, at most two per document, and each passage
+        # gets its share of the embedding budget (its sentences sharing most of the question's words)
+        # rather than the first passages spending it all. The first search stays the synthesis's.
         hits = engine.search(
             question, k=COMPARE_PASSAGES, filters=filters, mode=mode, group_by_document=2
         ).hits
-    pages = PageCache(engine.store)
-    if grouping == "country":
-        # Every passage gets its share of the embedding budget: its sentences sharing most of the
-        # question's words, so that each place can speak.
         qterms = set(analyze_query(question))
         per_hit = max(1, MAX_EMBEDDED // max(1, len(hits)))
         candidates = []

@@ -153,6 +153,8 @@ class FilterTable:
         self.doc = np.zeros(0, dtype=np.int32)
         self.year = np.zeros(0, dtype=np.int32)  # 0 = unknown
         self.kind = np.zeros(0, dtype=np.int8)  # index into KINDS
+        #: Rows a search shows without a kind filter (their kind is one of DEFAULT_KINDS).
+        self.shown = np.zeros(0, dtype=bool)
         self.languages: list[str] = []
         self.doc_ids: list[str] = []
         self.country_rows: dict[str, np.ndarray] = {}
@@ -188,6 +190,7 @@ class FilterTable:
         table.kind = np.fromiter(
             (KINDS.index(r["kind"]) if r["kind"] in KINDS else 0 for r in rows), dtype=np.int8, count=n
         )
+        table.shown = np.isin(table.kind, [KINDS.index(k) for k in DEFAULT_KINDS])
         lang_codes: dict[str, int] = {}
         country_lists: dict[str, list[int]] = {}
         doc_country_lists: dict[str, list[int]] = {}
@@ -263,9 +266,13 @@ class FilterTable:
 
     # ------------------------------------------------------------------ filtering
     def row_mask(self, f: Filters) -> np.ndarray:
-        keep = np.ones(len(self.ids), dtype=bool)
-        if set(f.admitted_kinds) != set(KINDS):
-            keep &= np.isin(self.kind, [KINDS.index(k) for k in f.admitted_kinds])
+        admitted = set(f.admitted_kinds)
+        if admitted == set(DEFAULT_KINDS):
+            keep = self.shown.copy()
+        elif admitted == set(KINDS):
+            keep = np.ones(len(self.ids), dtype=bool)
+        else:
+            keep = np.isin(self.kind, [KINDS.index(k) for k in admitted])
         for asked, keys, mask, prob in (
             (f.components, COMPONENTS, self.component_mask, self.component_prob),
             (f.stages, STAGES, self.stage_mask, self.stage_prob),
@@ -306,7 +313,7 @@ class FilterTable:
 
     def shown_by_default(self, rows: np.ndarray) -> np.ndarray:
         """Those of these rows whose passage type a search shows without a kind filter."""
-        return rows[np.isin(self.kind[rows], [KINDS.index(k) for k in DEFAULT_KINDS])]
+        return rows[self.shown[rows]]
 
     def document_country_ids(self, countries: Iterable[str], within: np.ndarray | None = None) -> np.ndarray:
         """Passage ids of documents about any of these countries, optionally only those in ``within``."""
@@ -322,7 +329,7 @@ class FilterTable:
 
     def allowed_ids(self, f: Filters) -> np.ndarray | None:
         """Passage ids passing the filters, or None when every passage does."""
-        if f.is_empty() and bool(np.isin(self.kind, [KINDS.index(k) for k in DEFAULT_KINDS]).all()):
+        if f.is_empty() and bool(self.shown.all()):
             return None
         return self.ids[self.row_mask(f)]
 

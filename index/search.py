@@ -470,17 +470,19 @@ class SearchEngine:
         # best do, and cutting cost the dev set 0.04 nDCG@10 (README, "Honest relevance").
         relevance, total = self._relevance(query, channels, allowed)
         query_language = qlang or script_language(query)
+        # Editions and diversity only reorder and drop candidates, so one lookup of their documents serves both.
+        doc_of = self._doc_of(ranked)
+        works = self._works()
         if one_edition_per_work and not filters.document_ids:
-            ranked = self._one_edition_per_work(ranked, query_language)
+            ranked = _one_edition_per_work(ranked, doc_of, works, query_language)
+        cap = self.config.max_per_document if max_per_document is None else max_per_document
         if group_by_document:
-            ranked = _group(ranked, self._doc_of(ranked), group_by_document)
-        else:
-            cap = self.config.max_per_document if max_per_document is None else max_per_document
-            if cap:
-                ranked = _spread(ranked, self._doc_of(ranked), cap, self.config.first_page)
+            ranked = _group(ranked, doc_of, group_by_document)
+        elif cap:
+            ranked = _spread(ranked, doc_of, cap, self.config.first_page)
         hits = self._hits(ranked[offset:want])
         for hit in hits:
-            hit.editions = self._other_editions(hit.document)
+            hit.editions = _other_editions(hit.document, works)
         if highlight:
             terms = set(analyze_query(query, qlang)) | set(translation_terms(translations))
             for h in hits:
@@ -512,47 +514,6 @@ class SearchEngine:
             for w, ds in works.items()
             if len(ds) > 1
         }
-
-    def _other_editions(self, document: DocumentRef) -> list[dict[str, str | None]]:
-        if not document.work_id:
-            return []
-        return [
-            {"document_id": d.doc_id, "language": d.language}
-            for d in self._works().get(document.work_id, [])
-            if d.doc_id != document.id
-        ]
-
-    def _one_edition_per_work(
-        self, ranked: list[tuple[int, float]], language: str | None
-    ) -> list[tuple[int, float]]:
-        """One edition per work: the places its editions' passages hold go, in order, to the passages
-        of the chosen edition (the one in ``language`` when it has candidates, else the best-ranked),
-        and the places left over are dropped. So the work keeps its best rank, shown in the reader's
-        language."""
-        works = self._works()
-        if not works:
-            return ranked
-        work_of = {d.doc_id: w for w, ds in works.items() for d in ds}
-        doc_of = self._doc_of(ranked)
-        language_of = {d.doc_id: d.language for ds in works.values() for d in ds}
-        present: dict[str, list[str]] = {}  # work -> its editions among the candidates, best first
-        for pid, _ in ranked:
-            doc = doc_of.get(pid)
-            if doc in work_of and doc not in present.setdefault(work_of[doc], []):
-                present[work_of[doc]].append(doc)
-        chosen = {
-            w: next((d for d in editions if language_of[d] == language), editions[0])
-            for w, editions in present.items()
-        }
-        queues = {w: [(pid, sc) for pid, sc in ranked if doc_of.get(pid) == doc] for w, doc in chosen.items()}
-        out = []
-        for pid, score in ranked:
-            work = work_of.get(doc_of.get(pid))
-            if work is None:
-                out.append((pid, score))
-            elif queues[work]:
-                out.append((queues[work].pop(0)[0], score))
-        return out
 
     def _place_intent(
         self, query: str, allowed: np.ndarray | None
@@ -864,6 +825,53 @@ def has_words(text: str) -> bool:
     (False, True)
     """
     return any(not ch.isspace() and unicodedata.category(ch)[0] != "C" for ch in text)
+
+
+def _other_editions(
+    document: DocumentRef, works: dict[str, list[DocumentRecord]]
+) -> list[dict[str, str | None]]:
+    """The other editions of a hit's work, as the API lists them."""
+    if not document.work_id:
+        return []
+    return [
+        {"document_id": d.doc_id, "language": d.language}
+        for d in works.get(document.work_id, [])
+        if d.doc_id != document.id
+    ]
+
+
+def _one_edition_per_work(
+    ranked: list[tuple[int, float]],
+    doc_of: dict[int, str],
+    works: dict[str, list[DocumentRecord]],
+    language: str | None,
+) -> list[tuple[int, float]]:
+    """One edition per work: the places its editions' passages hold go, in order, to the passages
+    of the chosen edition (the one in ``language`` when it has candidates, else the best-ranked),
+    and the places left over are dropped. So the work keeps its best rank, shown in the reader's
+    language."""
+    if not works:
+        return ranked
+    work_of = {d.doc_id: w for w, ds in works.items() for d in ds}
+    language_of = {d.doc_id: d.language for ds in works.values() for d in ds}
+    present: dict[str, list[str]] = {}  # work -> its editions among the candidates, best first
+    for pid, _ in ranked:
+        doc = doc_of.get(pid)
+        if doc in work_of and doc not in present.setdefault(work_of[doc], []):
+            present[work_of[doc]].append(doc)
+    chosen = {
+        w: next((d for d in editions if language_of[d] == language), editions[0])
+        for w, editions in present.items()
+    }
+    queues = {w: [(pid, sc) for pid, sc in ranked if doc_of.get(pid) == doc] for w, doc in chosen.items()}
+    out = []
+    for pid, score in ranked:
+        work = work_of.get(doc_of.get(pid))
+        if work is None:
+            out.append((pid, score))
+        elif queues[work]:
+            out.append((queues[work].pop(0)[0], score))
+    return out
 
 
 def _spread(

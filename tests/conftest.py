@@ -102,6 +102,37 @@ def copy_into(corpus_dir: Path, root: Path, rel: str) -> None:
     shutil.copy(corpus_dir / rel, root / rel)
 
 
+def ingest_documents(
+    tmp_path_factory,
+    name: str,
+    corpus_dir: Path,
+    model_settings,
+    embedder,
+    documents: dict[str, tuple[str, dict]],
+):
+    """Settings of a small index of real corpus files: ``documents`` maps an id to (path in the corpus,
+    manifest fields). The files are copied into a corpus of their own and ingested with ``embedder``."""
+    from dataclasses import replace
+
+    from housing_kb.ingest.pipeline import run_ingest
+
+    root = tmp_path_factory.mktemp(f"{name}-corpus")
+    entries = []
+    for doc_id, (rel, fields) in documents.items():
+        copy_into(corpus_dir, root, rel)
+        entries.append(manifest_entry(doc_id, rel, root, **fields))
+    work = tmp_path_factory.mktemp(f"{name}-index")
+    settings = replace(
+        model_settings,
+        corpus_dir=root,
+        manifest_path=write_manifest(work / "manifest.yaml", entries),
+        index_dir=work / "index",
+    )
+    report = run_ingest(settings, embedder=embedder, show_progress=False)
+    assert report.ok, report.summary_lines()
+    return settings
+
+
 @pytest.fixture(scope="session")
 def fixture_helpers():
     """Functions for building small manifests over real documents (see test_pipeline.py)."""

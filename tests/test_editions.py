@@ -3,14 +3,11 @@ question's language, with the others listed on the hit."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
-from conftest import copy_into, manifest_entry, write_manifest
+from conftest import ingest_documents
 
 from housing_kb.index.search import SearchEngine
 from housing_kb.ingest.manifest import ManifestEntry
-from housing_kb.ingest.pipeline import run_ingest
 
 pytestmark = pytest.mark.model
 
@@ -23,32 +20,23 @@ UDHR = {
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
-    root = tmp_path_factory.mktemp("editions-corpus")
-    entries = []
-    for language, rel in UDHR.items():
-        copy_into(corpus_dir, root, rel)
-        entries.append(
-            manifest_entry(
-                f"udhr-{language}",
-                rel,
-                root,
-                title=f"Universal Declaration of Human Rights ({language})",
-                document_type="rights_text",
-                regions=["global"],
-                language=language,
-                year=1948,
-                work_id="udhr-1948",
-            )
+    documents = {
+        f"udhr-{language}": (
+            rel,
+            {
+                "title": f"Universal Declaration of Human Rights ({language})",
+                "document_type": "rights_text",
+                "regions": ["global"],
+                "language": language,
+                "year": 1948,
+                "work_id": "udhr-1948",
+            },
         )
-    work = tmp_path_factory.mktemp("editions-index")
-    settings = replace(
-        model_settings,
-        corpus_dir=root,
-        manifest_path=write_manifest(work / "manifest.yaml", entries),
-        index_dir=work / "index",
+        for language, rel in UDHR.items()
+    }
+    settings = ingest_documents(
+        tmp_path_factory, "editions", corpus_dir, model_settings, e5_embedder, documents
     )
-    report = run_ingest(settings, embedder=e5_embedder, show_progress=False)
-    assert report.ok, report.summary_lines()
     return SearchEngine.open(settings, embedder=e5_embedder)
 
 

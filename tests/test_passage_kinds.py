@@ -3,12 +3,11 @@ citations, and non-body passages hidden from search unless a ``kind`` filter ask
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import copy_into, manifest_entry, serve_in_thread, write_manifest
+from conftest import ingest_documents, serve_in_thread
 
 from housing_kb.api.app import create_app
 from housing_kb.evaluation.eval_passage_kinds import load_sample, predict
@@ -17,7 +16,6 @@ from housing_kb.index.search import SearchEngine
 from housing_kb.ingest.chunking import ChunkerConfig, chunk_document
 from housing_kb.ingest.cleaning import clean_pages
 from housing_kb.ingest.loaders import load_document
-from housing_kb.ingest.pipeline import run_ingest
 from housing_kb.ingest.tokens import TokenCounter
 
 WIKIPEDIA = "india_pmay_d3bn4th/PMAY_Wiki.pdf"
@@ -85,41 +83,29 @@ def test_law_passages_carry_their_articles(corpus_dir: Path, rel, language, arti
 
 @pytest.fixture(scope="module")
 def kinds_settings(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
-    root = tmp_path_factory.mktemp("kinds-corpus")
-    for rel in (WIKIPEDIA, GUANGDONG):
-        copy_into(corpus_dir, root, rel)
-    entries = [
-        manifest_entry(
-            "in-pmay-wikipedia",
+    documents = {
+        "in-pmay-wikipedia": (
             WIKIPEDIA,
-            root,
-            title="Pradhan Mantri Awas Yojana (Wikipedia)",
-            document_type="other",
-            countries=["IND"],
-            regions=["asia_pacific"],
-            year=2024,
+            {
+                "title": "Pradhan Mantri Awas Yojana (Wikipedia)",
+                "document_type": "other",
+                "countries": ["IND"],
+                "regions": ["asia_pacific"],
+                "year": 2024,
+            },
         ),
-        manifest_entry(
-            "cn-guangdong-lease",
+        "cn-guangdong-lease": (
             GUANGDONG,
-            root,
-            title="广东省城镇房屋租赁条例",
-            document_type="law",
-            countries=["CHN"],
-            regions=["asia_pacific"],
-            year=2021,
+            {
+                "title": "广东省城镇房屋租赁条例",
+                "document_type": "law",
+                "countries": ["CHN"],
+                "regions": ["asia_pacific"],
+                "year": 2021,
+            },
         ),
-    ]
-    work = tmp_path_factory.mktemp("kinds-index")
-    settings = replace(
-        model_settings,
-        corpus_dir=root,
-        manifest_path=write_manifest(work / "manifest.yaml", entries),
-        index_dir=work / "index",
-    )
-    report = run_ingest(settings, embedder=e5_embedder, show_progress=False)
-    assert report.ok, report.summary_lines()
-    return settings
+    }
+    return ingest_documents(tmp_path_factory, "kinds", corpus_dir, model_settings, e5_embedder, documents)
 
 
 @pytest.fixture(scope="module")
