@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from dataclasses import asdict
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 
-from housing_kb.api.schemas import CitationOut, DocumentOut, HitOut, PassageOut
+from housing_kb.api.schemas import CitationOut, DocumentOut, HitOut, PassageOut, TranslationOut
 from housing_kb.index.gists import TranslationCache, translate
 from housing_kb.index.search import DocumentRef, Hit, SearchEngine
 from housing_kb.index.store import DocumentRecord
@@ -108,6 +109,7 @@ def hit_out(hit: Hit) -> HitOut:
         articles=hit.articles,
         kind=hit.kind,
         editions=hit.editions,
+        matched_translations=[TranslationOut(**asdict(t)) for t in hit.matched_translations],
         heading_path=hit.heading_path,
         components=hit.components,
         component_confidence=hit.component_scores,

@@ -149,6 +149,13 @@ class CitationOut(BaseModel):
     label: str = Field(description="Human-readable citation.")
 
 
+class TranslationOut(BaseModel):
+    source: str = Field(description="The query's word.")
+    language: str = Field(description="Language of the translation (ISO 639-1).")
+    word: str = Field(description="The corpus word nearest to it in that language.")
+    cosine: float = Field(description="Cosine of the two words' USE-multilingual vectors.")
+
+
 class HitOut(BaseModel):
     passage_id: str = Field(description="Stable passage id: <document id>:<ordinal>:<hash prefix>.")
     score: float = Field(
@@ -173,6 +180,11 @@ class HitOut(BaseModel):
     heading_path: list[str] = Field(description="Headings above the passage, outermost first.")
     gist: GistOut | None = Field(
         None, description="A machine translation of the text, when translate_to asks."
+    )
+    matched_translations: list[TranslationOut] = Field(
+        default_factory=list,
+        description="For a hit in another language than the query's: the query's words it matched in"
+        " translation (query word and the passage's word), so a reader who cannot read the passage sees why.",
     )
     editions: list[EditionOut] = Field(
         default_factory=list,
@@ -200,13 +212,6 @@ class HitOut(BaseModel):
     regions: list[str] = Field(description="UN-Habitat regions of those countries, or global.")
     citation: CitationOut
     document: DocumentOut
-
-
-class TranslationOut(BaseModel):
-    source: str = Field(description="The query's word.")
-    language: str = Field(description="Language of the translation (ISO 639-1).")
-    word: str = Field(description="The corpus word nearest to it in that language.")
-    cosine: float = Field(description="Cosine of the two words' USE-multilingual vectors.")
 
 
 class SearchResponse(BaseModel):

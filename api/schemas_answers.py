@@ -178,3 +178,4 @@ class BriefRequest(BaseModel):
     force: bool = Field(
         False, description="Write the brief even when the collection holds no good match for the topic."
     )
+    translate_to: GistLanguage | None = Field(None, description=TRANSLATE_DESCRIPTION)

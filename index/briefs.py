@@ -20,7 +20,8 @@ import base64
 import datetime as dt
 import io
 import re
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -227,6 +228,11 @@ class Brief:
     #: Latest SDG housing figures of the countries the brief cites (index/countries.context_rows).
     context: list[dict[str, Any]] = field(default_factory=list)
     context_sources: list[str] = field(default_factory=list)
+    #: Machine translations of quoted texts in another language (translate_to), by quoted text:
+    #: {"language", "text", "model", "machine_translation"}; see :meth:`with_gists`.
+    gists: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Why translate_to added no gist (no endpoint, or it failed); None when none was asked or all were made.
+    translation_note: str | None = None
 
     def cited_countries(self) -> list[str]:
         """Countries of the quoted evidence, in the order the brief first cites them."""
@@ -250,6 +256,32 @@ class Brief:
         ]
         out += [(e.excerpt, e.citation) for e in self.examples.examples]
         return out
+
+    def quoted(self) -> list[tuple[str, str]]:
+        """Every quoted text with its language, once each: what a translation of the brief covers."""
+        out = [(s.text, s.language) for s in self.summary.sentences]
+        out += [
+            (e.text, e.language)
+            for s in self.sections
+            for r in s.regions
+            for c in r.countries
+            for e in c.excerpts
+        ]
+        out += [(e.excerpt, e.language) for e in self.examples.examples]
+        return list(dict.fromkeys(out))
+
+    def with_gists(
+        self, translate: Callable[[list[tuple[str, str]]], tuple[list[dict | None], str | None]]
+    ) -> Brief:
+        """A copy of the brief with a machine translation beside each quotation in another language.
+
+        ``translate`` maps (text, language) pairs to their gists (None for a text already in the target
+        language) and a note when none could be made, as ``api.deps.gists`` does. The brief itself
+        stays as gathered: briefs are cached, and one brief serves every ``translate_to``."""
+        quoted = self.quoted()
+        made, note = translate(quoted)
+        gists = {text: g for (text, _), g in zip(quoted, made, strict=True) if g}
+        return replace(self, gists=gists, translation_note=note)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -440,6 +472,7 @@ def to_html(brief: Brief, *, heatmap: bytes | None = None, for_pdf: bool = False
         series=list(SERIES),
         context_header=_context_header(),
         figure_text=_figure_text,
+        gist_label=gist_label,
     )
 
 
@@ -469,6 +502,16 @@ def _md_escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+def gist_label(gist: dict[str, Any]) -> str:
+    """How every rendering labels a gist, so that no reader takes it for the source text."""
+    return f"Machine translation ({gist['model']}), not the source text"
+
+
+def _md_gist(brief: Brief, text: str) -> list[str]:
+    gist = brief.gists.get(text)
+    return [f"  - _{gist_label(gist)}:_ {_md_escape(gist['text'])}"] if gist else []
+
+
 def to_markdown(brief: Brief, *, heatmap_path: str | None = None) -> str:
     """The brief in Markdown; the heatmap is linked when ``heatmap_path`` is given (the table always is)."""
     lines = [
@@ -477,9 +520,12 @@ def to_markdown(brief: Brief, *, heatmap_path: str | None = None) -> str:
         f"_Generated {brief.generated} by housing-kb {__version__}._",
         "",
     ]
+    if brief.translation_note:
+        lines += [f"_{_md_escape(brief.translation_note)}._", ""]
     lines += ["## 1. Evidence summary", ""]
     for s in brief.summary.sentences:
         lines.append(f"- {_md_escape(s.text)} ({s.language}) — {_cite(brief, s.citation)}")
+        lines += _md_gist(brief, s.text)
     if not brief.summary.sentences:
         lines.append("_No passage in the corpus answers this topic directly._")
     lines += ["", "## 2. Evidence by adequacy component", ""]
@@ -498,6 +544,7 @@ def to_markdown(brief: Brief, *, heatmap_path: str | None = None) -> str:
                         f"- _{_md_escape(country.name)}_: “{_md_escape(ex.text)}” ({ex.language}) — "
                         f"{_cite(brief, ex.citation)}"
                     )
+                    lines += _md_gist(brief, ex.text)
             lines.append("")
     lines += [
         "## 3. Comparable examples",
@@ -507,8 +554,11 @@ def to_markdown(brief: Brief, *, heatmap_path: str | None = None) -> str:
     ]
     for e in brief.examples.examples:
         comps = ", ".join(component_label(c) for c in e.components) or "—"
+        excerpt = _md_escape(e.excerpt)
+        if gist := brief.gists.get(e.excerpt):
+            excerpt += f" — _{gist_label(gist)}:_ {_md_escape(gist['text'])}"
         lines.append(
-            f"| {e.country_name} | {region_label(e.region)} | {comps} | {_md_escape(e.excerpt)} | {_cite(brief, e.citation)} |"
+            f"| {e.country_name} | {region_label(e.region)} | {comps} | {excerpt} | {_cite(brief, e.citation)} |"
         )
     lines += ["", "## 4. Evidence-gap map", ""]
     lines.append(
@@ -570,6 +620,8 @@ def to_docx(brief: Brief, *, heatmap: bytes | None = None) -> bytes:
         f"Generated {brief.generated} by housing-kb {__version__}. Every quotation is verbatim."
     )
     meta.runs[0].font.color.rgb = RGBColor(0x55, 0x5F, 0x6B)
+    if brief.translation_note:
+        doc.add_paragraph(brief.translation_note + ".").runs[0].italic = True
 
     def cited(paragraph: Any, text: str, citation: Citation, language: str) -> None:
         paragraph.add_run(text)
@@ -578,6 +630,9 @@ def to_docx(brief: Brief, *, heatmap: bytes | None = None) -> bytes:
         tail.font.color.rgb = RGBColor(0x55, 0x5F, 0x6B)
         if _direction(language) == "rtl":
             paragraph.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+        if gist := brief.gists.get(text):
+            paragraph.add_run("\n" + gist_label(gist) + ": ").italic = True
+            paragraph.add_run(gist["text"])
 
     doc.add_heading("1. Evidence summary", level=1)
     for s in brief.summary.sentences:
@@ -603,10 +658,11 @@ def to_docx(brief: Brief, *, heatmap: bytes | None = None) -> bytes:
         cell.text = title
     for e in brief.examples.examples:
         row = table.add_row().cells
+        gist = brief.gists.get(e.excerpt)
         row[0].text, row[1].text, row[2].text, row[3].text = (
             e.country_name,
             region_label(e.region),
-            e.excerpt,
+            e.excerpt + (f"\n{gist_label(gist)}: {gist['text']}" if gist else ""),
             _cite(brief, e.citation),
         )
     doc.add_heading("4. Evidence-gap map", level=1)

@@ -13,7 +13,7 @@ import html
 import logging
 import threading
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -36,6 +36,7 @@ from housing_kb.index.translation import (
     THRESHOLD,
     QueryTranslator,
     Translation,
+    matched_translations,
     open_lexicon,
     script_language,
     translation_terms,
@@ -146,6 +147,8 @@ class Hit:
     kind: str = "body"
     #: The other editions of the hit's work (translations, copies): [{document_id, language}].
     editions: list[dict[str, str | None]] = field(default_factory=list)
+    #: For a hit in another language than the query's: the query's words it matched in translation.
+    matched_translations: list[Translation] = field(default_factory=list)
 
     def pages_label(self) -> str:
         if self.page_start is None:
@@ -179,6 +182,7 @@ class Hit:
             "articles": list(self.articles),
             "kind": self.kind,
             "editions": list(self.editions),
+            "matched_translations": [asdict(t) for t in self.matched_translations],
             "citation": self.citation_line(),
             "components": list(self.components),
             "component_confidence": dict(self.component_scores),
@@ -483,6 +487,8 @@ class SearchEngine:
         hits = self._hits(ranked[offset:want])
         for hit in hits:
             hit.editions = _other_editions(hit.document, works)
+            if translations and hit.language != query_language:
+                hit.matched_translations = matched_translations(hit.text, hit.language, translations)
         if highlight:
             terms = set(analyze_query(query, qlang)) | set(translation_terms(translations))
             for h in hits:

@@ -424,6 +424,24 @@ class QueryTranslator:
         return vectors[0], [t for w in words for t in known[w] or ()]
 
 
+def matched_translations(text: str, language: str, translations: Sequence[Translation]) -> list[Translation]:
+    """The translations of the query's words that a passage in ``language`` contains: what tells a
+    reader who cannot read the passage why it matched ("выселение" -> "eviction"), once per word pair.
+
+    >>> matched_translations("Forced eviction of tenants", "en",
+    ...                      [Translation("выселение", "en", "eviction", 0.8),
+    ...                       Translation("выселение", "fr", "expulsion", 0.8),
+    ...                       Translation("жильё", "en", "housing", 0.8)])
+    [Translation(source='выселение', language='en', word='eviction', cosine=0.8)]
+    """
+    wanted = [t for t in translations if t.language == language]
+    if not wanted:
+        return []
+    terms = set(analyze(text, language))
+    found = {(t.source, t.word): t for t in wanted if terms.intersection(analyze(t.word, language))}
+    return list(found.values())
+
+
 def translation_terms(translations: Sequence[Translation]) -> list[str]:
     """The BM25 terms of the translated words, each analysed in its own language. A term comes back
     once per translation that gives it: BM25 then weighs it by how many agree.
@@ -445,6 +463,7 @@ __all__ = [
     "WordLexicon",
     "build_lexicon",
     "content_words",
+    "matched_translations",
     "open_lexicon",
     "query_language",
     "script_language",

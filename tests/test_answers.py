@@ -481,3 +481,32 @@ def test_an_unusable_translation_cache_is_a_note_not_an_error(server, monkeypatc
     assert r.status_code == 200
     assert "readonly database" in r.json()["translation_note"]
     assert all(h["gist"] is None for h in r.json()["hits"])
+
+
+@pytest.mark.model
+def test_a_brief_translates_its_foreign_quotations_once_and_labels_them(server, monkeypatch):
+    topic = {"topic": "résorption des bidonvilles", "format": "md", "force": "true", "translate_to": "en"}
+    with ChatStub() as stub:
+        monkeypatch.setenv("HOUSING_KB_LLM_BASE_URL", stub.base_url)
+        monkeypatch.setenv("HOUSING_KB_LLM_MODEL", "stub-translator")
+        first = server.get("/brief", params=topic)
+        assert first.status_code == 200, first.text
+        asked = len(stub.requests)
+        lines = first.text.splitlines()
+        # Every quotation in French is followed by its labelled gist; English ones are not translated.
+        french = [i for i, line in enumerate(lines) if line.startswith("- ") and "(fr) —" in line]
+        assert french and asked
+        for i in french:
+            assert lines[i + 1].startswith(
+                "  - _Machine translation (stub-translator), not the source text:_"
+            )
+        assert not any(
+            "(en) —" in lines[i - 1] for i, line in enumerate(lines) if "Machine translation" in line
+        )
+        again = server.get("/brief", params=topic | {"format": "html"})
+        assert again.status_code == 200 and "Machine translation (stub-translator)" in again.text
+        assert len(stub.requests) == asked  # the same quotations, from the cache
+    monkeypatch.delenv("HOUSING_KB_LLM_BASE_URL", raising=False)
+    untranslated = server.get("/brief", params=topic).text
+    assert "_no translation: HOUSING\\_KB\\_LLM\\_BASE\\_URL is not configured._" in untranslated
+    assert "Machine translation" not in untranslated

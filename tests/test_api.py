@@ -392,6 +392,13 @@ def test_question_words_are_translated_for_bm25_and_their_matches_highlighted(se
     )
     entrepatios = next(h for h in body["hits"] if h["document"]["id"] == "es-entrepatios")
     assert "<mark>cooperative" in entrepatios["highlighted"].lower()
+    # The hit names the question's words it matched in translation, for a reader of Arabic.
+    matched = entrepatios["matched_translations"]
+    assert matched and all(
+        t["language"] == "en" and t["word"].lower() in entrepatios["text"].lower() for t in matched
+    )
+    assert any(t["source"] == "التعاونيات" and t["word"].startswith("cooperative") for t in matched)
+    assert all(not h["matched_translations"] for h in body["hits"] if h["language"] == "ar")
     # lexical mode matches the words typed, and English questions are not translated
     literal = server.get("/search", params={"q": "التعاونيات السكنية", "mode": "lexical"}).json()
     assert literal["query_translations"] == []

@@ -435,3 +435,25 @@ def test_keyboard_reaches_the_search_box_and_skip_link(page, base_url):
 def _artifact(name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / name
+
+
+def test_without_translation_a_foreign_card_says_what_it_is_and_which_words_matched(
+    page, base_url, monkeypatch
+):
+    # No endpoint: an Arabic reader of an English card still sees its country, type and year in the
+    # interface language and the question's words it matched, in both languages.
+    monkeypatch.delenv("HOUSING_KB_LLM_BASE_URL", raising=False)
+    open_page(page, base_url + "?q=" + "التعاونيات السكنية")
+    page.wait_for_function(RESULTS_READY)
+    page.select_option("#ui-lang", "ar")
+    page.wait_for_function(RESULTS_READY)
+    card = page.locator(
+        "#results > li[data-language=en]", has=page.locator("a", has_text="Entrepatios")
+    ).first
+    meta = card.locator(".card-meta").inner_text()
+    assert "إسبانيا" in meta and "2021" in meta, meta
+    matched = card.locator(".matched-words").inner_text()
+    assert "التعاونيات" in matched and "cooperative" in matched.lower(), matched
+    assert card.locator(".gist").count() == 0
+    page.screenshot(path=str(_artifact("search_page_matched_words.png")))
+    page.select_option("#ui-lang", "en")

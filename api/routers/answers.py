@@ -278,7 +278,10 @@ def _brief(engine: SearchEngine, req: BriefRequest) -> Brief:
 def _file(engine: SearchEngine, req: BriefRequest) -> Response:
     try:
         with BRIEFS_AT_ONCE.enter():
-            data, media_type, ext = render_brief(_brief(engine, req), req.format)
+            brief = _brief(engine, req)
+            if req.translate_to:
+                brief = brief.with_gists(lambda quoted: gists(engine, quoted, req.translate_to))
+            data, media_type, ext = render_brief(brief, req.format)
     except ValueError as exc:
         return _invalid(exc)
     name = f"brief-{slug(req.topic)}.{ext}"
@@ -306,8 +309,9 @@ def brief_get(
     force: Annotated[
         bool, Query(description="Write the brief even when the collection holds no good match for the topic.")
     ] = False,
+    translate_to: Annotated[GistLanguage | None, Query(description=TRANSLATE_DESCRIPTION)] = None,
 ) -> Response:
     """The same as ``POST /brief``, for a plain link or button: ``/brief?topic=slum+upgrading&format=pdf``.
 
     A topic with no good match in the collection is a 422 (``parameter: topic``) unless ``force=true``."""
-    return _file(engine, BriefRequest(topic=topic, format=format, force=force))
+    return _file(engine, BriefRequest(topic=topic, format=format, force=force, translate_to=translate_to))

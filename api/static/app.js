@@ -592,7 +592,9 @@ function resultCard(hit, index) {
       ),
     );
   }
-  const meta = [documentTypeLabel(doc.document_type), languageName(hit.language), doc.year].filter(Boolean);
+  // Country, type and year in the reader's language, so that a hit in a language they cannot read still says what it is.
+  const countries = (doc.countries || []).filter((c) => c && c !== "global").slice(0, 3).map(countryName);
+  const meta = [countries.join(", "), documentTypeLabel(doc.document_type), languageName(hit.language), doc.year].filter(Boolean);
   return h(
     "li",
     { class: "card", dataset: { passageId: hit.passage_id, language: hit.language } },
@@ -633,6 +635,20 @@ function resultCard(hit, index) {
           )
         : null,
       citationNode(hit),
+      hit.matched_translations?.length
+        ? h(
+            "p",
+            { class: "matched-words" },
+            t("matchedAs"),
+            " ",
+            hit.matched_translations.flatMap((tr, i) => [
+              i ? ", " : "",
+              h("bdi", {}, tr.source),
+              " → ",
+              h("bdi", { lang: tr.language }, tr.word),
+            ]),
+          )
+        : null,
       hit.editions?.length
         ? h(
             "p",
