@@ -428,13 +428,15 @@ def matched_translations(text: str, language: str, translations: Sequence[Transl
     """The translations of the query's words that a passage in ``language`` contains: what tells a
     reader who cannot read the passage why it matched ("выселение" -> "eviction"), once per word pair.
 
-    >>> matched_translations("Forced eviction of tenants", "en",
+    >>> matched_translations("Forced eviction of tenants under PMAY", "en",
     ...                      [Translation("выселение", "en", "eviction", 0.8),
     ...                       Translation("выселение", "fr", "expulsion", 0.8),
-    ...                       Translation("жильё", "en", "housing", 0.8)])
+    ...                       Translation("жильё", "en", "housing", 0.8),
+    ...                       Translation("pmay", "en", "PMAY", 0.9)])
     [Translation(source='выселение', language='en', word='eviction', cosine=0.8)]
     """
-    wanted = [t for t in translations if t.language == language]
+    # A word spelt alike in both languages ("audit", "PMAY") is highlighted already, not translated.
+    wanted = [t for t in translations if t.language == language and t.word.casefold() != t.source.casefold()]
     if not wanted:
         return []
     terms = set(analyze(text, language))
