@@ -18,9 +18,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from housing_kb import __version__
+from housing_kb.api.guards import MAX_BODY_BYTES, BodyLimit, TrustedHostMiddleware, allowed_hosts
 from housing_kb.api.routers import answers, countries, documents, meta, search
 from housing_kb.api.throttle import Busy
-from housing_kb.config import Settings
+from housing_kb.config import Settings, env_int
 from housing_kb.index.filters import InvalidFilter
 from housing_kb.index.search import SearchEngine
 from housing_kb.index.store import IndexError_
@@ -39,8 +40,12 @@ def create_app(
     *,
     engine: SearchEngine | None = None,
     cors_origins: list[str] | None = None,
+    bind: str = "127.0.0.1",
 ) -> FastAPI:
-    """Build the app around one shared, read-only :class:`SearchEngine` (opened here, once)."""
+    """Build the app around one shared, read-only :class:`SearchEngine` (opened here, once).
+
+    ``bind`` is the address the server listens on: with ``HOUSING_KB_ALLOWED_HOSTS`` unset, the
+    ``Host`` header must name it or a loopback name (api/guards.py)."""
     settings = settings or Settings.from_env()
     app = FastAPI(
         title="housing-kb",
@@ -61,6 +66,14 @@ def create_app(
         app.add_middleware(
             CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["*"]
         )
+    # The last added runs first: a foreign Host is refused before its body is read.
+    app.add_middleware(
+        BodyLimit, max_bytes=env_int("HOUSING_KB_MAX_BODY_BYTES", MAX_BODY_BYTES, minimum=1024)
+    )
+    app.add_middleware(
+        TrustedHostMiddleware,
+        allowed_hosts=allowed_hosts(bind, os.environ.get("HOUSING_KB_ALLOWED_HOSTS", "")),
+    )
 
     @app.exception_handler(InvalidFilter)
     async def _invalid_filter(_: Request, exc: InvalidFilter) -> JSONResponse:

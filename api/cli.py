@@ -569,7 +569,9 @@ def serve(
     from housing_kb.api.app import cors_origins_from_env, create_app
 
     s = _settings(index, embedder=embedder)
-    application = create_app(s, cors_origins=list(cors_origin) if cors_origin else cors_origins_from_env())
+    application = create_app(
+        s, cors_origins=list(cors_origin) if cors_origin else cors_origins_from_env(), bind=host
+    )
     typer.echo(f"Serving {s.index_dir} on http://{host}:{port}/ (API docs at /docs). Ctrl-C to stop.")
     uvicorn.run(application, host=host, port=port, log_level="warning")
 

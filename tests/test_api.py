@@ -481,3 +481,30 @@ def test_an_on_topic_query_has_a_match_and_paging_keeps_its_total(server):
         "/search", params={"q": "informal settlers and flooding in Kampala", "k": 3, "offset": 6}
     ).json()
     assert later["total"] == first["total"] and later["relevance"] == first["relevance"]
+
+
+def test_a_request_body_over_the_limit_is_refused_unread(server):
+    # Declared: refused from its Content-Length, before the body is read.
+    huge = b'{"q": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    r = server.post("/search", content=huge, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert r.json()["error"] == "request_too_large" and "HOUSING_KB_MAX_BODY_BYTES" in r.json()["message"]
+
+    # Streamed without a length (chunked): refused once the bytes received pass the limit.
+    def chunks():
+        yield b'{"q": "'
+        for _ in range(64):
+            yield b"x" * 65536
+        yield b'"}'
+
+    r = server.post("/search", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["parameter"] == "body"
+    # A normal body still passes.
+    assert server.post("/search", json={"q": "security of tenure", "k": 2}).status_code == 200
+
+
+def test_a_host_header_the_server_does_not_answer_to_is_refused(server):
+    # DNS rebinding: a page on attacker.example whose name now resolves to 127.0.0.1.
+    assert server.get("/health", headers={"host": "attacker.example"}).status_code == 400
+    assert server.get("/health", headers={"host": "localhost"}).status_code == 200
+    assert server.get("/health").status_code == 200  # 127.0.0.1:port

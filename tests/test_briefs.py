@@ -38,7 +38,7 @@ def client(kb_settings, engine):
 
     from housing_kb.api.app import create_app
 
-    with TestClient(create_app(kb_settings, engine=engine)) as c:
+    with TestClient(create_app(kb_settings, engine=engine), base_url="http://localhost") as c:
         yield c
 
 

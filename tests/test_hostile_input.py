@@ -349,3 +349,12 @@ def test_work_gate_refuses_past_its_queue_and_admits_again() -> None:
     release.set()
     holder.join(10)
     waiter.join(10)
+
+
+def test_the_hosts_served_are_loopback_the_bound_address_or_the_configured_ones() -> None:
+    from housing_kb.api.guards import allowed_hosts
+
+    assert allowed_hosts("127.0.0.1", "") == ["localhost", "127.0.0.1", "::1"]
+    assert allowed_hosts("10.0.0.5", "") == ["localhost", "127.0.0.1", "::1", "10.0.0.5"]
+    assert allowed_hosts("0.0.0.0", " kb.example.org ,*.example.org") == ["kb.example.org", "*.example.org"]
+    assert allowed_hosts("0.0.0.0", "") == ["*"]  # every interface, nothing configured: said in the log
