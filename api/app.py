@@ -10,16 +10,19 @@ import logging
 import os
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from housing_kb import __version__
+from housing_kb.api.access import AccessDenied, AccessPolicy, RateLimited, reader
 from housing_kb.api.guards import MAX_BODY_BYTES, BodyLimit, TrustedHostMiddleware, allowed_hosts
-from housing_kb.api.routers import answers, countries, documents, meta, search
+from housing_kb.api.keys import KeyStore
+from housing_kb.api.routers import admin, answers, countries, documents, meta, search
 from housing_kb.api.throttle import Busy
 from housing_kb.config import Settings, env_int
 from housing_kb.index.filters import InvalidFilter
@@ -28,6 +31,9 @@ from housing_kb.index.store import IndexError_
 
 log = logging.getLogger("housing_kb.api")
 STATIC_DIR = Path(__file__).parent / "static"
+API_PREFIX = "/v1"
+#: Routers that were served without a prefix before /v1: their old paths stay for one release, deprecated.
+READING_ROUTERS = (search.router, documents.router, meta.router, answers.router)
 
 
 def cors_origins_from_env() -> list[str]:
@@ -47,20 +53,24 @@ def create_app(
     ``bind`` is the address the server listens on: with ``HOUSING_KB_ALLOWED_HOSTS`` unset, the
     ``Host`` header must name it or a loopback name (api/guards.py)."""
     settings = settings or Settings.from_env()
-    app = FastAPI(
+    # FastAPIOffline serves /docs and /redoc with Swagger UI and ReDoc from its own package, not a CDN.
+    app = FastAPIOffline(
         title="housing-kb",
         version=__version__,
         description=(
             "Multilingual semantic search over housing policy: national strategies, laws, rights texts, "
             "slum-upgrading case studies and UN-Habitat reports, in the six UN languages. Every hit is a cited "
             "excerpt (document, page, paragraph) tagged with the adequacy components of CESCR General Comment "
-            "No. 4, countries and UN-Habitat regions."
+            "No. 4, countries and UN-Habitat regions.\n\nEvery endpoint is under /v1/. Reading is public unless "
+            "the server sets HOUSING_KB_REQUIRE_KEY=1; writing needs a key of the role each endpoint names, "
+            "sent as 'Authorization: Bearer KEY'. The paths without /v1 are deprecated aliases."
         ),
     )
     if engine is None:
         engine = SearchEngine.open(settings)
         engine.warm_up()
     app.state.engine = engine
+    app.state.access = AccessPolicy.from_env(KeyStore(settings.platform_db))
     origins = cors_origins if cors_origins is not None else cors_origins_from_env()
     if origins:
         app.add_middleware(
@@ -121,16 +131,37 @@ def create_app(
             headers={"Retry-After": str(exc.retry_after)},
         )
 
+    @app.exception_handler(AccessDenied)
+    async def _denied(_: Request, exc: AccessDenied) -> JSONResponse:
+        return JSONResponse(
+            status_code=exc.status,
+            content={
+                "error": "unauthorized" if exc.status == 401 else "forbidden",
+                "message": str(exc),
+                "required_role": exc.needed,
+            },
+            headers={"WWW-Authenticate": "Bearer"} if exc.status == 401 else None,
+        )
+
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
+        return JSONResponse(
+            status_code=429,
+            content={"error": "rate_limited", "message": str(exc)},
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+
     @app.exception_handler(IndexError_)
     async def _index_error(_: Request, exc: IndexError_) -> JSONResponse:
         log.error("index problem: %s", exc)
         return JSONResponse(status_code=503, content={"error": "index_unavailable", "message": str(exc)})
 
-    app.include_router(search.router)
-    app.include_router(documents.router)
-    app.include_router(meta.router)
-    app.include_router(answers.router)
-    app.include_router(countries.router)
+    readers = [Depends(reader)]
+    for router in (*READING_ROUTERS, countries.router):
+        app.include_router(router, prefix=API_PREFIX, dependencies=readers)
+    app.include_router(admin.router, prefix=API_PREFIX)
+    for router in READING_ROUTERS:
+        app.include_router(router, dependencies=readers, deprecated=True)
     if STATIC_DIR.is_dir():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="page")
     return app

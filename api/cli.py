@@ -9,6 +9,7 @@ housing-kb tag < in.jsonl       tag passages (JSONL in, JSONL out)
 housing-kb serve                the HTTP API and search page
 housing-kb country ISO3         a country housing profile (SDG figures and the collection's evidence)
 housing-kb data import FILE     load a newer export of the SDG housing series
+housing-kb keys create|list|revoke   API keys and their roles
 """
 
 from __future__ import annotations
@@ -359,7 +360,7 @@ def search(
         from housing_kb.api.remote import hit_from_api
 
         data = remote.get_json(
-            "/search",
+            "/v1/search",
             params
             | {"q": query, "k": k, "mode": mode, "group_by_document": per_document, "highlight": False}
             | {"boost_places": boost_places},
@@ -602,8 +603,8 @@ def mcp(
         server.run("stdio")
 
 
-# registers ask, examples and brief; country and data import
-from housing_kb.api import cli_answers, cli_countries  # noqa: E402,F401
+# registers ask, examples and brief; country and data import; keys
+from housing_kb.api import cli_answers, cli_countries, cli_keys  # noqa: E402,F401
 
 
 def main() -> None:

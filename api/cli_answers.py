@@ -55,7 +55,7 @@ def ask(
     remote = Server.from_option(server)
     if remote is not None:
         data = remote.get_json(
-            "/ask",
+            "/v1/ask",
             {
                 "q": question,
                 "passages": passages,
@@ -120,7 +120,7 @@ def examples(
     }
     remote = Server.from_option(server)
     if remote is not None:
-        data = remote.get_json("/examples", params | {"q": topic, "passage_id": passage})
+        data = remote.get_json("/v1/examples", params | {"q": topic, "passage_id": passage})
     else:
         data = find_examples(_engine(index, embedder), topic, passage_id=passage, **params).to_dict()  # type: ignore[arg-type]
     if as_json:
@@ -162,7 +162,7 @@ def brief(
     if remote is not None:
         body = {"topic": topic, "format": fmt, "examples": examples_n, "per_component": per_component}
         body["force"] = force
-        data = remote.post_bytes("/brief", body)
+        data = remote.post_bytes("/v1/brief", body)
         out.write_bytes(data)
         typer.echo(f"wrote {out} ({len(data):,} bytes, from {remote.url})")
         return

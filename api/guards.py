@@ -24,6 +24,8 @@ log = logging.getLogger("housing_kb.api")
 
 #: The largest request body accepted (a search or a brief request is a few kilobytes).
 MAX_BODY_BYTES = 1024 * 1024
+#: The largest upload accepted on the paths that take files (POST /v1/documents).
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "::1"]
 #: Addresses that listen on every interface: the names a client will use cannot be known from them.
 WILDCARD_BINDS = {"0.0.0.0", "::", ""}
@@ -46,19 +48,33 @@ def allowed_hosts(bind: str, configured: str) -> list[str]:
 
 class BodyLimit:
     """Refuses a request body over ``max_bytes`` with a 413 that names the limit: at once when its
-    ``Content-Length`` says so, else as soon as the streamed (chunked) body passes it."""
+    ``Content-Length`` says so, else as soon as the streamed (chunked) body passes it. The paths in
+    ``uploads`` (POST only) take bodies up to ``max_upload_bytes`` instead."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int = MAX_BODY_BYTES,
+        *,
+        uploads: tuple[str, ...] = (),
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.uploads = uploads
+        self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["method"] == "POST" and scope["path"].rstrip("/") in self.uploads:
+            limit, variable = self.max_upload_bytes, "HOUSING_KB_MAX_UPLOAD_MB"
+        else:
+            limit, variable = self.max_bytes, "HOUSING_KB_MAX_BODY_BYTES"
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _refuse(send, limit, variable)
             return
         received = 0
         started = refused = False
@@ -70,9 +86,9 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     if not started:
-                        await self._refuse(send)
+                        await _refuse(send, limit, variable)
                     refused = True
                     return {"type": "http.disconnect"}
             return message
@@ -86,26 +102,27 @@ class BodyLimit:
 
         await self.app(scope, counted, tracked)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error": "request_too_large",
-                "message": f"the request body is over the limit of {self.max_bytes} bytes"
-                " (HOUSING_KB_MAX_BODY_BYTES)",
-                "parameter": "body",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+
+async def _refuse(send: Send, limit: int, variable: str) -> None:
+    size = f"{limit // (1024 * 1024)} MB" if limit % (1024 * 1024) == 0 else f"{limit} bytes"
+    body = json.dumps(
+        {
+            "error": "request_too_large",
+            "message": f"the request body is over the limit of {size} ({variable})",
+            "parameter": "body",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
-__all__ = ["MAX_BODY_BYTES", "BodyLimit", "TrustedHostMiddleware", "allowed_hosts"]
+__all__ = ["MAX_BODY_BYTES", "MAX_UPLOAD_BYTES", "BodyLimit", "TrustedHostMiddleware", "allowed_hosts"]

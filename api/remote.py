@@ -3,7 +3,7 @@
 they would print locally (the server already holds the models and the index in memory).
 
 >>> server = Server.from_option("http://127.0.0.1:8000")    # doctest: +SKIP
->>> server.get_json("/search", {"q": "security of tenure", "k": 3})["hits"][0]["passage_id"]  # doctest: +SKIP
+>>> server.get_json("/v1/search", {"q": "security of tenure", "k": 3})["hits"][0]["passage_id"]  # doctest: +SKIP
 'ohchr-fs21:12:3f2a9c1b'
 """
 
@@ -19,6 +19,8 @@ from housing_kb.index.search import DocumentRef, Hit
 
 #: Environment variable naming a running server the CLI should use.
 SERVER_ENV = "HOUSING_KB_SERVER"
+#: Environment variable holding the API key to send, for a server that needs one to read.
+API_KEY_ENV = "HOUSING_KB_API_KEY"
 #: Seconds to wait for an answer; a brief as PDF is the slowest request.
 TIMEOUT_S = 120.0
 
@@ -43,8 +45,12 @@ class Server:
 
     def _call(self, method: str, path: str, params: dict[str, Any], body: dict[str, Any] | None = None):
         query = {k: v for k, v in params.items() if v is not None and v != []}
+        key = os.environ.get(API_KEY_ENV, "").strip()
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
         try:
-            response = httpx.request(method, self.url + path, params=query, json=body, timeout=TIMEOUT_S)
+            response = httpx.request(
+                method, self.url + path, params=query, json=body, headers=headers, timeout=TIMEOUT_S
+            )
         except httpx.HTTPError as exc:
             raise ServerError(f"cannot reach the server at {self.url}: {exc}") from exc
         if response.status_code >= 400:

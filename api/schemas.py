@@ -299,8 +299,10 @@ class DocumentDetail(DocumentSummary):
 
 
 class DocumentsResponse(BaseModel):
-    total: int
-    documents: list[DocumentSummary]
+    total: int = Field(description="Documents that pass the filters, whatever the page.")
+    limit: int = Field(description="The page size asked for.")
+    offset: int = Field(description="Documents skipped, in the listing's order.")
+    documents: list[DocumentSummary] = Field(description="This page of documents, ordered by id.")
 
 
 class Suggestion(BaseModel):

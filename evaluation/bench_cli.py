@@ -94,7 +94,7 @@ def _start_server(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     deadline = time.time() + 300
     while time.time() < deadline:
         try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
+            if httpx.get(url + "/v1/health", timeout=2).status_code == 200:
                 return proc, url
         except httpx.HTTPError:
             time.sleep(0.5)
@@ -109,7 +109,7 @@ def _same_hits(env: dict[str, str], url: str) -> list[dict[str, Any]]:
         _, _, printed = _run([*CLI, "search", query, "-k", "10", "--json"], env)
         cli = [h["passage_id"] for h in json.loads(printed)["hits"]]
         served = httpx.get(
-            url + "/search", params={"q": query, "k": 10, "highlight": False}, timeout=60
+            url + "/v1/search", params={"q": query, "k": 10, "highlight": False}, timeout=60
         ).json()
         server = [h["passage_id"] for h in served["hits"]]
         out.append({"query": query, "identical": cli == server, "cli": cli, "server": server})

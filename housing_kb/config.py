@@ -108,3 +108,13 @@ class Settings:
     @property
     def models_dir(self) -> Path:
         return self.cache_dir / "models"
+
+    @property
+    def data_dir(self) -> Path:
+        """What the platform keeps beside the index, whose directory a rebuild replaces: API keys,
+        the audit log, contributions and their job queue (platform.sqlite), and uploads/."""
+        return self.index_dir.parent
+
+    @property
+    def platform_db(self) -> Path:
+        return self.data_dir / "platform.sqlite"

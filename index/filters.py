@@ -32,6 +32,10 @@ from housing_kb.ingest.tagging.vocabulary import COMPONENT_KEYS, STAGE_KEYS
 # regions (which include "global") and document types.
 COMPONENTS = COMPONENT_KEYS
 STAGES = STAGE_KEYS
+#: Values one filter parameter may repeat: more than any real question needs (there are 249 countries,
+#: but a request listing them all is a scan, not a filter), few enough to bound the work per request.
+MAX_FILTER_VALUES = 50
+
 #: The ``kind`` value that lifts the default (body only) and admits every passage type.
 ALL_KINDS = "all"
 
@@ -232,6 +236,22 @@ class FilterTable:
     # ------------------------------------------------------------------ validation
     def validate(self, f: Filters) -> None:
         """Raise InvalidFilter naming the parameter and listing the valid values."""
+        for parameter, values in (
+            ("component", f.components),
+            ("stage", f.stages),
+            ("kind", f.kinds),
+            ("region", f.regions),
+            ("document_type", f.document_types),
+            ("country", f.countries),
+            ("language", f.languages),
+        ):
+            if len(values) > MAX_FILTER_VALUES:
+                raise InvalidFilter(
+                    parameter,
+                    "",
+                    [],
+                    f"{parameter} is given {len(values)} times; at most {MAX_FILTER_VALUES} values per filter",
+                )
         for c in f.components:
             if c not in COMPONENTS:
                 raise InvalidFilter("component", c, COMPONENTS)

@@ -17,6 +17,11 @@ import pytest
 
 from housing_kb.config import REPO_ROOT, Settings
 
+# Every test server is on loopback and some take hundreds of requests a minute from it: rate limits
+# are off unless a test builds its app with them (tests/test_access.py).
+os.environ.setdefault("HOUSING_KB_RATE_LIMIT", "off")
+os.environ.setdefault("HOUSING_KB_KEY_RATE_LIMIT", "off")
+
 
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:

@@ -203,7 +203,7 @@ def test_llm_config_needs_base_url():
     ],
 )
 def test_answer_sentences_are_verbatim_on_their_cited_page(server, store, question, language):
-    r = server.get("/ask", params={"q": question, "max_sentences": 5})
+    r = server.get("/v1/ask", params={"q": question, "max_sentences": 5})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["mode"] == "extractive" and body["synthesis"] is None
@@ -220,7 +220,7 @@ def test_answer_sentences_are_verbatim_on_their_cited_page(server, store, questi
 @pytest.mark.model
 def test_pdf_citations_carry_page_numbers(server, store):
     body = server.get(
-        "/ask", params={"q": "confidentialité des données de la plateforme résorption-bidonvilles"}
+        "/v1/ask", params={"q": "confidentialité des données de la plateforme résorption-bidonvilles"}
     ).json()
     pdf = [s for s in body["sentences"] if s["citation"]["document_id"] == "fr-bidonvilles"]
     assert pdf and all(isinstance(s["citation"]["page"], int) for s in pdf)
@@ -232,7 +232,7 @@ def test_pdf_citations_carry_page_numbers(server, store):
 @pytest.mark.model
 def test_comparative_question_is_grouped_by_country(server, store):
     r = server.post(
-        "/ask", json={"q": "Which countries are improving life in informal settlements?", "per_group": 2}
+        "/v1/ask", json={"q": "Which countries are improving life in informal settlements?", "per_group": 2}
     )
     assert r.status_code == 200, r.text
     body = r.json()
@@ -255,7 +255,7 @@ def test_comparative_question_is_grouped_by_country(server, store):
     ],
 )
 def test_a_how_do_governments_question_compares_at_least_three_countries(server, question):
-    body = server.get("/ask", params={"q": question}).json()
+    body = server.get("/v1/ask", params={"q": question}).json()
     assert body["grouped_by"] == "country"
     countries = [g["key"] for g in body["groups"] if g["key"] != "global"]
     assert len(countries) >= 3, countries
@@ -264,10 +264,10 @@ def test_a_how_do_governments_question_compares_at_least_three_countries(server,
 
 @pytest.mark.model
 def test_ask_rejects_bad_parameters(server):
-    assert server.get("/ask", params={"q": ""}).status_code == 422
-    bad = server.get("/ask", params={"q": "housing", "group_by": "continent"})
+    assert server.get("/v1/ask", params={"q": ""}).status_code == 422
+    bad = server.get("/v1/ask", params={"q": "housing", "group_by": "continent"})
     assert bad.status_code == 422 and bad.json()["parameter"] == "group_by"
-    region = server.get("/ask", params={"q": "housing", "region": "mars"})
+    region = server.get("/v1/ask", params={"q": "housing", "region": "mars"})
     assert region.status_code == 422 and region.json()["parameter"] == "region"
 
 
@@ -280,7 +280,7 @@ def test_synthesis_drops_uncited_sentences(server, monkeypatch):
         monkeypatch.setenv("HOUSING_KB_LLM_BASE_URL", stub.base_url)
         monkeypatch.setenv("HOUSING_KB_LLM_MODEL", "stub-model")
         monkeypatch.setenv("HOUSING_KB_LLM_API_KEY", "secret-key")
-        r = server.get("/ask", params={"q": "How do informal settlers in Kampala deal with floods?"})
+        r = server.get("/v1/ask", params={"q": "How do informal settlers in Kampala deal with floods?"})
         assert r.status_code == 200, r.text
         body = r.json()
         sent = stub.requests[-1]
@@ -330,7 +330,7 @@ def test_unreachable_endpoint_keeps_the_extractive_answer(engine):
 
 @pytest.mark.model
 def test_slum_upgrading_examples_span_countries_with_a_cap(server, store):
-    r = server.get("/examples", params={"q": "slum upgrading", "per_country": 2, "k": 10})
+    r = server.get("/v1/examples", params={"q": "slum upgrading", "per_country": 2, "k": 10})
     assert r.status_code == 200, r.text
     body = r.json()
     countries = [e["country"] for e in body["examples"]]
@@ -345,12 +345,12 @@ def test_slum_upgrading_examples_span_countries_with_a_cap(server, store):
 @pytest.mark.model
 def test_examples_leave_out_the_reference_country_and_can_stay_in_its_region(server):
     body = server.get(
-        "/examples", params={"q": "informal settlements", "country": "KEN", "per_country": 1}
+        "/v1/examples", params={"q": "informal settlements", "country": "KEN", "per_country": 1}
     ).json()
     countries = [e["country"] for e in body["examples"]]
     assert "KEN" not in countries and len(countries) == len(set(countries)) >= 3
     same = server.get(
-        "/examples", params={"q": "informal settlements", "country": "KEN", "same_region": "true"}
+        "/v1/examples", params={"q": "informal settlements", "country": "KEN", "same_region": "true"}
     ).json()
     assert same["examples"] and all(
         e["region"] == "africa" and e["country"] != "KEN" for e in same["examples"]
@@ -362,21 +362,21 @@ def test_examples_for_a_passage(server, store):
     pid = next(
         r["passage_id"] for r in store.passages_of("ke-mukuru") if "Upgrading infrastructure" in r["text"]
     )
-    body = server.get("/examples", params={"passage_id": pid, "per_country": 1}).json()
+    body = server.get("/v1/examples", params={"passage_id": pid, "per_country": 1}).json()
     assert body["reference"]["passage_id"] == pid and "KEN" in body["reference"]["countries"]
     assert body["examples"] and all(e["citation"]["document_id"] != "ke-mukuru" for e in body["examples"])
-    shared = server.get("/examples", params={"passage_id": pid, "shared_components": "true"}).json()
+    shared = server.get("/v1/examples", params={"passage_id": pid, "shared_components": "true"}).json()
     wanted = set(shared["reference"]["components"])
     assert wanted and all(wanted & set(e["components"]) for e in shared["examples"])
 
 
 @pytest.mark.model
 def test_examples_errors_name_the_parameter(server):
-    missing = server.get("/examples", params={"passage_id": "nope:0000:00000000"})
+    missing = server.get("/v1/examples", params={"passage_id": "nope:0000:00000000"})
     assert missing.status_code == 404 and "nope" in missing.json()["message"]
-    bad = server.get("/examples", params={"q": "slums", "country": "Kenya"})
+    bad = server.get("/v1/examples", params={"q": "slums", "country": "Kenya"})
     assert bad.status_code == 422 and bad.json()["parameter"] == "country"
-    empty = server.get("/examples")
+    empty = server.get("/v1/examples")
     assert empty.status_code == 422 and empty.json()["parameter"] == "q"
 
 
@@ -405,7 +405,7 @@ def test_gists_translate_foreign_hits_once_and_say_they_are_machine_made(server,
     with ChatStub() as stub:
         monkeypatch.setenv("HOUSING_KB_LLM_BASE_URL", stub.base_url)
         monkeypatch.setenv("HOUSING_KB_LLM_MODEL", "stub-translator")
-        first = server.get("/search", params=query | {"translate_to": "en"}).json()
+        first = server.get("/v1/search", params=query | {"translate_to": "en"}).json()
         foreign = [h for h in first["hits"] if h["language"] != "en"]
         assert foreign, "expected French hits for a French question"
         for hit in first["hits"]:
@@ -419,11 +419,13 @@ def test_gists_translate_foreign_hits_once_and_say_they_are_machine_made(server,
         asked = len(stub.requests)
         assert asked == len({h["text"] for h in foreign})
         assert "Translate the following passage" in stub.requests[0]["body"]["messages"][0]["content"]
-        second = server.get("/search", params=query | {"translate_to": "en"}).json()
+        second = server.get("/v1/search", params=query | {"translate_to": "en"}).json()
         assert len(stub.requests) == asked  # every passage came from the cache
         assert [h["gist"] for h in second["hits"]] == [h["gist"] for h in first["hits"]]
 
-        ask = server.get("/ask", params={"q": query["q"], "translate_to": "en", "synthesis": "false"}).json()
+        ask = server.get(
+            "/v1/ask", params={"q": query["q"], "translate_to": "en", "synthesis": "false"}
+        ).json()
         assert ask["sentences"] and all(
             (s["gist"] is None) == (s["language"] == "en") for s in ask["sentences"]
         )
@@ -432,10 +434,10 @@ def test_gists_translate_foreign_hits_once_and_say_they_are_machine_made(server,
 @pytest.mark.model
 def test_without_an_endpoint_translate_to_says_why_there_is_no_gist(server, monkeypatch):
     monkeypatch.delenv("HOUSING_KB_LLM_BASE_URL", raising=False)
-    body = server.get("/search", params={"q": "résorption des bidonvilles", "translate_to": "en"}).json()
+    body = server.get("/v1/search", params={"q": "résorption des bidonvilles", "translate_to": "en"}).json()
     assert all(h["gist"] is None for h in body["hits"])
     assert "HOUSING_KB_LLM_BASE_URL" in body["translation_note"]
-    bad = server.get("/search", params={"q": "housing", "translate_to": "de"})
+    bad = server.get("/v1/search", params={"q": "housing", "translate_to": "de"})
     assert bad.status_code == 422 and "translate_to" in bad.text
 
 
@@ -477,7 +479,7 @@ def test_an_unusable_translation_cache_is_a_note_not_an_error(server, monkeypatc
         monkeypatch.setenv("HOUSING_KB_LLM_BASE_URL", stub.base_url)
         monkeypatch.setenv("HOUSING_KB_LLM_MODEL", "stub-translator")
         monkeypatch.setattr(deps, "translation_cache", unusable)
-        r = server.get("/search", params={"q": "résorption des bidonvilles", "translate_to": "en"})
+        r = server.get("/v1/search", params={"q": "résorption des bidonvilles", "translate_to": "en"})
     assert r.status_code == 200
     assert "readonly database" in r.json()["translation_note"]
     assert all(h["gist"] is None for h in r.json()["hits"])
@@ -489,7 +491,7 @@ def test_a_brief_translates_its_foreign_quotations_once_and_labels_them(server, 
     with ChatStub() as stub:
         monkeypatch.setenv("HOUSING_KB_LLM_BASE_URL", stub.base_url)
         monkeypatch.setenv("HOUSING_KB_LLM_MODEL", "stub-translator")
-        first = server.get("/brief", params=topic)
+        first = server.get("/v1/brief", params=topic)
         assert first.status_code == 200, first.text
         asked = len(stub.requests)
         lines = first.text.splitlines()
@@ -503,10 +505,10 @@ def test_a_brief_translates_its_foreign_quotations_once_and_labels_them(server, 
         assert not any(
             "(en) —" in lines[i - 1] for i, line in enumerate(lines) if "Machine translation" in line
         )
-        again = server.get("/brief", params=topic | {"format": "html"})
+        again = server.get("/v1/brief", params=topic | {"format": "html"})
         assert again.status_code == 200 and "Machine translation (stub-translator)" in again.text
         assert len(stub.requests) == asked  # the same quotations, from the cache
     monkeypatch.delenv("HOUSING_KB_LLM_BASE_URL", raising=False)
-    untranslated = server.get("/brief", params=topic).text
+    untranslated = server.get("/v1/brief", params=topic).text
     assert "_no translation: HOUSING\\_KB\\_LLM\\_BASE\\_URL is not configured._" in untranslated
     assert "Machine translation" not in untranslated

@@ -131,20 +131,20 @@ def test_brief_renders_in_four_formats(brief):
 
 
 def test_brief_download_and_gap_endpoints(client):
-    r = client.get("/brief", params={"topic": TOPIC, "format": "pdf"})
+    r = client.get("/v1/brief", params={"topic": TOPIC, "format": "pdf"})
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
     assert r.headers["content-type"] == "application/pdf"
     assert f'filename="brief-{slug(TOPIC)}.pdf"' in r.headers["content-disposition"]
-    posted = client.post("/brief", json={"topic": TOPIC, "format": "docx"})
+    posted = client.post("/v1/brief", json={"topic": TOPIC, "format": "docx"})
     assert posted.status_code == 200 and posted.content[:2] == b"PK"
-    bad = client.get("/brief", params={"topic": TOPIC, "format": "odt"})
+    bad = client.get("/v1/brief", params={"topic": TOPIC, "format": "odt"})
     assert bad.status_code == 422 and bad.json()["parameter"] == "format"
-    blank = client.post("/brief", json={"topic": "   ", "format": "md"})
+    blank = client.post("/v1/brief", json={"topic": "   ", "format": "md"})
     assert blank.status_code == 422 and blank.json()["parameter"] == "topic"
-    gaps = client.get("/gaps", params={"q": TOPIC}).json()
+    gaps = client.get("/v1/gaps", params={"q": TOPIC}).json()
     assert gaps["regions"] == list(REGIONS) and len(gaps["counts"]) == len(REGIONS)
     assert gaps["component_labels"]["security_of_tenure"] == "Security of tenure"
-    png = client.get("/gaps.png", params={"q": TOPIC})
+    png = client.get("/v1/gaps.png", params={"q": TOPIC})
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     assert png.content.startswith(b"\x89PNG")
 

@@ -301,7 +301,7 @@ def test_country_list_with_evidence_counts(server):
 
 @model
 def test_examples_carry_each_countrys_figures(server):
-    data = server.get("/examples", params={"q": "slum upgrading", "k": 6}).json()
+    data = server.get("/v1/examples", params={"q": "slum upgrading", "k": 6}).json()
     assert data["examples"] and data["figure_sources"]
     for example in data["examples"]:
         figures = example["figures"]

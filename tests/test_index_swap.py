@@ -55,7 +55,7 @@ def settings(tmp_path: Path, corpus_dir: Path, model_settings: Settings) -> Sett
 
 
 def _state(client: httpx.Client) -> tuple[int, int, int]:
-    health = client.get("/health").json()
+    health = client.get("/v1/health").json()
     return health["documents"], health["passages"], health["generation"]
 
 
@@ -73,12 +73,12 @@ def test_requests_during_a_rebuild_see_one_index_and_the_next_sees_the_new(setti
         def reader() -> None:
             with httpx.Client(base_url=base_url, timeout=60) as own:
                 while not stop.is_set():
-                    r = own.get("/search", params={"q": FLAG, "mode": "lexical", "k": 5})
+                    r = own.get("/v1/search", params={"q": FLAG, "mode": "lexical", "k": 5})
                     if r.status_code != 200:
                         failures.append(f"search {r.status_code}: {r.text[:200]}")
                         continue
                     flag_hits.append([h["document"]["id"] for h in r.json()["hits"]])
-                    h = own.get("/health")
+                    h = own.get("/v1/health")
                     if h.status_code != 200:
                         failures.append(f"health {h.status_code}")
                         continue
@@ -98,7 +98,7 @@ def test_requests_during_a_rebuild_see_one_index_and_the_next_sees_the_new(setti
         assert run_ingest(settings, embedder=e5_embedder, rebuild=True, show_progress=False).ok
 
         # the first request after the rebuild returns sees the new index
-        after = client.get("/search", params={"q": FLAG, "mode": "lexical", "k": 5}).json()
+        after = client.get("/v1/search", params={"q": FLAG, "mode": "lexical", "k": 5}).json()
         new = _state(client)
         stop.set()
         for t in readers:

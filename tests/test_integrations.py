@@ -116,7 +116,7 @@ def test_cli_search_loads_no_torch_and_prints_the_servers_hits(small_index, serv
     printed, heavy = done.stdout.rsplit("HEAVY=", 1)
     assert heavy.strip() == "", f"a query-time command imported {heavy.strip()}"
     local = [h["passage_id"] for h in json.loads(printed)["hits"]]
-    served = httpx.get(server_url + "/search", params={"q": query, "k": 5}, timeout=60).json()
+    served = httpx.get(server_url + "/v1/search", params={"q": query, "k": 5}, timeout=60).json()
     assert local, "the Chinese lease law should match"
     assert local == [h["passage_id"] for h in served["hits"]]
 

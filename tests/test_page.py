@@ -205,11 +205,11 @@ def test_search_facet_examples_document_and_screenshot(page, base_url):
     assert page.locator(".gap-table thead th").count() == 8  # corner + 7 regions
 
     # The brief button appears only when the server has /brief.
-    assert page.locator("#brief-panel").is_visible() == ("/brief" in endpoints)
+    assert page.locator("#brief-panel").is_visible() == ("/v1/brief" in endpoints)
 
     # Examples from other countries: a dialog that Escape closes, focus back on its button.
     buttons = first.locator(".examples-button")
-    if "/examples" in endpoints:
+    if "/v1/examples" in endpoints:
         buttons.click()
         dialog = page.locator("#examples-dialog")
         assert dialog.is_visible()

@@ -119,20 +119,20 @@ def kinds_server(kinds_settings, e5_embedder):
 @pytest.mark.model
 def test_reference_lists_are_hidden_by_default_and_reachable_with_kind(kinds_server):
     query = {"q": "Pradhan Mantri Awas Yojana affordable housing scheme", "k": 50}
-    default = kinds_server.get("/search", params=query).json()
+    default = kinds_server.get("/v1/search", params=query).json()
     assert default["hits"] and {h["kind"] for h in default["hits"]} == {"body"}
 
-    refs = kinds_server.get("/search", params=query | {"kind": "reference_list"}).json()
+    refs = kinds_server.get("/v1/search", params=query | {"kind": "reference_list"}).json()
     assert refs["hits"] and {h["kind"] for h in refs["hits"]} == {"reference_list"}
 
-    every = kinds_server.get("/search", params=query | {"kind": "all", "facets": "true"}).json()
+    every = kinds_server.get("/v1/search", params=query | {"kind": "all", "facets": "true"}).json()
     assert {h["kind"] for h in every["hits"]} == {"body", "reference_list"}
     assert every["facets"]["kind"]["reference_list"] == len(refs["hits"])
 
 
 @pytest.mark.model
 def test_an_unknown_kind_is_a_422_naming_the_parameter(kinds_server, kinds_settings, e5_embedder):
-    r = kinds_server.get("/search", params={"q": "housing", "kind": "footnotes"})
+    r = kinds_server.get("/v1/search", params={"q": "housing", "kind": "footnotes"})
     assert r.status_code == 422
     assert "kind" in r.text and "reference_list" in r.text
     engine = SearchEngine.open(kinds_settings, embedder=e5_embedder)
@@ -143,13 +143,13 @@ def test_an_unknown_kind_is_a_422_naming_the_parameter(kinds_server, kinds_setti
 
 @pytest.mark.model
 def test_a_law_hit_is_cited_by_its_article(kinds_server):
-    r = kinds_server.get("/search", params={"q": "出租人应当履行房屋维修义务", "country": "CHN", "k": 3})
+    r = kinds_server.get("/v1/search", params={"q": "出租人应当履行房屋维修义务", "country": "CHN", "k": 3})
     hit = r.json()["hits"][0]
     assert hit["articles"] and all(a.startswith("第") and a.endswith("条") for a in hit["articles"])
     assert hit["articles"][0] in hit["citation"]["label"]
     assert hit["citation"]["articles"] == hit["articles"]
     assert hit["page_start"] is None and hit["citation"]["page_start"] is None
 
-    answer = kinds_server.get("/ask", params={"q": "出租人的维修义务是什么？", "country": "CHN"}).json()
+    answer = kinds_server.get("/v1/ask", params={"q": "出租人的维修义务是什么？", "country": "CHN"}).json()
     cited = [s["citation"] for s in answer["sentences"]]
     assert cited and all(c["articles"] and c["articles"][0] in c["label"] for c in cited)

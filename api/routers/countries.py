@@ -15,7 +15,7 @@ from housing_kb.index.filters import REGIONS
 from housing_kb.index.search import SearchEngine
 from housing_kb.ingest.indicators import SERIES
 
-router = APIRouter(prefix="/v1", tags=["countries"])
+router = APIRouter(tags=["countries"])
 _404 = {404: {"model": ErrorOut, "description": "Not an ISO 3166 alpha-3 country code."}}
 Iso3 = Annotated[str, Path(min_length=3, max_length=3, description="ISO 3166 alpha-3 code, e.g. KEN.")]
 

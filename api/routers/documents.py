@@ -12,6 +12,7 @@ from housing_kb.index.search import SearchEngine
 from housing_kb.index.store import DocumentRecord, passage_row_to_dict
 
 router = APIRouter(tags=["documents"])
+MAX_DOCUMENTS_PAGE = 1000
 _404 = {404: {"model": ErrorOut, "description": "No such document or passage."}}
 
 
@@ -29,18 +30,24 @@ def list_documents(
         list[str], Query(description="Only documents about these countries (ISO alpha-3).")
     ] = [],  # noqa: B006
     region: Annotated[list[str], Query(description="Only documents of these regions.")] = [],  # noqa: B006
+    limit: Annotated[int, Query(ge=1, le=MAX_DOCUMENTS_PAGE, description="Documents per page.")] = 100,
+    offset: Annotated[int, Query(ge=0, description="Documents to skip.")] = 0,
 ) -> DocumentsResponse:
-    """Every indexed document with its metadata, passage count and tag summary."""
+    """The indexed documents with their metadata, passage count and tag summary, a page at a time."""
     engine.refresh()
     docs = [
         d
-        for d in engine.documents.values()
+        for _, d in sorted(engine.documents.items())
         if (not document_type or d.document_type in document_type)
         and (not country or set(c.upper() for c in country) & set(d.countries))
         and (not region or set(region) & set(d.regions))
     ]
+    page = docs[offset : offset + limit]
     return DocumentsResponse(
-        total=len(docs), documents=[DocumentSummary(**_summary(engine, d)) for d in docs]
+        total=len(docs),
+        limit=limit,
+        offset=offset,
+        documents=[DocumentSummary(**_summary(engine, d)) for d in page],
     )
 
 

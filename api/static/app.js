@@ -102,7 +102,7 @@ async function init() {
   });
   // With a translation endpoint, hits in other languages come with a labelled machine translation;
   // the first search waits for the answer so that it asks for them too.
-  await api("/health")
+  await api("/v1/health")
     .then((health) => {
       translations = Boolean(health.machine_translation);
     })
@@ -192,7 +192,7 @@ async function runSearch({ append = false } = {}) {
   $("results").setAttribute("aria-busy", "true");
   setStatus(t("searching"));
   try {
-    const main = api("/search", { ...searchParams(), k: PAGE_SIZE, offset, facets: !append }, { signal });
+    const main = api("/v1/search", { ...searchParams(), k: PAGE_SIZE, offset, facets: !append }, { signal });
     const ownCounts = append ? Promise.resolve({}) : disjunctiveCounts(signal);
     const [response, own] = await Promise.all([main, ownCounts]);
     view.response = response;
@@ -240,7 +240,7 @@ async function browseFilters() {
   document.title = t("appName");
   setStatus(t("searching"));
   try {
-    const [counts, own] = await Promise.all([api("/facets", searchParams(), { signal }), disjunctiveCounts(signal)]);
+    const [counts, own] = await Promise.all([api("/v1/facets", searchParams(), { signal }), disjunctiveCounts(signal)]);
     view.facets = mergeCounts(counts.facets || {}, own);
     renderFacets();
     setStatus(t("filtersOnly", { n: formatNumber(counts.total) }));
@@ -287,7 +287,7 @@ async function disjunctiveCounts(signal) {
   const active = FACETS.filter((f) => state.filters[f].length);
   if (state.yearFrom || state.yearTo) active.push("year");
   const answers = await Promise.all(
-    active.map((facet) => api("/facets", searchParams(facet), { signal }).then((r) => [facet, r.facets[facet] || {}])),
+    active.map((facet) => api("/v1/facets", searchParams(facet), { signal }).then((r) => [facet, r.facets[facet] || {}])),
   );
   return Object.fromEntries(answers);
 }
@@ -514,7 +514,7 @@ function renderNoGoodMatch() {
   notice.replaceChildren(h("p", {}, t("nearbyTopics")), topics);
   notice.hidden = false;
   const words = state.q.split(/\s+/).filter((w) => w.length >= 3).slice(0, 4);
-  Promise.all(words.map((w) => api("/suggest", { q: w.slice(0, 100), limit: 3 }).catch(() => ({ suggestions: [] }))))
+  Promise.all(words.map((w) => api("/v1/suggest", { q: w.slice(0, 100), limit: 3 }).catch(() => ({ suggestions: [] }))))
     .then((answers) => {
       const seen = new Set();
       const found = answers.flatMap((a) => a.suggestions || []).filter((s) => !seen.has(s.text) && seen.add(s.text));
@@ -688,7 +688,7 @@ async function loadGap() {
       renderGap();
       return;
     }
-    const response = await api("/search", { ...params, k: GAP_K, highlight: false }, { signal: gapController.signal });
+    const response = await api("/v1/search", { ...params, k: GAP_K, highlight: false }, { signal: gapController.signal });
     if (key !== JSON.stringify(searchParams())) return;
     view.gapHits = response.hits;
     renderGap();
@@ -864,8 +864,8 @@ async function downloadBrief() {
   try {
     const response =
       brief.method === "GET"
-        ? await fetch(`${apiUrl("/brief")}?${queryString(params)}`)
-        : await fetch(apiUrl("/brief"), {
+        ? await fetch(`${apiUrl("/v1/brief")}?${queryString(params)}`)
+        : await fetch(apiUrl("/v1/brief"), {
             method: "POST",
             headers: { "Content-Type": "application/json" },
             body: JSON.stringify(params),
@@ -931,7 +931,7 @@ async function openExamples(hit, trigger) {
   const params = { passage_id: hit.passage_id };
   params[names.includes("q") || !names.includes("topic") ? "q" : "topic"] = state.q;
   try {
-    const data = await api("/examples", params);
+    const data = await api("/v1/examples", params);
     if (examplesFor !== hit) return;
     examplesItems = data.examples || data.hits || data.results || [];
   } catch (error) {
@@ -1071,7 +1071,7 @@ async function fetchSuggestions() {
   }
   suggestController = new AbortController();
   try {
-    const data = await api("/suggest", { q: text.slice(0, 100), limit: 8 }, { signal: suggestController.signal });
+    const data = await api("/v1/suggest", { q: text.slice(0, 100), limit: 8 }, { signal: suggestController.signal });
     if ($("q").value.trim() !== text) return;
     suggestions = data.suggestions || [];
     renderSuggestions();

@@ -1,7 +1,7 @@
 // Helpers shared by the search page and the document page: API calls, DOM building, citations,
 // excerpts and tag chips.
 //
-// Example: const data = await api("/search", { q: "slum upgrading", region: ["africa"] });
+// Example: const data = await api("/v1/search", { q: "slum upgrading", region: ["africa"] });
 
 import {
   LANGUAGE_NAMES,
@@ -214,8 +214,8 @@ export async function discoverEndpoints() {
     return found;
   }
   const paramNames = (op) => (op?.parameters || []).map((p) => p.name);
-  if (paths["/examples"]?.get) found.examples = { params: paramNames(paths["/examples"].get) };
-  const brief = paths["/brief"];
+  if (paths["/v1/examples"]?.get) found.examples = { params: paramNames(paths["/v1/examples"].get) };
+  const brief = paths["/v1/brief"];
   if (brief?.get || brief?.post) {
     const op = brief.get || brief.post;
     found.brief = {
@@ -224,7 +224,7 @@ export async function discoverEndpoints() {
       formats: briefFormats(op),
     };
   }
-  const gapPath = Object.keys(paths).find((p) => /gap/i.test(p) && paths[p].get && !p.includes("{"));
+  const gapPath = Object.keys(paths).find((p) => /^\/v1\/.*gap/i.test(p) && paths[p].get && !p.includes("{"));
   if (gapPath) found.gap = { path: gapPath, params: paramNames(paths[gapPath].get) };
   return found;
 }

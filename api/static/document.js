@@ -25,7 +25,7 @@ async function init() {
     loadError = t("documentNotFound");
   } else {
     try {
-      documentData = await api(`/documents/${encodeURIComponent(id)}`);
+      documentData = await api(`/v1/documents/${encodeURIComponent(id)}`);
     } catch (error) {
       loadError = error.status === 404 ? t("documentNotFound") : error.message;
     }

@@ -254,7 +254,7 @@ class HousingKBRetriever(BaseRetriever):
             from housing_kb.api.remote import hit_from_api
 
             params = _params(self._filters) | {"q": query, "k": self.similarity_top_k, "mode": self.mode}
-            data = self._server.get_json("/search", params | {"highlight": False})
+            data = self._server.get_json("/v1/search", params | {"highlight": False})
             return [hit_from_api(h) for h in data["hits"]]
         engine = self._engine.pinned()  # type: ignore[union-attr]
         return engine.search(query, k=self.similarity_top_k, mode=self.mode, filters=self._filters).hits  # type: ignore[arg-type]

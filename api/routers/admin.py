@@ -1,0 +1,76 @@
+"""``/v1/keys`` and ``/v1/audit``: what only an admin may do."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from housing_kb.api.access import require
+from housing_kb.api.keys import ApiKey, KeyStore
+from housing_kb.api.schemas import ErrorOut
+from housing_kb.api.schemas_admin import (
+    AuditEntryOut,
+    AuditResponse,
+    KeyCreate,
+    KeyOut,
+    KeysResponse,
+    NewKeyOut,
+)
+
+router = APIRouter(tags=["admin"])
+_ERRORS = {
+    401: {"model": ErrorOut, "description": "No key, or one that is unknown or revoked."},
+    403: {"model": ErrorOut, "description": "The key's role is below admin."},
+}
+Admin = Annotated[ApiKey, Depends(require("admin"))]
+
+
+def _keys(request: Request) -> KeyStore:
+    return request.app.state.access.keys
+
+
+@router.get("/keys", response_model=KeysResponse, responses=_ERRORS, summary="List API keys")
+def list_keys(
+    request: Request,
+    _: Admin,
+    include_revoked: Annotated[bool, Query(description="Also list revoked keys.")] = False,
+) -> KeysResponse:
+    return KeysResponse(
+        keys=[KeyOut(**asdict(k)) for k in _keys(request).list(include_revoked=include_revoked)]
+    )
+
+
+@router.post("/keys", response_model=NewKeyOut, status_code=201, responses=_ERRORS, summary="Make an API key")
+def create_key(request: Request, body: KeyCreate, admin: Admin) -> NewKeyOut:
+    """The answer holds the key itself, once: store it now, it cannot be shown again."""
+    made = _keys(request).create(role=body.role, name=body.name, by=admin.actor)
+    return NewKeyOut(**asdict(made.key), key=made.secret)
+
+
+@router.delete(
+    "/keys/{key_id}",
+    response_model=KeyOut,
+    responses=_ERRORS | {404: {"model": ErrorOut, "description": "No working key with that id."}},
+    summary="Revoke an API key",
+)
+def revoke_key(request: Request, key_id: str, admin: Admin) -> KeyOut:
+    keys = _keys(request)
+    if not keys.revoke(key_id, by=admin.actor):
+        raise HTTPException(404, detail=f"no working key with id {key_id!r}")
+    return next(KeyOut(**asdict(k)) for k in keys.list(include_revoked=True) if k.key_id == key_id)
+
+
+@router.get("/audit", response_model=AuditResponse, responses=_ERRORS, summary="The audit log")
+def audit(
+    request: Request,
+    _: Admin,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Entries per page.")] = 100,
+    offset: Annotated[int, Query(ge=0, description="Entries to skip, newest first.")] = 0,
+) -> AuditResponse:
+    """Who made or revoked which key, and (with contributions) who changed which document, newest first."""
+    total, entries = _keys(request).audit_entries(limit=limit, offset=offset)
+    return AuditResponse(
+        total=total, limit=limit, offset=offset, entries=[AuditEntryOut(**asdict(e)) for e in entries]
+    )
