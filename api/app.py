@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
@@ -20,11 +22,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from housing_kb import __version__
 from housing_kb.api.access import AccessDenied, AccessPolicy, RateLimited, reader
+from housing_kb.api.contributions import ContributionStore
 from housing_kb.api.guards import MAX_BODY_BYTES, BodyLimit, TrustedHostMiddleware, allowed_hosts
 from housing_kb.api.keys import KeyStore
-from housing_kb.api.routers import admin, answers, countries, documents, meta, search
+from housing_kb.api.routers import admin, answers, contributions, countries, documents, meta, search
 from housing_kb.api.throttle import Busy
-from housing_kb.config import Settings, env_int
+from housing_kb.api.worker import Worker, WorkerThread
+from housing_kb.config import Settings, env_int, env_off
 from housing_kb.index.filters import InvalidFilter
 from housing_kb.index.search import SearchEngine
 from housing_kb.index.store import IndexError_
@@ -47,12 +51,31 @@ def create_app(
     engine: SearchEngine | None = None,
     cors_origins: list[str] | None = None,
     bind: str = "127.0.0.1",
+    worker: bool | Worker | None = None,
 ) -> FastAPI:
     """Build the app around one shared, read-only :class:`SearchEngine` (opened here, once).
 
     ``bind`` is the address the server listens on: with ``HOUSING_KB_ALLOWED_HOSTS`` unset, the
-    ``Host`` header must name it or a loopback name (api/guards.py)."""
+    ``Host`` header must name it or a loopback name (api/guards.py). ``worker`` runs the contribution
+    worker in a thread of the server while it serves (default: unless ``HOUSING_KB_WORKER=off``, for a
+    deployment that runs ``housing-kb worker`` processes instead), or this :class:`Worker`."""
     settings = settings or Settings.from_env()
+    if worker is None:
+        worker = not env_off("HOUSING_KB_WORKER")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        thread = None
+        if worker:
+            thread = WorkerThread(worker if isinstance(worker, Worker) else Worker(settings))
+        if thread:
+            thread.start()
+        try:
+            yield
+        finally:
+            if thread:
+                thread.close()
+
     # FastAPIOffline serves /docs and /redoc with Swagger UI and ReDoc from its own package, not a CDN.
     app = FastAPIOffline(
         title="housing-kb",
@@ -65,12 +88,17 @@ def create_app(
             "the server sets HOUSING_KB_REQUIRE_KEY=1; writing needs a key of the role each endpoint names, "
             "sent as 'Authorization: Bearer KEY'. The paths without /v1 are deprecated aliases."
         ),
+        lifespan=lifespan,
     )
     if engine is None:
         engine = SearchEngine.open(settings)
         engine.warm_up()
     app.state.engine = engine
+    app.state.settings = settings
     app.state.access = AccessPolicy.from_env(KeyStore(settings.platform_db))
+    app.state.contributions = ContributionStore(settings.platform_db)
+    app.state.max_upload_bytes = env_int("HOUSING_KB_MAX_UPLOAD_MB", 50, minimum=1) * 1024 * 1024
+    app.state.allow_private_urls = os.environ.get("HOUSING_KB_ALLOW_PRIVATE_URLS", "") == "1"
     origins = cors_origins if cors_origins is not None else cors_origins_from_env()
     if origins:
         app.add_middleware(
@@ -78,7 +106,10 @@ def create_app(
         )
     # The last added runs first: a foreign Host is refused before its body is read.
     app.add_middleware(
-        BodyLimit, max_bytes=env_int("HOUSING_KB_MAX_BODY_BYTES", MAX_BODY_BYTES, minimum=1024)
+        BodyLimit,
+        max_bytes=env_int("HOUSING_KB_MAX_BODY_BYTES", MAX_BODY_BYTES, minimum=1024),
+        uploads=(f"{API_PREFIX}/documents",),
+        max_upload_bytes=app.state.max_upload_bytes,
     )
     app.add_middleware(
         TrustedHostMiddleware,
@@ -160,6 +191,7 @@ def create_app(
     for router in (*READING_ROUTERS, countries.router):
         app.include_router(router, prefix=API_PREFIX, dependencies=readers)
     app.include_router(admin.router, prefix=API_PREFIX)
+    app.include_router(contributions.router, prefix=API_PREFIX, dependencies=readers)
     for router in READING_ROUTERS:
         app.include_router(router, dependencies=readers, deprecated=True)
     if STATIC_DIR.is_dir():

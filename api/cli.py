@@ -10,6 +10,8 @@ housing-kb serve                the HTTP API and search page
 housing-kb country ISO3         a country housing profile (SDG figures and the collection's evidence)
 housing-kb data import FILE     load a newer export of the SDG housing series
 housing-kb keys create|list|revoke   API keys and their roles
+housing-kb worker               carry out contribution jobs (extract, embed, publish, delete)
+housing-kb manifest export      the live collection (corpus manifest + published contributions)
 """
 
 from __future__ import annotations
@@ -224,6 +226,14 @@ def ingest(
     # The manifest first: a broken file is reported at once, not after loading the models. A bad
     # entry fails alone (listed with the run's failures); the rest is ingested.
     declared = load_manifest(s.manifest_path, strict=False)
+    if s.platform_db.exists():
+        # published contributions belong to the collection too: never deleted, rebuilt with the rest
+        from housing_kb.api.contributions import ContributionStore, published_entries
+        from housing_kb.ingest.manifest import Manifest
+
+        contributed = published_entries(ContributionStore(s.platform_db))
+        if contributed:
+            declared = Manifest(documents=[*declared.documents, *contributed], rejected=declared.rejected)
     # Loaded only when a passage must be embedded: an unchanged re-ingest never loads a model.
     emb = lazy_embedder(s.embedder, s)
     second = None if s.second_embedder.lower() == "none" else lazy_embedder(s.second_embedder, s)
@@ -603,8 +613,8 @@ def mcp(
         server.run("stdio")
 
 
-# registers ask, examples and brief; country and data import; keys
-from housing_kb.api import cli_answers, cli_countries, cli_keys  # noqa: E402,F401
+# registers ask, examples and brief; country and data import; keys, worker and manifest export
+from housing_kb.api import cli_answers, cli_countries, cli_platform  # noqa: E402,F401
 
 
 def main() -> None:
@@ -617,4 +627,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m housing_kb.api.cli` runs this file as __main__, a second copy of the module: the
+    # commands of cli_answers, cli_countries and cli_platform register on the real one.
+    from housing_kb.api.cli import main as real_main
+
+    real_main()

@@ -26,6 +26,8 @@ log = logging.getLogger("housing_kb.api")
 MAX_BODY_BYTES = 1024 * 1024
 #: The largest upload accepted on the paths that take files (POST /v1/documents).
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+#: What an upload's multipart body holds besides the file: its metadata, contact and boundaries.
+UPLOAD_ENVELOPE_BYTES = 64 * 1024
 LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "::1"]
 #: Addresses that listen on every interface: the names a client will use cannot be known from them.
 WILDCARD_BINDS = {"0.0.0.0", "::", ""}
@@ -69,12 +71,14 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         if scope["method"] == "POST" and scope["path"].rstrip("/") in self.uploads:
-            limit, variable = self.max_upload_bytes, "HOUSING_KB_MAX_UPLOAD_MB"
+            shown, variable = self.max_upload_bytes, "HOUSING_KB_MAX_UPLOAD_MB"
+            limit = shown + UPLOAD_ENVELOPE_BYTES
         else:
-            limit, variable = self.max_bytes, "HOUSING_KB_MAX_BODY_BYTES"
+            limit = shown = self.max_bytes
+            variable = "HOUSING_KB_MAX_BODY_BYTES"
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _refuse(send, limit, variable)
+            await _refuse(send, shown, variable)
             return
         received = 0
         started = refused = False
@@ -88,7 +92,7 @@ class BodyLimit:
                 received += len(message.get("body", b""))
                 if received > limit:
                     if not started:
-                        await _refuse(send, limit, variable)
+                        await _refuse(send, shown, variable)
                     refused = True
                     return {"type": "http.disconnect"}
             return message

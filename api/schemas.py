@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +25,28 @@ KIND_DESCRIPTION = (
     f"Passage types (any of): {', '.join(KINDS)}, or {ALL_KINDS}. Omitted: body text only; reference lists, "
     "contents pages, web furniture, front matter, lists of people and tables are kept but hidden."
 )
+#: What the ``kind`` filter accepts: a passage type, or "all".
+KIND_VALUES = (*KINDS, ALL_KINDS)
+
+
+def enum_items(values: Iterable[str]) -> dict[str, Any]:
+    """``json_schema_extra`` of a ``list[str]`` filter: its valid values as the items' enum in OpenAPI.
+
+    Only the document changes: the values are still checked by index/filters.py, whose 422 lists the
+    valid ones (a fresh dict per field, so that no two schemas share one)."""
+    return {"items": {"type": "string", "enum": list(values)}}
+
+
+def enum_or_null(values: Iterable[str]) -> Callable[[dict[str, Any]], None]:
+    """``json_schema_extra`` of an optional ``str`` filter: the enum on its string branch (null stays)."""
+    valid = list(values)
+
+    def extra(schema: dict[str, Any]) -> None:
+        for branch in schema.get("anyOf", [schema]):
+            if branch.get("type") == "string":
+                branch["enum"] = list(valid)
+
+    return extra
 
 
 class RelevanceOut(BaseModel):
@@ -46,10 +69,14 @@ class SearchRequest(BaseModel):
         ..., min_length=1, max_length=MAX_QUERY_CHARS, description="Question or keywords, any language."
     )
     component: list[str] = Field(
-        default_factory=list, description=f"Adequacy components (any of): {', '.join(COMPONENTS)}."
+        default_factory=list,
+        description=f"Adequacy components (any of): {', '.join(COMPONENTS)}.",
+        json_schema_extra=enum_items(COMPONENTS),
     )
     stage: list[str] = Field(
-        default_factory=list, description=f"Housing supply-chain stages (any of): {', '.join(STAGES)}."
+        default_factory=list,
+        description=f"Housing supply-chain stages (any of): {', '.join(STAGES)}.",
+        json_schema_extra=enum_items(STAGES),
     )
     min_confidence: float | None = Field(
         None,
@@ -59,14 +86,20 @@ class SearchRequest(BaseModel):
         "at least this, instead of the label's own threshold (lower finds more, higher is surer).",
     )
     region: list[str] = Field(
-        default_factory=list, description=f"UN-Habitat regions (any of): {', '.join(REGIONS)}."
+        default_factory=list,
+        description=f"UN-Habitat regions (any of): {', '.join(REGIONS)}.",
+        json_schema_extra=enum_items(REGIONS),
     )
     country: list[str] = Field(default_factory=list, description="ISO 3166 alpha-3 country codes (any of).")
     document_type: list[str] = Field(
-        default_factory=list, description=f"Document types (any of): {', '.join(DOCUMENT_TYPES)}."
+        default_factory=list,
+        description=f"Document types (any of): {', '.join(DOCUMENT_TYPES)}.",
+        json_schema_extra=enum_items(DOCUMENT_TYPES),
     )
     language: list[str] = Field(default_factory=list, description="Passage languages, ISO 639-1 (any of).")
-    kind: list[str] = Field(default_factory=list, description=KIND_DESCRIPTION)
+    kind: list[str] = Field(
+        default_factory=list, description=KIND_DESCRIPTION, json_schema_extra=enum_items(KIND_VALUES)
+    )
     translate_to: GistLanguage | None = Field(None, description=TRANSLATE_DESCRIPTION)
     year_from: int | None = Field(None, ge=1900, le=2100, description="Earliest document year (inclusive).")
     year_to: int | None = Field(None, ge=1900, le=2100, description="Latest document year (inclusive).")
@@ -102,15 +135,15 @@ class SearchRequest(BaseModel):
 
 class DocumentOut(BaseModel):
     id: str = Field(description="Stable document id from the manifest.")
-    title: str
+    title: str = Field(description="Document title.")
     path: str | None = Field(description="Path relative to the corpus root.")
     url: str | None = Field(description="Public download address, when known.")
     source_url: str | None = Field(description="Where the document comes from (provenance).")
-    document_type: str
+    document_type: str = Field(description=f"Document type: one of {', '.join(DOCUMENT_TYPES)}.")
     countries: list[str] = Field(description="ISO 3166 alpha-3 codes of the countries the document is about.")
     regions: list[str] = Field(description="UN-Habitat regions of the document.")
-    year: int | None
-    publisher: str | None
+    year: int | None = Field(description="Publication year; null when unknown.")
+    publisher: str | None = Field(description="Publishing organisation; null when unknown.")
     language: str | None = Field(description="Main language (ISO 639-1).")
     work_id: str | None = Field(
         None, description="The work this document is an edition of (translations and copies share it)."
@@ -118,34 +151,41 @@ class DocumentOut(BaseModel):
 
 
 class GistOut(BaseModel):
-    language: str
+    language: str = Field(
+        description="Language of the translation (ISO 639-1): the one translate_to asked for."
+    )
     text: str = Field(description="Machine translation of the passage (or sentence): not the source text.")
     model: str = Field(description="The model that made it.")
     machine_translation: bool = Field(True, description="Always true: label it as such wherever it is shown.")
 
 
 class EditionOut(BaseModel):
-    document_id: str
+    document_id: str = Field(description="Id of the edition's document (see /documents/{id}).")
     language: str | None = Field(description="The edition's language (ISO 639-1).")
 
 
 class CitationOut(BaseModel):
-    document_id: str
-    title: str
+    document_id: str = Field(description="Id of the cited document.")
+    title: str = Field(description="Title of the cited document.")
     page_start: int | None = Field(
         description="First page (1-based) for paginated sources; null for flowing text."
     )
-    page_end: int | None
+    page_end: int | None = Field(
+        description="Last page (1-based) the passage runs onto; null for flowing text."
+    )
     paragraphs: list[str] = Field(description="UN-style paragraph numbers covered by the passage.")
     articles: list[str] = Field(
         default_factory=list,
         description='Articles of a law or regulation the passage covers, as the law names them ("Статья 89", '
         '"第三十条", "المادة 12", "Art. 26"); empty for other documents.',
     )
-    path: str | None
-    url: str | None
-    publisher: str | None
-    year: int | None
+    path: str | None = Field(description="Path of the document relative to the corpus root, when known.")
+    url: str | None = Field(
+        description="Public address of the document (its download address, else its source); null when "
+        "neither is known."
+    )
+    publisher: str | None = Field(description="Publishing organisation; null when unknown.")
+    year: int | None = Field(description="Publication year; null when unknown.")
     label: str = Field(description="Human-readable citation.")
 
 
@@ -166,10 +206,10 @@ class HitOut(BaseModel):
         None,
         description="HTML-escaped excerpt with matched query terms wrapped in <mark>, when highlight=true.",
     )
-    language: str
-    page_start: int | None
-    page_end: int | None
-    paragraphs: list[str]
+    language: str = Field(description="Language of the passage (ISO 639-1; 'und' when undetermined).")
+    page_start: int | None = Field(description="First page (1-based) of the passage; null for flowing text.")
+    page_end: int | None = Field(description="Last page (1-based) of the passage; null for flowing text.")
+    paragraphs: list[str] = Field(description="UN-style paragraph numbers covered by the passage.")
     articles: list[str] = Field(default_factory=list, description="Articles of a law the passage covers.")
     kind: str = Field(
         "body",
@@ -210,15 +250,15 @@ class HitOut(BaseModel):
     )
     countries: list[str] = Field(description="Countries the passage speaks of (ISO alpha-3).")
     regions: list[str] = Field(description="UN-Habitat regions of those countries, or global.")
-    citation: CitationOut
-    document: DocumentOut
+    citation: CitationOut = Field(description="How to cite the passage: document, pages, paragraphs, label.")
+    document: DocumentOut = Field(description="The document the passage belongs to.")
 
 
 class SearchResponse(BaseModel):
-    query: str
-    mode: SearchMode
-    k: int
-    offset: int
+    query: str = Field(description="The question as asked (q).")
+    mode: SearchMode = Field(description="The retrieval mode used.")
+    k: int = Field(description="Number of hits asked for.")
+    offset: int = Field(description="Number of hits skipped.")
     total: int = Field(
         description="Matches within the filters: passages among the nearest 100 of each dense channel whose "
         "own relevance passes the floor (0 when relevance.label is none). Paging does not change it; hits "
@@ -245,7 +285,7 @@ class SearchResponse(BaseModel):
         description="Hybrid mode: the query's words translated into the corpus's other languages, whose "
         "terms joined the BM25 query (questions in English, and lexical mode, are not translated).",
     )
-    hits: list[HitOut]
+    hits: list[HitOut] = Field(description="This page of hits, best first.")
     translation_note: str | None = Field(
         None, description="Why translate_to added no gist (no endpoint configured, or it failed)."
     )
@@ -256,46 +296,58 @@ class SearchResponse(BaseModel):
 
 
 class FacetsResponse(BaseModel):
-    query: str | None
+    query: str | None = Field(
+        description="The query whose candidate pool was counted; null: every passage that passes the filters."
+    )
     total: int = Field(description="Passages counted.")
-    facets: dict[str, dict[str, int]]
+    facets: dict[str, dict[str, int]] = Field(
+        description="Facet (component, stage, region, country, document_type, language, year, kind) -> "
+        "value -> passages."
+    )
 
 
 class PassageOut(BaseModel):
-    passage_id: str
-    ordinal: int
-    text: str
-    language: str
-    page_start: int | None
-    page_end: int | None
+    passage_id: str = Field(description="Stable passage id: <document id>:<ordinal>:<hash prefix>.")
+    ordinal: int = Field(description="Position of the passage in its document (0-based).")
+    text: str = Field(description="The passage text.")
+    language: str = Field(description="Language of the passage (ISO 639-1; 'und' when undetermined).")
+    page_start: int | None = Field(description="First page (1-based) of the passage; null for flowing text.")
+    page_end: int | None = Field(description="Last page (1-based) of the passage; null for flowing text.")
     char_start: int = Field(description="Offset of the first character in the text of page_start.")
     char_end: int = Field(description="Offset after the last character in the text of page_end.")
-    paragraphs: list[str]
+    paragraphs: list[str] = Field(description="UN-style paragraph numbers covered by the passage.")
     articles: list[str] = Field(default_factory=list, description="Articles of a law the passage covers.")
     kind: str = Field("body", description="body, or the passage type of non-content passages.")
-    heading_path: list[str]
-    components: list[str]
-    countries: list[str]
-    regions: list[str]
+    heading_path: list[str] = Field(description="Headings above the passage, outermost first.")
+    components: list[str] = Field(description="Adequacy components the passage speaks of.")
+    countries: list[str] = Field(description="Countries the passage speaks of (ISO alpha-3).")
+    regions: list[str] = Field(description="UN-Habitat regions of those countries, or global.")
     component_scores: dict[str, float] = Field(description="Tagger confidence per component.")
 
 
 class PassageDetail(PassageOut):
-    citation: CitationOut
-    document: DocumentOut
+    citation: CitationOut = Field(description="How to cite the passage: document, pages, paragraphs, label.")
+    document: DocumentOut = Field(description="The document the passage belongs to.")
 
 
 class DocumentSummary(DocumentOut):
-    passages: int
-    pages: int
+    passages: int = Field(description="Passages the document was cut into.")
+    pages: int = Field(
+        description="Pages of text stored for the document (a flowing-text document, such as a web page, "
+        "counts as one)."
+    )
     tag_summary: dict = Field(description="Document-level aggregates of the passage tags.")
 
 
 class DocumentDetail(DocumentSummary):
-    licence: str | None
+    licence: str | None = Field(
+        description="The document's licence, as the manifest gives it; null when unknown."
+    )
     empty_pages: list[int] = Field(description="Pages that yielded no text (scanned?).")
-    warnings: list[str]
-    passage_list: list[PassageOut]
+    warnings: list[str] = Field(
+        description="Problems met while extracting the text: failed or empty pages, PDF parser messages."
+    )
+    passage_list: list[PassageOut] = Field(description="Every passage of the document, in order.")
 
 
 class DocumentsResponse(BaseModel):
@@ -307,21 +359,27 @@ class DocumentsResponse(BaseModel):
 
 class Suggestion(BaseModel):
     text: str = Field(description="What to show and insert.")
-    kind: Literal["title", "country", "component", "region"]
+    kind: Literal["title", "country", "component", "region"] = Field(
+        description="What is suggested: a document title, a country, an adequacy component or a region."
+    )
     value: str = Field(description="Document id, ISO code, component key or region key.")
-    language: str | None = None
+    language: str | None = Field(
+        None, description="Language of `text` (ISO 639-1); null when not known (country names carry none)."
+    )
 
 
 class SuggestResponse(BaseModel):
-    q: str
-    suggestions: list[Suggestion]
+    q: str = Field(description="What was typed (q, as asked).")
+    suggestions: list[Suggestion] = Field(
+        description="Completions, best first: whole-prefix matches before word-start matches."
+    )
 
 
 class HealthResponse(BaseModel):
-    status: Literal["ok"]
-    documents: int
-    passages: int
-    model_id: str
+    status: Literal["ok"] = Field(description="Always 'ok': the server answers with an index open.")
+    documents: int = Field(description="Documents in the served index.")
+    passages: int = Field(description="Passages in the served index (of every kind).")
+    model_id: str = Field(description="The embedding model the index was built with (main dense channel).")
     generation: int = Field(description="Increments with every committed change to the index.")
     channels_catching_up: dict[str, str] = Field(
         default_factory=dict,
@@ -360,5 +418,9 @@ class HealthResponse(BaseModel):
 class ErrorOut(BaseModel):
     error: str = Field(description="Machine-readable error kind.")
     message: str = Field(description="What went wrong, for people.")
-    parameter: str | None = None
-    valid: list[str] | None = None
+    parameter: str | None = Field(
+        None, description="The request parameter at fault (e.g. 'q', 'region'); null when none is."
+    )
+    valid: list[str] | None = Field(
+        None, description="For an unknown filter value: the values the parameter accepts; null otherwise."
+    )

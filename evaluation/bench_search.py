@@ -159,7 +159,7 @@ def _wait_healthy(proc: subprocess.Popen[bytes], base: str, log_path: Path, time
             tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
             raise BenchError(f"server exited with code {proc.returncode}: {' | '.join(tail)}")
         try:
-            if httpx.get(f"{base}/health", timeout=2.0).status_code == 200:
+            if httpx.get(f"{base}/v1/health", timeout=2.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -91,6 +91,8 @@ class Settings:
     #: "torch": sentence-transformers itself. A missing engine falls back to the next one in that order.
     #: HOUSING_KB_FAST_QUERIES=0, the older switch, still means "torch".
     query_engine: str = "onnx"
+    #: The data directory, when it is not the index's parent (a contribution's staging index).
+    data_root: Path | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -113,7 +115,7 @@ class Settings:
     def data_dir(self) -> Path:
         """What the platform keeps beside the index, whose directory a rebuild replaces: API keys,
         the audit log, contributions and their job queue (platform.sqlite), and uploads/."""
-        return self.index_dir.parent
+        return self.data_root or self.index_dir.parent
 
     @property
     def platform_db(self) -> Path:

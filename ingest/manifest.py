@@ -419,6 +419,20 @@ def _validate_entry(
     return entry, None
 
 
+def validate_fields(fields: dict[str, Any]) -> tuple[ManifestEntry | None, list[str]]:
+    """An entry from fields (a contribution's metadata with its id, path and checksum), or every
+    problem at once, each naming its field, worded as a manifest's are.
+
+    >>> validate_fields({"id": "x", "path": "uploads/a.md", "title": "", "regions": ["africa"],
+    ...     "document_type": "law"})[1]
+    ["field 'title': must not be empty"]
+    """
+    try:
+        return ManifestEntry.model_validate(fields), []
+    except ValidationError as exc:
+        return None, [_describe(error) for error in exc.errors()]
+
+
 def _describe(error: Any) -> str:
     """One pydantic error as "field 'x': message", with our own wording for common cases."""
     loc = error["loc"]

@@ -32,7 +32,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -67,6 +67,7 @@ from housing_kb.ingest.passage_kinds import (
     mark_passage_kinds,
 )
 from housing_kb.ingest.tokens import TokenCounter
+from housing_kb.ingest.uploads import UPLOADS_DIR
 
 log = logging.getLogger("housing_kb.ingest")
 
@@ -229,12 +230,17 @@ def run_ingest(
     on_committed: Callable[[str], None] | None = None,
     secondary: Embedder | None = None,
     limits: DocumentLimits | None = None,
+    seed_from: Path | None = None,
+    on_stage: Callable[[str, str], None] | None = None,
 ) -> IngestReport:
     """Bring the index at ``settings.index_dir`` in line with the manifest.
 
     ``only`` restricts the run to some document ids (others are neither touched nor deleted).
     ``rebuild`` builds a fresh index beside the old one and swaps it in only when done.
     ``secondary`` is the optional second dense channel (its vectors are cached like the main ones).
+    ``seed_from`` is another index whose cached vectors are taken over first (a contribution's
+    staging index when it is published: nothing is embedded twice). ``on_stage(stage, document_id)``
+    hears "extracting" and "embedding" as each document reaches them.
     The run holds the index's writer lock (index/lock.py) from start to end.
     """
     started = time.time()
@@ -259,6 +265,8 @@ def run_ingest(
             secondary,
             limits,
             started,
+            seed_from,
+            on_stage or (lambda stage, document_id: None),
         )
 
 
@@ -275,15 +283,20 @@ def _run_locked(
     secondary: Embedder | None,
     limits: DocumentLimits,
     started: float,
+    seed_from: Path | None,
+    on_stage: Callable[[str, str], None],
 ) -> IngestReport:
     target_dir = settings.index_dir
     if rebuild:
         target_dir = next_version_dir(settings.index_dir)
     store = IndexStore.open(target_dir, index_config(embedder, chunker), create=True)
-    if rebuild:
-        seeded = store.seed_embedding_cache(settings.index_dir)
+    seeds = [settings.index_dir] if rebuild else []
+    if seed_from is not None:
+        seeds.append(seed_from)
+    for source in seeds:
+        seeded = store.seed_embedding_cache(source)
         if seeded:
-            log.info("rebuild: %d cached vectors taken over from %s", seeded, settings.index_dir)
+            log.info("%d cached vectors taken over from %s", seeded, source)
     if tagger == "auto":
         tagger = load_tagger(embedder, secondary)
     tags_version = getattr(tagger, "vocabulary_version", None)
@@ -306,10 +319,12 @@ def _run_locked(
     ebar = tqdm(desc="embedding", unit="passage", disable=not show_progress, leave=False)
     for entry in bar:
         bar.set_postfix_str(entry.id[:40])
+        on_stage("extracting", entry.id)
         t0 = time.time()
         item = _extract(entry, settings, chunker, limits, counter, stored, store, report)
         report.extract_seconds += time.time() - t0
         if item is not None:
+            on_stage("embedding", entry.id)
             t1 = time.time()
             _commit(store, item, embedder, secondary, tagger, tags_version, report, ebar)
             report.embed_seconds += time.time() - t1
@@ -347,6 +362,18 @@ def _run_locked(
     return report
 
 
+def remove_documents(settings: Settings, doc_ids: Sequence[str]) -> int:
+    """Take documents out of the index (an editor's unpublish or delete) in one commit, with the
+    vector and BM25 channels brought in line; searches see the index before or after, never between."""
+    with writer_lock(settings.index_dir, what="delete"):
+        store = IndexStore.open(settings.index_dir)
+        known = {d.doc_id for d in store.documents()}
+        removed = store.delete_documents([d for d in doc_ids if d in known])
+        store.sync_faiss()
+        _sync_lexical(store, show_progress=False)
+        return removed
+
+
 def ensure_country_data(store: IndexStore, previous: Path | None = None) -> list[str]:
     """Give an index without country data the series of the index it replaces, else the bundled copy,
     so that a rebuild keeps a newer ``housing-kb data import``. Returns the series loaded."""
@@ -364,6 +391,13 @@ def ensure_country_data(store: IndexStore, previous: Path | None = None) -> list
     return data.series
 
 
+def document_root(settings: Settings, entry: ManifestEntry) -> Path:
+    """Contributions (paths under ``uploads/``) live in the data directory; the rest in the corpus."""
+    if PurePosixPath(entry.relative_path).parts[0] == UPLOADS_DIR:
+        return settings.data_dir
+    return settings.corpus_dir
+
+
 def _extract(
     entry: ManifestEntry,
     settings: Settings,
@@ -378,7 +412,7 @@ def _extract(
     recorded in ``report``)."""
     try:
         try:
-            path = corpus_file(settings.corpus_dir, entry.relative_path, limits)
+            path = corpus_file(document_root(settings, entry), entry.relative_path, limits)
         except DocumentError as exc:
             if exc.kind == "missing" and entry.url:
                 exc.reason += " (run `housing-kb fetch` to download it)"

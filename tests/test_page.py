@@ -457,3 +457,25 @@ def test_without_translation_a_foreign_card_says_what_it_is_and_which_words_matc
     assert card.locator(".gist").count() == 0
     page.screenshot(path=str(_artifact("search_page_matched_words.png")))
     page.select_option("#ui-lang", "en")
+
+
+def test_api_docs_render_offline(page, base_url):
+    """/docs and /redoc draw the API with no request leaving the server (no CDN)."""
+    elsewhere: list[str] = []
+
+    def only_this_server(route):
+        if route.request.url.startswith(base_url):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(base_url + "docs")
+    page.wait_for_selector(".swagger-ui .info .title")
+    assert "housing-kb" in page.locator(".swagger-ui .info .title").inner_text()
+    assert page.locator(".opblock-summary-path[data-path='/v1/search']").count() >= 1
+    page.goto(base_url + "redoc")
+    page.wait_for_selector("redoc h1, .api-info h1, h1")
+    assert "housing-kb" in page.locator("h1").first.inner_text()
+    assert elsewhere == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from housing_kb.api.access import require
 from housing_kb.api.keys import ApiKey, KeyStore
@@ -23,6 +23,7 @@ router = APIRouter(tags=["admin"])
 _ERRORS = {
     401: {"model": ErrorOut, "description": "No key, or one that is unknown or revoked."},
     403: {"model": ErrorOut, "description": "The key's role is below admin."},
+    422: {"model": ErrorOut, "description": "Invalid parameter (the message names it)."},
 }
 Admin = Annotated[ApiKey, Depends(require("admin"))]
 
@@ -55,7 +56,12 @@ def create_key(request: Request, body: KeyCreate, admin: Admin) -> NewKeyOut:
     responses=_ERRORS | {404: {"model": ErrorOut, "description": "No working key with that id."}},
     summary="Revoke an API key",
 )
-def revoke_key(request: Request, key_id: str, admin: Admin) -> KeyOut:
+def revoke_key(
+    request: Request,
+    key_id: Annotated[str, Path(description="The key's public id (key_id in GET /v1/keys).")],
+    admin: Admin,
+) -> KeyOut:
+
     keys = _keys(request)
     if not keys.revoke(key_id, by=admin.actor):
         raise HTTPException(404, detail=f"no working key with id {key_id!r}")

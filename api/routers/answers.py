@@ -14,10 +14,13 @@ from fastapi.responses import JSONResponse, Response
 from housing_kb.api.deps import get_engine, gists
 from housing_kb.api.schemas import (
     KIND_DESCRIPTION,
+    KIND_VALUES,
     MAX_QUERY_CHARS,
     TRANSLATE_DESCRIPTION,
     ErrorOut,
     GistLanguage,
+    enum_items,
+    enum_or_null,
 )
 from housing_kb.api.schemas_answers import (
     AnswerResponse,
@@ -33,7 +36,7 @@ from housing_kb.config import env_int
 from housing_kb.index.answers import answer_question
 from housing_kb.index.briefs import Brief, build_brief, gap_map, heatmap_png, render_brief, slug
 from housing_kb.index.examples import ExampleRequestError, find_examples
-from housing_kb.index.filters import Filters
+from housing_kb.index.filters import COMPONENTS, REGIONS, Filters
 from housing_kb.index.search import SearchEngine
 from housing_kb.index.synthesis import LLMConfig, SynthesisError
 
@@ -119,17 +122,36 @@ def ask_get(
         str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="A policy question, any language.")
     ],
     passages: Annotated[int, Query(ge=1, le=30, description="Top passages to draw sentences from.")] = 10,
-    max_sentences: Annotated[int, Query(ge=1, le=20)] = 6,
+    max_sentences: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=20,
+            description="Sentences in the answer; with grouping, the most groups (of per_group sentences each).",
+        ),
+    ] = 6,
     group_by: Annotated[GroupByKey, Query(description="auto, country, component or none.")] = "auto",
-    per_group: Annotated[int, Query(ge=1, le=10)] = 2,
+    per_group: Annotated[
+        int, Query(ge=1, le=10, description="With grouping: sentences per country or component.")
+    ] = 2,
     synthesis: Annotated[
         bool, Query(description="Add an LLM synthesis when an endpoint is configured.")
     ] = True,
-    component: Annotated[list[str], Query()] = [],  # noqa: B006
-    region: Annotated[list[str], Query()] = [],  # noqa: B006
-    country: Annotated[list[str], Query()] = [],  # noqa: B006
-    language: Annotated[list[str], Query()] = [],  # noqa: B006
-    kind: Annotated[list[str], Query(description=KIND_DESCRIPTION)] = [],  # noqa: B006
+    component: Annotated[
+        list[str],
+        Query(
+            description="Adequacy component filter (repeatable).", json_schema_extra=enum_items(COMPONENTS)
+        ),
+    ] = [],  # noqa: B006
+    region: Annotated[
+        list[str],
+        Query(description="UN-Habitat region filter (repeatable).", json_schema_extra=enum_items(REGIONS)),
+    ] = [],  # noqa: B006
+    country: Annotated[list[str], Query(description="ISO alpha-3 country filter (repeatable).")] = [],  # noqa: B006
+    language: Annotated[list[str], Query(description="Passage language filter (repeatable).")] = [],  # noqa: B006
+    kind: Annotated[
+        list[str], Query(description=KIND_DESCRIPTION, json_schema_extra=enum_items(KIND_VALUES))
+    ] = [],  # noqa: B006
     force: Annotated[
         bool, Query(description="Answer from the closest passages even when none is a good match.")
     ] = False,
@@ -181,8 +203,16 @@ def examples(
     country: Annotated[
         str | None, Query(description="Reference country (ISO alpha-3): examples come from others.")
     ] = None,
-    region: Annotated[str | None, Query(description="Reference region.")] = None,
-    component: Annotated[str | None, Query(description="Only passages tagged with this component.")] = None,
+    region: Annotated[
+        str | None, Query(description="Reference region.", json_schema_extra=enum_or_null(REGIONS))
+    ] = None,
+    component: Annotated[
+        str | None,
+        Query(
+            description="Only passages tagged with this component.",
+            json_schema_extra=enum_or_null(COMPONENTS),
+        ),
+    ] = None,
     passage_id: Annotated[
         str | None, Query(description="Reference passage: its countries, regions and components.")
     ] = None,
@@ -237,7 +267,7 @@ def gaps(
 def gaps_png(
     engine: Annotated[SearchEngine, Depends(get_engine)],
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="Topic or query.")],
-    pool: Annotated[int, Query(ge=10, le=500)] = 100,
+    pool: Annotated[int, Query(ge=10, le=500, description="Size of the topic's candidate pool.")] = 100,
 ) -> Response:
     """The evidence-gap map as a heatmap image, for an ``<img src="/gaps.png?q=...">``."""
     png = heatmap_png(gap_map(engine, q, pool), dpi=110)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 
 from housing_kb.api.deps import get_engine
-from housing_kb.api.schemas import ErrorOut
+from housing_kb.api.schemas import ErrorOut, enum_items
 from housing_kb.api.schemas_countries import CountriesResponse, CountryProfileOut, SeriesKey
 from housing_kb.index.countries import UnknownCountry, all_countries, chart_svg, country_profile
 from housing_kb.index.filters import REGIONS
@@ -16,7 +16,8 @@ from housing_kb.index.search import SearchEngine
 from housing_kb.ingest.indicators import SERIES
 
 router = APIRouter(tags=["countries"])
-_404 = {404: {"model": ErrorOut, "description": "Not an ISO 3166 alpha-3 country code."}}
+_422 = {422: {"model": ErrorOut, "description": "Invalid parameter (the message names it)."}}
+_404 = _422 | {404: {"model": ErrorOut, "description": "Not an ISO 3166 alpha-3 country code."}}
 Iso3 = Annotated[str, Path(min_length=3, max_length=3, description="ISO 3166 alpha-3 code, e.g. KEN.")]
 
 
@@ -34,10 +35,17 @@ def series_list(engine: SearchEngine) -> list[dict]:
     ]
 
 
-@router.get("/countries", response_model=CountriesResponse, summary="Every country: data and evidence")
+@router.get(
+    "/countries", response_model=CountriesResponse, responses=_422, summary="Every country: data and evidence"
+)
 def list_countries(
     engine: Annotated[SearchEngine, Depends(get_engine)],
-    region: Annotated[list[str], Query(description="Only countries of these UN-Habitat regions.")] = [],  # noqa: B006
+    region: Annotated[
+        list[str],
+        Query(
+            description="Only countries of these UN-Habitat regions.", json_schema_extra=enum_items(REGIONS)
+        ),
+    ] = [],  # noqa: B006
     with_evidence: Annotated[
         bool, Query(description="Only countries the collection has passages about.")
     ] = False,
@@ -83,7 +91,9 @@ def get_country(
     summary="A chart of one series for one country",
 )
 def country_chart(
-    iso3: Iso3, series: SeriesKey, engine: Annotated[SearchEngine, Depends(get_engine)]
+    iso3: Iso3,
+    series: Annotated[SeriesKey, Path(description="Series code of the SDG Global Database (lower case).")],
+    engine: Annotated[SearchEngine, Depends(get_engine)],
 ) -> Response:
     """The series over the years for the country (total, urban, rural) with the world line, as SVG."""
     try:

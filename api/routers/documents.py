@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from housing_kb.api.deps import citation_out, document_out, get_engine, passage_out
-from housing_kb.api.schemas import DocumentDetail, DocumentsResponse, DocumentSummary, ErrorOut, PassageDetail
+from housing_kb.api.schemas import (
+    DocumentDetail,
+    DocumentsResponse,
+    DocumentSummary,
+    ErrorOut,
+    PassageDetail,
+    enum_items,
+)
+from housing_kb.index.filters import DOCUMENT_TYPES, REGIONS
 from housing_kb.index.search import SearchEngine
 from housing_kb.index.store import DocumentRecord, passage_row_to_dict
 
 router = APIRouter(tags=["documents"])
 MAX_DOCUMENTS_PAGE = 1000
-_404 = {404: {"model": ErrorOut, "description": "No such document or passage."}}
+_422 = {422: {"model": ErrorOut, "description": "Invalid parameter (the message names it)."}}
+_404 = _422 | {404: {"model": ErrorOut, "description": "No such document or passage."}}
 
 
 def _summary(engine: SearchEngine, d: DocumentRecord) -> dict:
@@ -22,14 +31,20 @@ def _summary(engine: SearchEngine, d: DocumentRecord) -> dict:
     return document_out(d).model_dump() | {"passages": passages, "pages": pages, "tag_summary": d.tag_summary}
 
 
-@router.get("/documents", response_model=DocumentsResponse, summary="List documents")
+@router.get("/documents", response_model=DocumentsResponse, responses=_422, summary="List documents")
 def list_documents(
     engine: Annotated[SearchEngine, Depends(get_engine)],
-    document_type: Annotated[list[str], Query(description="Only these document types.")] = [],  # noqa: B006
+    document_type: Annotated[
+        list[str],
+        Query(description="Only these document types.", json_schema_extra=enum_items(DOCUMENT_TYPES)),
+    ] = [],  # noqa: B006
     country: Annotated[
         list[str], Query(description="Only documents about these countries (ISO alpha-3).")
     ] = [],  # noqa: B006
-    region: Annotated[list[str], Query(description="Only documents of these regions.")] = [],  # noqa: B006
+    region: Annotated[
+        list[str],
+        Query(description="Only documents of these regions.", json_schema_extra=enum_items(REGIONS)),
+    ] = [],  # noqa: B006
     limit: Annotated[int, Query(ge=1, le=MAX_DOCUMENTS_PAGE, description="Documents per page.")] = 100,
     offset: Annotated[int, Query(ge=0, description="Documents to skip.")] = 0,
 ) -> DocumentsResponse:
@@ -52,7 +67,10 @@ def list_documents(
 
 
 @router.get("/documents/{doc_id}", response_model=DocumentDetail, responses=_404, summary="One document")
-def get_document(doc_id: str, engine: Annotated[SearchEngine, Depends(get_engine)]) -> DocumentDetail:
+def get_document(
+    doc_id: Annotated[str, Path(description="Document id (see /documents).")],
+    engine: Annotated[SearchEngine, Depends(get_engine)],
+) -> DocumentDetail:
     """A document's metadata, its passages (in order, with pages and tags) and its tag summary."""
     engine.refresh()
     d = engine.documents.get(doc_id)
@@ -69,7 +87,12 @@ def get_document(doc_id: str, engine: Annotated[SearchEngine, Depends(get_engine
 
 
 @router.get("/passages/{passage_id}", response_model=PassageDetail, responses=_404, summary="One passage")
-def get_passage(passage_id: str, engine: Annotated[SearchEngine, Depends(get_engine)]) -> PassageDetail:
+def get_passage(
+    passage_id: Annotated[
+        str, Path(description="Passage id, as hits give it: <document id>:<ordinal>:<hash prefix>.")
+    ],
+    engine: Annotated[SearchEngine, Depends(get_engine)],
+) -> PassageDetail:
     """A passage with its full citation and tags."""
     engine.refresh()
     row = engine.store.passage_by_public_id(passage_id)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from housing_kb.api.deps import get_engine
-from housing_kb.api.schemas import HealthResponse, Suggestion, SuggestResponse
+from housing_kb.api.schemas import ErrorOut, HealthResponse, Suggestion, SuggestResponse
 from housing_kb.index.search import SearchEngine
 from housing_kb.index.suggest import load_labels
 from housing_kb.index.synthesis import LLMConfig, SynthesisError
@@ -15,11 +15,16 @@ from housing_kb.index.synthesis import LLMConfig, SynthesisError
 router = APIRouter(tags=["meta"])
 
 
-@router.get("/suggest", response_model=SuggestResponse, summary="Typeahead")
+@router.get(
+    "/suggest",
+    response_model=SuggestResponse,
+    responses={422: {"model": ErrorOut, "description": "Invalid parameter (the message names it)."}},
+    summary="Typeahead",
+)
 def suggest(
     engine: Annotated[SearchEngine, Depends(get_engine)],
     q: Annotated[str, Query(min_length=1, max_length=100, description="What the user has typed so far.")],
-    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+    limit: Annotated[int, Query(ge=1, le=50, description="Most suggestions to return.")] = 10,
 ) -> SuggestResponse:
     """Completions over document titles, country names and adequacy components, in any UN language."""
     return SuggestResponse(q=q, suggestions=[Suggestion(**s) for s in engine.suggest(q, limit=limit)])

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from housing_kb.api.deps import get_engine, gists, hit_out
 from housing_kb.api.schemas import (
     KIND_DESCRIPTION,
+    KIND_VALUES,
     MAX_K,
     MAX_OFFSET,
     MAX_QUERY_CHARS,
@@ -22,8 +23,9 @@ from housing_kb.api.schemas import (
     SearchRequest,
     SearchResponse,
     TranslationOut,
+    enum_items,
 )
-from housing_kb.index.filters import Filters
+from housing_kb.index.filters import COMPONENTS, DOCUMENT_TYPES, REGIONS, STAGES, Filters
 from housing_kb.index.search import SearchEngine, SearchResult
 
 router = APIRouter(tags=["search"])
@@ -95,23 +97,46 @@ def search_get(
         str,
         Query(min_length=1, max_length=MAX_QUERY_CHARS, description="Question or keywords, any language."),
     ],
-    component: Annotated[list[str], Query(description="Adequacy component filter (repeatable).")] = [],  # noqa: B006
-    stage: Annotated[list[str], Query(description="Housing supply-chain stage filter (repeatable).")] = [],  # noqa: B006
+    component: Annotated[
+        list[str],
+        Query(
+            description="Adequacy component filter (repeatable).", json_schema_extra=enum_items(COMPONENTS)
+        ),
+    ] = [],  # noqa: B006
+    stage: Annotated[
+        list[str],
+        Query(
+            description="Housing supply-chain stage filter (repeatable).",
+            json_schema_extra=enum_items(STAGES),
+        ),
+    ] = [],  # noqa: B006
     min_confidence: Annotated[
         float | None,
         Query(ge=0.0, le=1.0, description="With component or stage: the tagger probability a passage needs."),
     ] = None,
-    region: Annotated[list[str], Query(description="UN-Habitat region filter (repeatable).")] = [],  # noqa: B006
+    region: Annotated[
+        list[str],
+        Query(description="UN-Habitat region filter (repeatable).", json_schema_extra=enum_items(REGIONS)),
+    ] = [],  # noqa: B006
     country: Annotated[list[str], Query(description="ISO alpha-3 country filter (repeatable).")] = [],  # noqa: B006
-    document_type: Annotated[list[str], Query(description="Document type filter (repeatable).")] = [],  # noqa: B006
+    document_type: Annotated[
+        list[str],
+        Query(description="Document type filter (repeatable).", json_schema_extra=enum_items(DOCUMENT_TYPES)),
+    ] = [],  # noqa: B006
     language: Annotated[list[str], Query(description="Passage language filter (repeatable).")] = [],  # noqa: B006
-    kind: Annotated[list[str], Query(description=KIND_DESCRIPTION)] = [],  # noqa: B006
+    kind: Annotated[
+        list[str], Query(description=KIND_DESCRIPTION, json_schema_extra=enum_items(KIND_VALUES))
+    ] = [],  # noqa: B006
     translate_to: Annotated[GistLanguage | None, Query(description=TRANSLATE_DESCRIPTION)] = None,
-    year_from: Annotated[int | None, Query(ge=1900, le=2100)] = None,
-    year_to: Annotated[int | None, Query(ge=1900, le=2100)] = None,
+    year_from: Annotated[
+        int | None, Query(ge=1900, le=2100, description="Earliest document year (inclusive).")
+    ] = None,
+    year_to: Annotated[
+        int | None, Query(ge=1900, le=2100, description="Latest document year (inclusive).")
+    ] = None,
     mode: Annotated[SearchMode, Query(description="lexical, dense or hybrid.")] = "hybrid",
-    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    k: Annotated[int, Query(ge=1, le=MAX_K, description="Number of hits to return.")] = 10,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Number of hits to skip (paging).")] = 0,
     group_by_document: Annotated[int | None, Query(ge=1, le=20, description="Max hits per document.")] = None,
     max_per_document: Annotated[
         int | None,
@@ -124,8 +149,8 @@ def search_get(
     one_edition_per_work: Annotated[
         bool, Query(description="One edition of each work, in the query's language when there is one.")
     ] = True,
-    highlight: bool = True,
-    facets: bool = False,
+    highlight: Annotated[bool, Query(description="Mark matched terms with <mark> in `highlighted`.")] = True,
+    facets: Annotated[bool, Query(description="Also return facet counts for the query and filters.")] = False,
     boost_places: Annotated[
         bool, Query(description="Favour documents about a country the query names (ignored with `country`).")
     ] = True,
@@ -173,17 +198,45 @@ def facets(
     q: Annotated[
         str | None, Query(max_length=MAX_QUERY_CHARS, description="Optional query; omitted = all passages.")
     ] = None,
-    component: Annotated[list[str], Query()] = [],  # noqa: B006
-    stage: Annotated[list[str], Query()] = [],  # noqa: B006
-    min_confidence: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
-    region: Annotated[list[str], Query()] = [],  # noqa: B006
-    country: Annotated[list[str], Query()] = [],  # noqa: B006
-    document_type: Annotated[list[str], Query()] = [],  # noqa: B006
-    language: Annotated[list[str], Query()] = [],  # noqa: B006
-    kind: Annotated[list[str], Query(description=KIND_DESCRIPTION)] = [],  # noqa: B006
-    year_from: Annotated[int | None, Query(ge=1900, le=2100)] = None,
-    year_to: Annotated[int | None, Query(ge=1900, le=2100)] = None,
-    mode: Annotated[SearchMode, Query()] = "hybrid",
+    component: Annotated[
+        list[str],
+        Query(
+            description="Adequacy component filter (repeatable).", json_schema_extra=enum_items(COMPONENTS)
+        ),
+    ] = [],  # noqa: B006
+    stage: Annotated[
+        list[str],
+        Query(
+            description="Housing supply-chain stage filter (repeatable).",
+            json_schema_extra=enum_items(STAGES),
+        ),
+    ] = [],  # noqa: B006
+    min_confidence: Annotated[
+        float | None,
+        Query(ge=0.0, le=1.0, description="With component or stage: the tagger probability a passage needs."),
+    ] = None,
+    region: Annotated[
+        list[str],
+        Query(description="UN-Habitat region filter (repeatable).", json_schema_extra=enum_items(REGIONS)),
+    ] = [],  # noqa: B006
+    country: Annotated[list[str], Query(description="ISO alpha-3 country filter (repeatable).")] = [],  # noqa: B006
+    document_type: Annotated[
+        list[str],
+        Query(description="Document type filter (repeatable).", json_schema_extra=enum_items(DOCUMENT_TYPES)),
+    ] = [],  # noqa: B006
+    language: Annotated[list[str], Query(description="Passage language filter (repeatable).")] = [],  # noqa: B006
+    kind: Annotated[
+        list[str], Query(description=KIND_DESCRIPTION, json_schema_extra=enum_items(KIND_VALUES))
+    ] = [],  # noqa: B006
+    year_from: Annotated[
+        int | None, Query(ge=1900, le=2100, description="Earliest document year (inclusive).")
+    ] = None,
+    year_to: Annotated[
+        int | None, Query(ge=1900, le=2100, description="Latest document year (inclusive).")
+    ] = None,
+    mode: Annotated[
+        SearchMode, Query(description="Retrieval mode of the query's candidate pool (unused without q).")
+    ] = "hybrid",
 ) -> FacetsResponse:
     """Counts per component, region, country, document type, language and year.
 
