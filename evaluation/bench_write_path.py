@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -60,6 +61,10 @@ def _searcher(base: str, queries: list[str], stop: threading.Event, out: Searche
                 status = 0
             out.add(started, time.perf_counter() - started, status)
             i += 1
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _wait(client: httpx.Client, job_id: str, states: tuple[str, ...], timeout: float = 900) -> dict:
@@ -122,7 +127,8 @@ def run(clients: int, documents: int, baseline_s: float) -> dict:
                 t.start()
             time.sleep(baseline_s)
             writes_began = time.perf_counter()
-            for path, marker, metadata in files:
+            for n, (path, marker, metadata) in enumerate(files, 1):
+                _progress(f"document {n}/{len(files)}: submitting {path.name}")
                 t0 = time.perf_counter()
                 made = client.post(
                     "/v1/documents",
@@ -137,6 +143,7 @@ def run(clients: int, documents: int, baseline_s: float) -> dict:
                 job_id, doc_id = made.json()["job_id"], made.json()["document_id"]
                 _wait(client, job_id, ("review", "failed"))
                 t1 = time.perf_counter()
+                _progress(f"document {n}/{len(files)}: in review after {t1 - t0:.1f} s; publishing")
                 client.post(f"/v1/documents/{doc_id}/publish", headers=editor).raise_for_status()
                 job = _wait(client, job_id, ("published", "failed"))
                 if job["status"] != "published":
@@ -151,6 +158,9 @@ def run(clients: int, documents: int, baseline_s: float) -> dict:
                         break
                     time.sleep(0.05)
                 t2 = time.perf_counter()
+                _progress(
+                    f"document {n}/{len(files)}: found {first_hit[-1]:.2f} s after publishing; deleting"
+                )
                 deleting = client.delete(f"/v1/documents/{doc_id}", headers=editor)
                 deleting.raise_for_status()
                 _wait(client, deleting.json()["job_id"], ("deleted", "failed"))
