@@ -13,6 +13,9 @@ from housing_kb.ingest.passage_kinds import KINDS
 MAX_QUERY_CHARS = 500
 MAX_K = 100
 MAX_OFFSET = 1000
+# Listings (documents, audit) page through SQLite, whose integers are 64-bit: an offset past this
+# is refused as a 422 rather than overflowing the query.
+MAX_LIST_OFFSET = 10**9
 
 SearchMode = Literal["dense", "lexical", "hybrid"]
 GistLanguage = Literal["ar", "en", "es", "fr", "pt", "ru", "zh"]

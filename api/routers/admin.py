@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from housing_kb.api.access import require
 from housing_kb.api.keys import ApiKey, KeyStore
-from housing_kb.api.schemas import ErrorOut
+from housing_kb.api.schemas import MAX_LIST_OFFSET, ErrorOut
 from housing_kb.api.schemas_admin import (
     AuditEntryOut,
     AuditResponse,
@@ -73,7 +73,7 @@ def audit(
     request: Request,
     _: Admin,
     limit: Annotated[int, Query(ge=1, le=1000, description="Entries per page.")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Entries to skip, newest first.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET, description="Entries to skip, newest first.")] = 0,
 ) -> AuditResponse:
     """Who made or revoked which key, and (with contributions) who changed which document, newest first."""
     total, entries = _keys(request).audit_entries(limit=limit, offset=offset)

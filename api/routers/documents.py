@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from housing_kb.api.deps import citation_out, document_out, get_engine, passage_out
 from housing_kb.api.schemas import (
+    MAX_LIST_OFFSET,
     DocumentDetail,
     DocumentsResponse,
     DocumentSummary,
@@ -46,7 +47,7 @@ def list_documents(
         Query(description="Only documents of these regions.", json_schema_extra=enum_items(REGIONS)),
     ] = [],  # noqa: B006
     limit: Annotated[int, Query(ge=1, le=MAX_DOCUMENTS_PAGE, description="Documents per page.")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Documents to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET, description="Documents to skip.")] = 0,
 ) -> DocumentsResponse:
     """The indexed documents with their metadata, passage count and tag summary, a page at a time."""
     engine.refresh()

@@ -1,0 +1,101 @@
+"""Schemathesis against the served /openapi.json: every /v1 operation, with requests generated from
+its schema (valid and invalid), on a real uvicorn server over a small real index, and none answers 5xx.
+
+Requests carry an admin key, so the write endpoints are exercised past their role checks too. The
+number of examples per operation is bounded (HOUSING_KB_FUZZ_EXAMPLES, default 12) to keep the run
+to a few minutes; the worker is off, so submissions are validated and queued but never ingested."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import schemathesis
+from conftest import ingest_documents, serve_in_thread
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+
+from housing_kb.api.app import create_app
+from housing_kb.api.keys import KeyStore
+
+pytestmark = pytest.mark.model
+
+EXAMPLES = int(os.environ.get("HOUSING_KB_FUZZ_EXAMPLES", "12"))
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory, corpus_dir, model_settings, e5_embedder):
+    index = ingest_documents(
+        tmp_path_factory,
+        "fuzz",
+        corpus_dir,
+        model_settings,
+        e5_embedder,
+        {
+            "ke-mukuru": (
+                "undp_acclabs_case_studies/blog_voices_of_mukuru_real_faces_of_the_world_of_work.md",
+                {
+                    "title": "Voices of Mukuru",
+                    "document_type": "case_study",
+                    "countries": ["KEN"],
+                    "year": 2020,
+                },
+            ),
+            "cn-guangdong-lease": (
+                "china_laws_zh/广东省城镇房屋租赁条例(2021-09-29).md",
+                {
+                    "title": "广东省城镇房屋租赁条例",
+                    "document_type": "law",
+                    "countries": ["CHN"],
+                    "year": 2021,
+                },
+            ),
+        },
+    )
+    admin = KeyStore(index.platform_db).create(role="admin", name="fuzzer", by="test")
+    with pytest.MonkeyPatch.context() as env:
+        # The fuzzer sends hundreds of requests a minute from one address: rate limits are tested elsewhere.
+        env.setenv("HOUSING_KB_RATE_LIMIT", "100000/minute")
+        env.setenv("HOUSING_KB_KEY_RATE_LIMIT", "100000/minute")
+        app = create_app(index, worker=False)
+        with serve_in_thread(app) as url:
+            yield url, {"Authorization": f"Bearer {admin.secret}"}
+
+
+def test_no_operation_answers_a_server_error(fuzz_server):
+    url, admin = fuzz_server
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [op for op in operations if not op.definition.raw.get("deprecated")]
+    assert len(operations) > 20, "the served schema lists fewer operations than the API has"
+    server_errors, nothing_to_invalidate = [], []
+    for operation in operations:
+        for mode in GenerationMode:
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(
+                max_examples=EXAMPLES,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                derandomize=True,
+                database=None,
+            )
+            def no_server_error(case):
+                response = case.call(headers=admin, timeout=60)
+                if response.status_code >= 500:
+                    server_errors.append(
+                        f"{case.method} {case.formatted_path} ({mode.value}) -> {response.status_code}: "
+                        f"{response.text[:300]}\n{case.as_curl_command(headers=admin)}"
+                    )
+
+            try:
+                no_server_error()
+            except Unsatisfiable:
+                # An operation without parameters or body has no invalid form to generate.
+                assert mode is GenerationMode.NEGATIVE, (
+                    f"{operation.label}: no valid request could be generated"
+                )
+                nothing_to_invalidate.append(operation.label)
+    assert not server_errors, "\n\n".join(server_errors[:10])
+    assert len(nothing_to_invalidate) < len(operations) / 2, nothing_to_invalidate
