@@ -95,6 +95,8 @@ class LexicalIndex:
         self._bm25: bm25s.BM25 | None = None
         self._row_ids = np.empty(0, dtype=np.int64)
         self._stale = False
+        #: The saved generation the score matrix was read from (None: built here, not loaded).
+        self._generation: str | None = None
         self._lock = threading.RLock()
 
     @property
@@ -185,10 +187,16 @@ class LexicalIndex:
             assert self._home is not None
             self._docs = {}
             with _connect(self._home / TOKENS_FILE) as conn:
+                saved = dict(conn.execute("SELECT key, value FROM meta").fetchall()).get("generation")
                 for pid, digest, language, terms in conn.execute(
                     "SELECT id, content_hash, language, terms FROM passage_terms"
                 ):
                     self._docs[pid] = _StoredPassage(digest, language, self._intern(_split(terms)))
+            # A writer saved after this index read its matrix: the terms are newer than the matrix,
+            # and an upsert that finds them unchanged must still rebuild it (else its new passages
+            # stay unsearchable until the next generation).
+            if saved != self._generation:
+                self._stale = True
         return self._docs
 
     def _ensure_matrix(self) -> None:
@@ -291,6 +299,7 @@ class LexicalIndex:
                 self._write_all(db, generation)
             _remove_other_generations(target, generation)
             self._home = target
+            self._generation = generation
             self._dirty.clear()
             self._deleted.clear()
 
@@ -376,6 +385,7 @@ class LexicalIndex:
         index = cls(k1=float(meta["k1"]), b=float(meta["b"]))
         index._home = source
         index._docs = None
+        index._generation = meta["generation"]
         matrix = source / f"{_MATRIX_PREFIX}{meta['generation']}"
         if not (matrix / _ROW_IDS_FILE).is_file():
             # Interrupted save or concurrent cleanup: the terms are the truth, rebuild from them.

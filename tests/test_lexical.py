@@ -166,6 +166,24 @@ def test_a_reader_whose_matrix_a_writer_removes_meanwhile_loads_the_new_one(tmp_
     assert raced and loaded.ids().tolist() == [10, 20, 30, 40, 50, 60]
 
 
+def test_a_reader_that_loaded_before_a_save_still_finds_the_passages_it_saved(tmp_path: Path) -> None:
+    # The race the write-path load run found: the server loads the matrix, the worker saves a new
+    # generation (terms and matrix), then the server catches up from the store; the terms it reads
+    # already hold the new passage, so nothing looks changed, yet its matrix predates it.
+    first = LexicalIndex()
+    first.upsert([(1, "Security of tenure for renters", "en")])
+    first.save(tmp_path)
+    reader = LexicalIndex.load(tmp_path)
+    writer = LexicalIndex.load(tmp_path)
+    writer.upsert([(1, "Security of tenure for renters", "en"), (2, "Community land trusts in Voi", "en")])
+    writer.save(tmp_path)
+    analysed = reader.upsert(
+        [(1, "Security of tenure for renters", "en"), (2, "Community land trusts in Voi", "en")]
+    )
+    assert analysed == 0
+    assert [pid for pid, _ in reader.search("land trust", k=3)] == [2]
+
+
 def test_incremental_save_after_load(tmp_path: Path) -> None:
     target = tmp_path / "lexical"
     _small().save(target)
