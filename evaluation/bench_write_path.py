@@ -42,6 +42,10 @@ class Searches:
             self.done.append((started, seconds, status))
 
 
+#: A published document no search finds within this is a failure of the write path, not a slow run.
+FIRST_HIT_LIMIT_S = 120
+
+
 def _percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -150,6 +154,11 @@ def run(clients: int, documents: int, baseline_s: float) -> dict:
                     raise RuntimeError(f"{doc_id}: {job['reason']}")
                 published_at = time.perf_counter()
                 while True:
+                    if time.perf_counter() - published_at > FIRST_HIT_LIMIT_S:
+                        raise RuntimeError(
+                            f"{doc_id}: published, but a search for {marker!r} has not found it in"
+                            f" {FIRST_HIT_LIMIT_S} s"
+                        )
                     hits = client.get("/v1/search", params={"q": marker, "k": 5, "mode": "lexical"}).json()[
                         "hits"
                     ]
