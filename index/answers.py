@@ -23,6 +23,7 @@ import numpy as np
 
 from housing_kb.index.analysis import analyze, analyze_query
 from housing_kb.index.filters import Filters
+from housing_kb.index.labels import label, load_labels
 from housing_kb.index.search import Hit, Mode, articles_label
 from housing_kb.ingest.chunking import split_sentences
 from housing_kb.ingest.documents import Page
@@ -33,25 +34,6 @@ if TYPE_CHECKING:
 
 GroupBy = Literal["auto", "country", "component", "none"]
 
-COMPONENT_LABELS = {
-    "security_of_tenure": "Security of tenure",
-    "availability_of_services": "Availability of services, materials, facilities and infrastructure",
-    "affordability": "Affordability",
-    "habitability": "Habitability",
-    "accessibility": "Accessibility",
-    "location": "Location",
-    "cultural_adequacy": "Cultural adequacy",
-    "sustainability": "Sustainability and resilience",
-}
-REGION_LABELS = {
-    "africa": "Africa",
-    "arab_states": "Arab States",
-    "asia_pacific": "Asia and the Pacific",
-    "eastern_europe_central_asia": "Eastern Europe and Central Asia",
-    "latin_america_caribbean": "Latin America and the Caribbean",
-    "western_europe_others": "Western Europe and others",
-    "global": "Global",
-}
 #: Group key for sentences whose passage names no country / carries no component.
 NO_COUNTRY = "global"
 NO_COMPONENT = "general"
@@ -94,7 +76,7 @@ def component_label(key: str) -> str:
     >>> component_label("security_of_tenure")
     'Security of tenure'
     """
-    return COMPONENT_LABELS.get(key, key.replace("_", " ").capitalize())
+    return label("components", key)
 
 
 def region_label(key: str) -> str:
@@ -103,7 +85,7 @@ def region_label(key: str) -> str:
     >>> region_label("asia_pacific")
     'Asia and the Pacific'
     """
-    return REGION_LABELS.get(key, key.replace("_", " ").capitalize())
+    return label("regions", key)
 
 
 @cache
@@ -117,7 +99,7 @@ def country_name(code: str) -> str:
 
     c = pycountry.countries.get(alpha_3=code.upper())
     if c is None:
-        return REGION_LABELS.get(code, code)
+        return label("regions", code) if code in load_labels()["regions"] else code
     return getattr(c, "common_name", None) or c.name.split(",")[0]
 
 

@@ -40,8 +40,9 @@ from housing_kb.index.answers import (
 from housing_kb.index.countries import context_rows, context_sources
 from housing_kb.index.examples import ExamplesResult, best_excerpt, example_country, find_examples
 from housing_kb.index.filters import COMPONENTS, REGIONS, Filters
+from housing_kb.index.labels import label
 from housing_kb.index.search import Hit, articles_label
-from housing_kb.ingest.indicators import SERIES, SHORT_LABELS
+from housing_kb.ingest.indicators import SERIES
 
 if TYPE_CHECKING:
     from housing_kb.index.search import SearchEngine
@@ -416,7 +417,7 @@ def _figure_text(v: dict[str, Any] | None) -> str:
 
 
 def _context_header() -> list[str]:
-    return [f"{SHORT_LABELS[s]} ({SERIES[s][0]})" for s in SERIES]
+    return [f"{label('series', s)} ({SERIES[s][0]})" for s in SERIES]
 
 
 # ---------------------------------------------------------------- rendering

@@ -14,10 +14,10 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from housing_kb.index.filters import COMPONENTS
+from housing_kb.index.labels import load_labels
 
 _KIND_ORDER = {"component": 0, "region": 1, "country": 2, "title": 3}
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -81,16 +81,6 @@ class Suggester:
             if len(out) >= limit:
                 break
         return out
-
-
-def load_labels() -> dict[str, dict[str, dict[str, str]]]:
-    """Display names of components and regions per language (prompts/labels.yaml)."""
-    import yaml
-
-    from housing_kb import prompts
-
-    path = Path(prompts.__file__).parent / "labels.yaml"
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 def _vocabulary_entries() -> list[SuggestEntry]:

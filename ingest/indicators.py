@@ -37,16 +37,6 @@ SERIES: dict[str, tuple[str, str, bool]] = {
     "eg_elc_accs": ("7.1.1", "Access to electricity", False),
     "eg_egy_clean": ("7.1.2", "Clean cooking fuels and technology", False),
 }
-#: Column headers for tables (briefs, the page's Countries view).
-SHORT_LABELS = {
-    "en_lnd_slum": "Slums",
-    "sp_acs_bsrvh2o": "Basic water",
-    "sp_acs_bsrvsan": "Basic sanitation",
-    "sh_h2o_safe": "Safe water",
-    "sh_san_safe": "Safe sanitation",
-    "eg_elc_accs": "Electricity",
-    "eg_egy_clean": "Clean cooking",
-}
 LOCATIONS = ("allarea", "urban", "rural")
 #: How a value was obtained (the SDG database's Nature codes).
 NATURE = {

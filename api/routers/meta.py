@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query
 
 from housing_kb.api.deps import get_engine
 from housing_kb.api.schemas import ErrorOut, HealthResponse, Suggestion, SuggestResponse
+from housing_kb.index.labels import load_labels
 from housing_kb.index.search import SearchEngine
-from housing_kb.index.suggest import load_labels
 from housing_kb.index.synthesis import LLMConfig, SynthesisError
 
 router = APIRouter(tags=["meta"])
@@ -30,10 +30,11 @@ def suggest(
     return SuggestResponse(q=q, suggestions=[Suggestion(**s) for s in engine.suggest(q, limit=limit)])
 
 
-@router.get("/labels", summary="Display names of components, supply-chain stages and regions")
+@router.get("/labels", summary="Display names of every filter vocabulary, in seven languages")
 def labels() -> dict[str, dict[str, dict[str, str]]]:
-    """Names of the adequacy components, supply-chain stages and UN-Habitat regions in ar, en, es, fr, pt, ru and zh,
-    keyed ``{"components"|"stages"|"regions": {key: {language: name}}}``."""
+    """Names of the adequacy components, UN-Habitat regions, supply-chain stages, document types and SDG
+    series in ar, en, es, fr, pt, ru and zh, keyed ``{section: {key: {language: name}}}``; ``short_names``
+    holds shorter forms (for chips and table headers) keyed like the names they shorten."""
     return load_labels()
 
 
