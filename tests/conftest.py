@@ -56,6 +56,14 @@ def e5_embedder(model_settings: Settings, e5_model_dir: Path):
     return load_embedder("e5-small", model_settings)
 
 
+@pytest.fixture(scope="session")
+def use_embedder(model_settings: Settings):
+    """USE-multilingual, hybrid's second channel and the question translator, loaded once."""
+    from housing_kb.ingest.embedders.registry import load_embedder
+
+    return load_embedder("use-multilingual", model_settings)
+
+
 # ---------------------------------------------------------------- fixture corpora and indexes
 def document_record(doc_id: str, **fields):
     """A minimal ``DocumentRecord`` for store tests (a law, ``<id>.txt``); ``fields`` override."""

@@ -28,7 +28,6 @@ from housing_kb.api.keys import KeyStore
 from housing_kb.api.worker import Worker
 from housing_kb.index.search import SearchEngine
 from housing_kb.index.store import IndexStore
-from housing_kb.ingest.embedders.registry import load_embedder
 from housing_kb.ingest.pipeline import run_ingest
 
 pytestmark = pytest.mark.model
@@ -45,11 +44,6 @@ METADATA = {
     "licence": "Licence Ouverte 2.0",
 }
 CONTACT = {"name": "Camille Martin", "organisation": "DIHAL", "email": "camille.martin@example.org"}
-
-
-@pytest.fixture(scope="module")
-def use_embedder(model_settings):
-    return load_embedder("use-multilingual", model_settings)
 
 
 @pytest.fixture

@@ -9,15 +9,19 @@ Needs ``apt-get install chromium`` (skips with the reason when /usr/bin/chromium
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import copy_into, manifest_entry, serve_in_thread, write_manifest
 
 from housing_kb.api.app import create_app
+from housing_kb.api.keys import KeyStore
+from housing_kb.api.worker import Worker
+from housing_kb.index.labels import label, load_labels
 from housing_kb.index.search import SearchEngine
-from housing_kb.ingest.embedders.registry import load_embedder
 from housing_kb.ingest.pipeline import run_ingest
 
 pytestmark = pytest.mark.model
@@ -54,7 +58,7 @@ RESULTS_READY = (
 
 
 @pytest.fixture(scope="module")
-def page_index(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
+def page_index(tmp_path_factory, corpus_dir, e5_embedder, use_embedder, model_settings):
     """Five small real documents (English, Spanish, Arabic, Chinese) indexed once for the module."""
     root = tmp_path_factory.mktemp("page-corpus")
     docs = [
@@ -102,16 +106,21 @@ def page_index(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
         manifest_path=write_manifest(work / "manifest.yaml", entries),
         index_dir=work / "index",
     )
-    use = load_embedder("use-multilingual", settings)  # hybrid's second channel, and question translation
-    report = run_ingest(settings, embedder=e5_embedder, secondary=use, show_progress=False)
+    report = run_ingest(settings, embedder=e5_embedder, secondary=use_embedder, show_progress=False)
     assert report.ok, report.summary_lines()
     return settings
 
 
 @pytest.fixture(scope="module")
-def base_url(page_index, e5_embedder):
-    """A real uvicorn server on a free loopback port, serving the API and the page."""
-    app = create_app(page_index, engine=SearchEngine.open(page_index, embedder=e5_embedder), cors_origins=[])
+def base_url(page_index, e5_embedder, use_embedder):
+    """A real uvicorn server on a free loopback port, serving the API and the page, with its
+    contribution worker (sharing the session's models)."""
+    app = create_app(
+        page_index,
+        engine=SearchEngine.open(page_index, embedder=e5_embedder),
+        cors_origins=[],
+        worker=Worker(page_index, embedder=e5_embedder, secondary=use_embedder),
+    )
     with serve_in_thread(app) as base_url:
         yield base_url + "/"
 
@@ -326,6 +335,22 @@ def test_french_interface_translates_labels_and_facet_values(page, base_url):
     page.select_option("#ui-lang", "en")
 
 
+@pytest.mark.parametrize(("language", "search"), [("ru", "Найти"), ("zh", "搜索"), ("pt", "Pesquisar")])
+def test_every_interface_language_names_the_facets_from_the_labels_table(page, base_url, language, search):
+    labels = load_labels()
+    open_page(page, base_url + "?q=housing+cooperative")
+    page.wait_for_function(RESULTS_READY)
+    page.select_option("#ui-lang", language)
+    assert page.locator("html").get_attribute("lang") == language
+    assert page.locator("#search-form button[type=submit]").inner_text() == search
+    names = {
+        label("regions", key, language, short=short) for key in labels["regions"] for short in (False, True)
+    }
+    regions = page.locator("[id^=f-region-] + label .facet-name").all_inner_texts()
+    assert regions and set(regions) <= names
+    page.select_option("#ui-lang", "en")
+
+
 def test_supply_chain_facet_and_tag_confidence(page, base_url):
     open_page(page, base_url + "?q=housing+cooperative+finance")
     page.wait_for_function(RESULTS_READY)
@@ -481,3 +506,67 @@ def test_api_docs_render_offline(page, base_url):
     # Only ReDoc's own "powered by" logo, which its bundle links from its CDN, is asked for
     # elsewhere: blocked here, the page renders without it.
     assert all(url == "https://cdn.redoc.ly/redoc/logo-mini.svg" for url in elsewhere), elsewhere
+
+
+def test_contribute_review_and_publish_from_the_page(page, base_url, page_index, tmp_path):
+    """A contributor submits a Markdown file with the form and follows its job to review; the
+    contributor's key cannot open the queue; an editor's can, sees what extraction found, and publishes;
+    then a search finds the document. It is deleted afterwards, so the module's index is as it was."""
+    keys = KeyStore(page_index.platform_db)
+    contributor = keys.create(role="contributor", name="page contributor", by="test").secret
+    editor = keys.create(role="editor", name="page editor", by="test").secret
+    file = tmp_path / "voi-land-trust.md"
+    file.write_text(
+        "# The Voi community land trust\n\nResidents of Voi pooled their plots into a community land trust "
+        "so that no household can be evicted when land prices rise; the trust leases homes on 99-year "
+        "terms and the word zanzibarikite marks this test document.\n",
+        encoding="utf-8",
+    )
+    open_page(page, base_url)
+    page.click("#contribute-link")
+    page.wait_for_selector("body[data-ready=true]")
+    page.click("#contribute-form button[type=submit]")
+    problems = page.locator("#form-problems li").all_inner_texts()
+    assert {"API key: required", "File: required", "Title: required", "Email: required"} <= set(problems)
+
+    page.fill("#api-key", contributor)
+    page.set_input_files("#c-file", str(file))
+    page.fill("#c-title", "Voi community land trust")
+    page.select_option("#c-type", "case_study")
+    page.fill("#c-countries", "ken")
+    page.fill("#c-year", "2024")
+    page.fill("#c-name", "A. Contributor")
+    page.fill("#c-email", "contributor@example.org")
+    page.click("#contribute-form button[type=submit]")
+    page.wait_for_function(
+        "() => document.querySelector('#submit-status').textContent.includes(\"editor's review\")",
+        timeout=240_000,
+    )
+    assert page.locator("#form-problems li").count() == 0
+
+    page.click("#load-review")
+    page.wait_for_function("() => document.querySelector('#review-status').classList.contains('error')")
+    assert "role" in page.locator("#review-status").inner_text()
+
+    page.fill("#api-key", editor)
+    page.click("#load-review")
+    item = page.locator(".review-item", has_text="Voi community land trust")
+    item.wait_for()
+    facts = item.locator(".review-facts").inner_text()
+    assert "Kenya" in facts and "A. Contributor" in facts and "passages" in facts
+    document_id = item.get_attribute("data-document-id")
+    page.screenshot(path=str(_artifact("contribute_review_queue.png")), full_page=True)
+    item.get_by_role("button", name="Publish").click()
+    item.locator("a[href^='document.html']").wait_for(timeout=240_000)
+    assert "searchable now" in item.locator(".status").inner_text()
+
+    api = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {editor}"}, timeout=60)
+    hits = api.get("v1/search", params={"q": "zanzibarikite community land trust Voi"}).json()["hits"]
+    assert document_id in [h["document"]["id"] for h in hits]
+    job = api.delete(f"v1/documents/{document_id}").json()
+    for _ in range(600):
+        if api.get(f"v1/jobs/{job['job_id']}").json()["status"] == "deleted":
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"{document_id} was not deleted")

@@ -56,7 +56,7 @@ function emptyFilters() {
 // ------------------------------------------------------------------ start-up
 
 async function init() {
-  setupLanguageSelect($("ui-lang"), rerender);
+  await setupLanguageSelect($("ui-lang"), rerender);
 
   setupTypeahead();
   $("search-form").addEventListener("submit", (event) => {

@@ -12,6 +12,7 @@ import {
   initialLanguage,
   isRtl,
   languageName,
+  loadLabels,
   regionLabel,
   setLanguage,
   stageLabel,
@@ -21,8 +22,10 @@ import {
 /** The element with this id. */
 export const $ = (id) => document.getElementById(id);
 
-/** Fill the UI-language <select>, apply the initial language, and call ``rerender`` on each change. */
-export function setupLanguageSelect(select, rerender) {
+/** Load the vocabulary names, fill the UI-language <select>, apply the initial language, and call
+ * ``rerender`` on each change. */
+export async function setupLanguageSelect(select, rerender) {
+  await loadLabels(() => api("/v1/labels"));
   for (const code of SUPPORTED) select.append(h("option", { value: code, lang: code }, LANGUAGE_NAMES[code]));
   select.value = setLanguage(initialLanguage());
   select.addEventListener("change", () => {
@@ -51,12 +54,15 @@ export function queryString(params) {
   return qs.toString();
 }
 
-/** GET (or POST with a JSON body) an API path relative to the page, returning parsed JSON. */
-export async function api(path, params = {}, { signal, method = "GET", body } = {}) {
+/** GET (or POST with a JSON ``body`` or a multipart ``form``) an API path relative to the page, with
+ * extra ``headers`` (an Authorization key), returning parsed JSON. */
+export async function api(path, params = {}, { signal, method = "GET", body, form, headers = {} } = {}) {
   const query = queryString(params);
   const url = apiUrl(path) + (query ? `?${query}` : "");
-  const init = { method, signal, headers: { Accept: "application/json" } };
-  if (body !== undefined) {
+  const init = { method, signal, headers: { Accept: "application/json", ...headers } };
+  if (form !== undefined) {
+    init.body = form; // the browser writes the multipart boundary
+  } else if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers["Content-Type"] = "application/json";
   }

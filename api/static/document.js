@@ -16,7 +16,7 @@ let documentData = null;
 let loadError = null;
 
 async function init() {
-  setupLanguageSelect($("ui-lang"), render);
+  await setupLanguageSelect($("ui-lang"), render);
   setupBackLink();
 
   const id = new URLSearchParams(location.search).get("id");
