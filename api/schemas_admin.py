@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints
 
 from housing_kb.api.keys import Role
 
@@ -11,9 +13,14 @@ class KeyCreate(BaseModel):
     role: Role = Field(
         description="reader, contributor, editor or admin; each can do what the roles before it can."
     )
-    name: str = Field(
-        min_length=1, max_length=100, description="Who or what the key is for, e.g. 'Nairobi desk'."
-    )
+    # Stripped as the key store strips it, so a name of only spaces or control characters is a 422
+    # naming the field, not a refusal from deeper down.
+    name: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$"
+        ),
+    ] = Field(description="Who or what the key is for, e.g. 'Nairobi desk'; no control characters.")
 
 
 class KeyOut(BaseModel):
