@@ -591,14 +591,19 @@ class IndexStore:
                 )
         return new_ids
 
-    def update_document_metadata(self, record: DocumentRecord) -> None:
-        """Refresh manifest fields (title, year, ...) without touching passages."""
+    def update_document_metadata(self, record: DocumentRecord, *, stale_tags: bool = False) -> None:
+        """Refresh manifest fields (title, year, ...) without touching passages' text or vectors.
+
+        ``stale_tags`` marks the document's passage tags out of date in the same commit, for a change
+        the tagger reads (the document's countries): the next ``retag_stale`` re-tags them."""
         with self.transaction() as conn:
             sets = ", ".join(f"{c} = ?" for c in DOCUMENT_FIELDS)
             values = [
                 _dumps(getattr(record, c)) if c in _JSON_DOC else getattr(record, c) for c in DOCUMENT_FIELDS
             ]
             conn.execute(f"UPDATE documents SET {sets} WHERE doc_id = ?", [*values, record.doc_id])
+            if stale_tags:
+                conn.execute("UPDATE passages SET tags_version = NULL WHERE doc_id = ?", (record.doc_id,))
 
     def delete_documents(self, doc_ids: Iterable[str]) -> int:
         ids = list(doc_ids)

@@ -196,8 +196,6 @@ def _metadata_changed(stored: DocumentRecord, entry: ManifestEntry) -> bool:
         "licence",
         "work_id",
     )
-    if entry.language and entry.language != stored.language:
-        return True
     return any(getattr(fresh, f) != getattr(stored, f) for f in fields)
 
 
@@ -425,9 +423,13 @@ def _extract(
             )
         key = pipeline_key(sha, chunker)
         old = stored.get(entry.id)
-        if old is not None and old.pipeline_key == key:
+        # A declared language that differs is the fallback of every passage whose own language cannot
+        # be detected (ingest/chunking.py): process the document again, from cached vectors.
+        relanguage = old is not None and bool(entry.language) and entry.language != old.language
+        if old is not None and old.pipeline_key == key and not relanguage:
             if _metadata_changed(old, entry):
-                store.update_document_metadata(_record_for(entry, sha, key, [], old.language))
+                fresh = _record_for(entry, sha, key, [], old.language)
+                store.update_document_metadata(fresh, stale_tags=fresh.countries != old.countries)
                 report.metadata_refreshed.append(entry.id)
             report.unchanged.append(entry.id)
             return None

@@ -466,3 +466,38 @@ def test_lexical_index_of_an_older_version_is_caught_up_then_rebuilt(workspace, 
     assert report.ok and report.passages_embedded == 0
     rebuilt = lexical.LexicalIndex.load(workspace.index_dir / "lexical")  # raises if still the old stamp
     assert len(rebuilt) == n
+
+
+def _set_fields(settings: Settings, document_id: str, **fields) -> None:
+    manifest = yaml.safe_load(settings.manifest_path.read_text(encoding="utf-8"))
+    for e in manifest["documents"]:
+        if e["id"] == document_id:
+            e.update(fields)
+    _write_manifest(settings.manifest_path, manifest["documents"])
+
+
+def test_new_countries_re_tag_the_document_from_its_stored_vectors(workspace, e5_embedder):
+    store = IndexStore.open(workspace.index_dir)
+    before = [json.loads(r["countries"]) for r in store.passages_of("udhr-ru")]
+    assert not any("RUS" in c for c in before)  # a global text: its passages inherit nothing
+    _set_fields(workspace, "udhr-ru", countries=["RUS"], regions=["eastern_europe_central_asia"])
+
+    report = run_ingest(workspace, embedder=e5_embedder, show_progress=False)
+    assert report.metadata_refreshed == ["udhr-ru"]
+    assert report.passages_embedded == 0
+    assert report.passages_retagged == len(before)  # that document's passages, no other
+    after = [json.loads(r["countries"]) for r in store.passages_of("udhr-ru")]
+    # passages that name no country now inherit the document's (what the country filter reads)
+    assert sum("RUS" in c for c in after) > 0
+    assert store.document("udhr-ru").countries == ["RUS"]
+
+
+def test_a_declared_language_that_differs_processes_the_document_again(workspace, e5_embedder):
+    store = IndexStore.open(workspace.index_dir)
+    assert store.document("entrepatios").language == "en"
+    _set_fields(workspace, "entrepatios", language="es")  # a wrong declaration is still obeyed
+
+    report = run_ingest(workspace, embedder=e5_embedder, show_progress=False)
+    assert report.updated == ["entrepatios"] and report.metadata_refreshed == []
+    assert report.passages_embedded == 0  # the same words: every vector comes from the cache
+    assert store.document("entrepatios").language == "es"
