@@ -251,6 +251,13 @@ class ContributionStore:
                 (json.dumps(review, ensure_ascii=False), document_id),
             )
 
+    def set_metadata(self, document_id: str, metadata: dict[str, Any]) -> None:
+        with self._connect() as db:
+            db.execute(
+                "UPDATE contributions SET metadata = ? WHERE document_id = ?",
+                (json.dumps(metadata, ensure_ascii=False), document_id),
+            )
+
     def set_note(self, document_id: str, note: str | None) -> None:
         with self._connect() as db:
             db.execute("UPDATE contributions SET note = ? WHERE document_id = ?", (note, document_id))

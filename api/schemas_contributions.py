@@ -1,14 +1,15 @@
-"""Request and response models of the contribution workflow: ``/v1/documents`` (submit, publish,
-reject, unpublish, delete), ``/v1/jobs/{id}`` and ``/v1/review``."""
+"""Request and response models of the contribution workflow: ``/v1/documents`` (submit, edit,
+publish, reject, unpublish, delete), ``/v1/jobs/{id}`` and ``/v1/review``."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from housing_kb.api.contributions import JobState
+from housing_kb.ingest.manifest import DocumentType, Region
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
 
@@ -82,3 +83,43 @@ class ReviewResponse(BaseModel):
 
 class RejectIn(BaseModel):
     note: str = Field(min_length=1, max_length=2000, description="Why, for the contributor.")
+
+
+class MetadataEdit(BaseModel):
+    """An editor's change to a contribution's metadata: only the fields sent change; null clears one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, max_length=500, description="The document's title.")
+    document_type: DocumentType | None = Field(default=None, description="What kind of document it is.")
+    countries: list[str] | None = Field(
+        default=None,
+        max_length=300,
+        description="ISO 3166 alpha-3 codes. When regions are not sent, they follow from these.",
+    )
+    regions: list[Region] | None = Field(default=None, max_length=20, description="UN-Habitat regions.")
+    year: int | None = Field(default=None, description="Year of publication.")
+    publisher: str | None = Field(default=None, max_length=500, description="Who published it.")
+    licence: str | None = Field(default=None, max_length=200, description="Its licence.")
+    language: str | None = Field(
+        default=None,
+        max_length=2,
+        description="ISO 639-1 code; declares the language instead of detecting it (the document is"
+        " processed again).",
+    )
+    source_url: str | None = Field(default=None, max_length=2000, description="Where the original is.")
+    work_id: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The work this is an edition of (a slug shared by translations of one text).",
+    )
+
+
+class MetadataEditOut(BaseModel):
+    document_id: str = Field(description="The document edited.")
+    changed: list[str] = Field(description="The fields whose value changed (empty: nothing to do).")
+    metadata: dict[str, Any] = Field(description="The metadata now (the manifest's fields).")
+    job: JobOut = Field(
+        description="The submission's job. A published document is 'publishing' until searches see the"
+        " new metadata; one in review or rejected keeps its state."
+    )

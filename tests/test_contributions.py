@@ -102,7 +102,7 @@ def wait_for(client, job_id, states, timeout=240):
 
 def charter_hits(client):
     hits = client.get("/v1/search", params={"q": CHARTER_QUERY, "k": 10}).json()["hits"]
-    return [h for h in hits if h["document"]["title"] == METADATA["title"]]
+    return [h for h in hits if h["document"]["id"].startswith("charte-d-engagement")]
 
 
 def test_submit_review_publish_find_delete(live, corpus_dir, e5_embedder, use_embedder):
@@ -152,6 +152,31 @@ def test_submit_review_publish_find_delete(live, corpus_dir, e5_embedder, use_em
         assert hits and hits[0]["citation"]["page_start"] in (1, 2, 3)
         assert client.get(f"/v1/documents/{document_id}").json()["passages"] == item["review"]["passages"]
 
+        # an editor corrects the metadata of the published document: no re-embedding, and the
+        # passages that name no country now inherit the new one (the country filter reads them)
+        fix = {"title": "Charte de résorption des bidonvilles (2021)", "countries": ["FRA", "BEL"]}
+        doc_url = f"/v1/documents/{document_id}"
+        assert client.patch(doc_url, json=fix, headers=keys["contributor"]).status_code == 403
+        manifest_doc = client.patch("/v1/documents/ke-mukuru", json=fix, headers=keys["editor"])
+        assert manifest_doc.status_code == 409 and "corpus manifest" in manifest_doc.json()["message"]
+        bad = client.patch(doc_url, json={"countries": ["XXX"], "year": 1200}, headers=keys["editor"])
+        assert bad.status_code == 422
+        assert {p.split(":")[0] for p in bad.json()["problems"]} == {"metadata.countries", "metadata.year"}
+        unknown = client.patch(doc_url, json={"country": ["BEL"]}, headers=keys["editor"])
+        assert unknown.status_code == 422 and "country" in unknown.text
+        edited = client.patch(doc_url, json=fix, headers=keys["editor"])
+        assert edited.status_code == 200, edited.text
+        assert edited.json()["changed"] == ["countries", "title"]
+        assert edited.json()["metadata"]["regions"] == ["western_europe_others"]  # follow from both
+        assert edited.json()["job"]["status"] == "publishing"
+        assert wait_for(client, job_id, ("published", "failed"))["status"] == "published"
+        shown = client.get(doc_url).json()
+        assert shown["title"] == fix["title"] and shown["countries"] == ["FRA", "BEL"]
+        belgian = client.get("/v1/search", params={"q": CHARTER_QUERY, "country": "BEL"}).json()["hits"]
+        assert belgian and {h["document"]["id"] for h in belgian} == {document_id}
+        same = client.patch(doc_url, json={"title": fix["title"]}, headers=keys["editor"])
+        assert same.json()["changed"] == [] and same.json()["job"]["status"] == "published"
+
         duplicate = submit(client, keys["contributor"], pdf, name="copie.pdf")
         assert duplicate.status_code == 200 and duplicate.json()["duplicate"] is True
         assert duplicate.json()["document_id"] == document_id
@@ -181,6 +206,7 @@ def test_submit_review_publish_find_delete(live, corpus_dir, e5_embedder, use_em
         ]
         assert [a for a, t in actions if t == document_id] == [
             "document.delete",
+            "document.edit",
             "document.publish",
             "document.submit",
         ]

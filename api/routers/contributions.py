@@ -1,4 +1,5 @@
-"""The write path: contributors submit documents, editors review, publish, reject, unpublish and delete.
+"""The write path: contributors submit documents, editors review, edit, publish, reject, unpublish and
+delete.
 
 Every change is in the audit log, and every step that touches the index is a job for the worker
 (api/worker.py), so a request never waits for embedding and a search never sees half a document."""
@@ -23,6 +24,8 @@ from housing_kb.api.schemas import ErrorOut
 from housing_kb.api.schemas_contributions import (
     ContactIn,
     JobOut,
+    MetadataEdit,
+    MetadataEditOut,
     RejectIn,
     ReviewItemOut,
     ReviewResponse,
@@ -332,6 +335,71 @@ def reject(request: Request, document_id: DocumentId, body: RejectIn, editor: Ed
     return _job_out(store, c.job_id)
 
 
+#: States in which the metadata may change: nothing is being extracted, published or removed.
+_EDITABLE: tuple[JobState, ...] = ("review", "rejected", "published")
+
+
+def _contribution_or_refusal(
+    request: Request, document_id: str, engine: SearchEngine, action: str
+) -> Contribution:
+    """The contribution, or a 409 for a document of the corpus manifest (changed there) or a 404."""
+    c = _contributions(request).get(document_id)
+    if c is not None:
+        return c
+    if document_id in engine.documents:
+        raise HTTPException(
+            409,
+            detail=f"{document_id!r} is declared in the corpus manifest, not contributed: {action} it there"
+            " and run `housing-kb ingest`",
+        )
+    raise HTTPException(404, detail=f"no document with id {document_id!r}")
+
+
+@router.patch(
+    "/documents/{document_id}",
+    response_model=MetadataEditOut,
+    responses=_AUTH
+    | _CONFLICT
+    | {
+        404: {"model": ErrorOut, "description": "No such document."},
+        422: {"model": ErrorOut, "description": "Metadata problems, all of them, each naming its field."},
+    },
+    summary="Edit a contribution's metadata (editor)",
+)
+def edit_metadata(
+    request: Request,
+    document_id: DocumentId,
+    body: MetadataEdit,
+    editor: Editor,
+    engine: Annotated[SearchEngine, Depends(get_engine)],
+) -> Any:
+    """Only the fields sent change. A published document is refreshed in the live index without
+    re-embedding its passages (new countries re-tag them from their stored vectors; a new language
+    processes it again); searches see the change when its job is back at 'published'."""
+    c = _contribution_or_refusal(request, document_id, engine, "edit")
+    if c.state not in _EDITABLE:
+        raise HTTPException(409, detail=f"{document_id!r} is {c.state}; edit it when that is done")
+    edit = body.model_dump(mode="json", exclude_unset=True)
+    metadata = {**c.metadata, **edit}
+    if "countries" in edit and "regions" not in edit:
+        metadata.pop("regions", None)  # they follow from the new countries
+    metadata = {k: v for k, v in _with_regions(metadata).items() if v is not None}
+    problems = _metadata_problems(metadata)
+    if problems:
+        return _problem(422, problems[0].split(":", 1)[0], problems)
+    changed = sorted(f for f in metadata.keys() | c.metadata.keys() if metadata.get(f) != c.metadata.get(f))
+    store = _contributions(request)
+    if changed:
+        # Stored before the worker is asked, so the publishing step reads the new metadata.
+        store.set_metadata(document_id, metadata)
+        if c.state == "published":
+            store.request(c.job_id, "publishing", expect=("published",))
+        _audit(request).audit(editor.actor, "document.edit", document_id, ", ".join(changed))
+    return MetadataEditOut(
+        document_id=document_id, changed=changed, metadata=metadata, job=_job_out(store, c.job_id)
+    )
+
+
 @router.delete(
     "/documents/{document_id}",
     response_model=JobOut,
@@ -347,15 +415,7 @@ def delete(
 ) -> JobOut:
     """Out of the index, its file and its staging copy gone; the audit log keeps the record."""
     store = _contributions(request)
-    c = store.get(document_id)
-    if c is None:
-        if document_id in engine.documents:
-            raise HTTPException(
-                409,
-                detail=f"{document_id!r} is declared in the corpus manifest, not contributed: remove it there"
-                " and run `housing-kb ingest`",
-            )
-        raise HTTPException(404, detail=f"no document with id {document_id!r}")
+    c = _contribution_or_refusal(request, document_id, engine, "remove")
     if c.state in ("extracting", "embedding", "publishing", "unpublishing"):
         raise HTTPException(409, detail=f"{document_id!r} is {c.state}; delete it when that is done")
     job = store.new_job(document_id, "delete")
