@@ -216,8 +216,8 @@ def ingest(
     Exit code 0 when every document was ingested, 1 when some failed (each is listed on one line and in
     <index>/ingest_report.json), 2 for a configuration problem.
     """
+    from housing_kb.api.contributions import collection_manifest
     from housing_kb.ingest.embedders.registry import lazy_embedder
-    from housing_kb.ingest.manifest import load_manifest
     from housing_kb.ingest.pipeline import run_ingest
 
     s = _settings(index, corpus_dir, manifest, embedder)
@@ -225,15 +225,7 @@ def ingest(
         s = replace(s, second_embedder=second_embedder)
     # The manifest first: a broken file is reported at once, not after loading the models. A bad
     # entry fails alone (listed with the run's failures); the rest is ingested.
-    declared = load_manifest(s.manifest_path, strict=False)
-    if s.platform_db.exists():
-        # published contributions belong to the collection too: never deleted, rebuilt with the rest
-        from housing_kb.api.contributions import ContributionStore, published_entries
-        from housing_kb.ingest.manifest import Manifest
-
-        contributed = published_entries(ContributionStore(s.platform_db))
-        if contributed:
-            declared = Manifest(documents=[*declared.documents, *contributed], rejected=declared.rejected)
+    declared = collection_manifest(s.manifest_path, s.platform_db)
     # Loaded only when a passage must be embedded: an unchanged re-ingest never loads a model.
     emb = lazy_embedder(s.embedder, s)
     second = None if s.second_embedder.lower() == "none" else lazy_embedder(s.second_embedder, s)

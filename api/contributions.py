@@ -8,7 +8,8 @@ state is what ``GET /v1/jobs/{id}`` reports:
     any step -> failed                                           (a reason in the user's terms)
 
 An editor's "unpublish" takes a published job back to review; "delete" is a job of its own
-(queued -> deleting -> deleted). The worker (api/worker.py) claims the jobs in the active states.
+(queued -> deleting -> deleted), and so is an admin's re-index of the whole collection, "rebuild"
+or "update" (queued -> reindexing -> reindexed), whose document is COLLECTION. The worker (api/worker.py) claims the jobs in the active states.
 A claim carries the worker's host and process id and a heartbeat, so the job of a worker that was
 killed is taken up again by the next one (from the start of its step: each step is idempotent).
 
@@ -36,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from housing_kb.ingest.manifest import ManifestEntry
+from housing_kb.ingest.manifest import Manifest, ManifestEntry, load_manifest
 
 JobState = Literal[
     "queued",
@@ -50,9 +51,22 @@ JobState = Literal[
     "failed",
     "deleting",
     "deleted",
+    "reindexing",
+    "reindexed",
 ]
+JobAction = Literal["submit", "delete", "rebuild", "update"]
 #: States a worker acts on; the rest wait for an editor (review) or are final.
-ACTIVE: tuple[JobState, ...] = ("queued", "extracting", "embedding", "publishing", "unpublishing", "deleting")
+ACTIVE: tuple[JobState, ...] = (
+    "queued",
+    "extracting",
+    "embedding",
+    "publishing",
+    "unpublishing",
+    "deleting",
+    "reindexing",
+)
+#: The document of a re-index job: all of them.
+COLLECTION = "*"
 #: A claim whose heartbeat is older than this is abandoned (its worker died on another host).
 STALE_AFTER_S = 60.0
 #: Claims of one job before it fails: a document that kills its worker every time must stop somewhere.
@@ -117,7 +131,7 @@ def _claimant_is_dead(claimed_by: str | None) -> bool:
 class Job:
     job_id: str
     document_id: str
-    action: Literal["submit", "delete"]
+    action: JobAction
     state: JobState
     reason: str | None
     attempts: int
@@ -163,6 +177,16 @@ def _contribution(row: tuple) -> Contribution:
 def published_entries(store: ContributionStore) -> list[ManifestEntry]:
     """The published contributions as manifest entries: with the corpus manifest, the live collection."""
     return [ManifestEntry(**c.manifest_fields()) for c in store.in_state("published", "unpublishing")]
+
+
+def collection_manifest(manifest_path: Path, platform_db: Path) -> Manifest:
+    """The corpus manifest (a bad entry fails alone, listed as rejected) with the published
+    contributions: what an ingest of the whole collection reads, so it never deletes a contribution."""
+    declared = load_manifest(manifest_path, strict=False)
+    if not platform_db.exists():
+        return declared
+    contributed = published_entries(ContributionStore(platform_db))
+    return Manifest(documents=[*declared.documents, *contributed], rejected=declared.rejected)
 
 
 class ContributionStore:
@@ -273,7 +297,17 @@ class ContributionStore:
             row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return Job(*row) if row else None
 
-    def new_job(self, document_id: str, action: Literal["delete"]) -> Job:
+    def open_job(self, *actions: JobAction) -> Job | None:
+        """The oldest job of these actions that is not finished yet."""
+        with self._connect() as db:
+            row = db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE action IN ({', '.join('?' * len(actions))})"
+                f" AND state IN ({', '.join('?' * len(ACTIVE))}) ORDER BY created_at LIMIT 1",
+                [*actions, *ACTIVE],
+            ).fetchone()
+        return Job(*row) if row else None
+
+    def new_job(self, document_id: str, action: JobAction) -> Job:
         job_id = "job-" + secrets.token_hex(8)
         now = _now()
         with self._connect() as db:

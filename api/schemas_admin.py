@@ -1,8 +1,9 @@
-"""Request and response models of the admin endpoints: ``/v1/keys`` and ``/v1/audit``."""
+"""Request and response models of the admin endpoints: ``/v1/keys``, ``/v1/audit`` and
+``/v1/admin/reindex``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -60,3 +61,12 @@ class AuditResponse(BaseModel):
     limit: int = Field(description="The page size asked for.")
     offset: int = Field(description="Entries skipped, newest first.")
     entries: list[AuditEntryOut] = Field(description="The page of entries, newest first.")
+
+
+class ReindexIn(BaseModel):
+    mode: Literal["rebuild", "update"] = Field(
+        default="rebuild",
+        description="'rebuild': a fresh index from every document (the corpus manifest and the published"
+        " contributions), built beside the live one from its cached vectors and swapped in when done;"
+        " 'update': only what changed is processed again, and documents gone from the manifest are removed.",
+    )

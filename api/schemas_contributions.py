@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from housing_kb.api.contributions import JobState
+from housing_kb.api.contributions import Job, JobAction, JobState
 from housing_kb.ingest.manifest import DocumentType, Region
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
@@ -40,15 +40,31 @@ class SubmissionOut(BaseModel):
 
 class JobOut(BaseModel):
     job_id: str = Field(description="The job's id.")
-    document_id: str = Field(description="The document it is about.")
-    action: str = Field(description="'submit' (a submission's whole course) or 'delete'.")
+    document_id: str = Field(description="The document it is about; '*' for a re-index of the collection.")
+    action: JobAction = Field(
+        description="'submit' (a submission's whole course), 'delete', or a re-index: 'rebuild' or 'update'."
+    )
     status: JobState = Field(
         description="queued, extracting, embedding, review (waiting for an editor), publishing, published;"
-        " or rejected, failed; unpublishing; deleting, deleted."
+        " or rejected, failed; unpublishing; deleting, deleted; reindexing, reindexed."
     )
-    reason: str | None = Field(description="Why it failed, or the editor's note on a rejection.")
+    reason: str | None = Field(
+        description="Why it failed, the editor's note on a rejection, or what a re-index did."
+    )
     created_at: str = Field(description="When the job was made (UTC, ISO 8601).")
     updated_at: str = Field(description="When its state last changed (UTC, ISO 8601).")
+
+    @classmethod
+    def of(cls, job: Job) -> JobOut:
+        return cls(
+            job_id=job.job_id,
+            document_id=job.document_id,
+            action=job.action,
+            status=job.state,
+            reason=job.reason,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+        )
 
 
 class ReviewSummaryOut(BaseModel):

@@ -6,6 +6,9 @@
 - Publishing ingests it into the live index with the staging index's vectors (nothing is embedded
   twice), in the ingest's own per-document commit: a search sees all of it or none of it.
 - Unpublishing and deleting take it out of the live index in one commit.
+- An admin's re-index ingests the whole collection (the corpus manifest and the published
+  contributions): "update" re-processes what changed; "rebuild" builds a fresh index beside the live
+  one from the cached vectors and swaps it in when done, so searches go on meanwhile.
 
 It runs in the server (a thread, started unless ``HOUSING_KB_WORKER=off``) or as ``housing-kb worker``.
 A worker killed mid-job leaves a claim whose process is gone: the next worker takes the job up again
@@ -25,13 +28,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from housing_kb.api.contributions import STALE_AFTER_S, Contribution, ContributionStore, Job, worker_name
+from housing_kb.api.contributions import (
+    STALE_AFTER_S,
+    Contribution,
+    ContributionStore,
+    Job,
+    collection_manifest,
+    worker_name,
+)
 from housing_kb.config import Settings
 from housing_kb.index.lock import IndexLocked
 from housing_kb.index.store import IndexStore
 from housing_kb.ingest.embedders.base import Embedder
 from housing_kb.ingest.manifest import Manifest, ManifestEntry, clip
-from housing_kb.ingest.pipeline import remove_documents, run_ingest
+from housing_kb.ingest.pipeline import IngestReport, remove_documents, run_ingest
 
 log = logging.getLogger("housing_kb.worker")
 #: Seconds between looks at the queue when it is empty, and between heartbeats of a running job.
@@ -99,6 +109,9 @@ class Worker:
     def _do(self, job: Job) -> None:
         if job.action == "delete":
             self._delete(job)
+            return
+        if job.action in ("rebuild", "update"):
+            self._reindex(job)
             return
         contribution = self.jobs.get(job.document_id)
         if contribution is None:
@@ -177,6 +190,33 @@ class Worker:
             self.jobs.remove(job.document_id)
             self.jobs.move(contribution.job_id, "deleted")
         self.jobs.move(job.job_id, "deleted")
+
+    def _reindex(self, job: Job) -> None:
+        self.jobs.move(job.job_id, "reindexing")
+        embedder, secondary = self._models()
+        report = run_ingest(
+            self.settings,
+            embedder=embedder,
+            secondary=secondary,
+            manifest=collection_manifest(self.settings.manifest_path, self.settings.platform_db),
+            rebuild=job.action == "rebuild",
+            show_progress=False,
+        )
+        self.jobs.move(job.job_id, "reindexed", reason=clip(reindex_summary(report), 2000))
+
+
+def reindex_summary(report: IngestReport) -> str:
+    """One line for the admin: what the run did, and each document that failed with its reason."""
+    counts = [
+        f"{report.documents_in_manifest} documents",
+        f"{len(report.added)} added",
+        f"{len(report.updated)} re-processed",
+        f"{len(report.metadata_refreshed)} with new metadata",
+        f"{len(report.deleted)} removed",
+        f"{len(report.failed)} failed",
+    ]
+    failures = [f"{f.document_id}: {f.reason}" for f in report.failed]
+    return "; ".join([", ".join(counts), *failures])
 
 
 def review_summary(index_dir: Path, document_id: str) -> dict[str, Any]:

@@ -357,3 +357,75 @@ def test_a_worker_killed_mid_publish_is_taken_up_and_nothing_is_half_indexed(
         stored = IndexStore.open(live.index_dir, readonly=True)
         assert len(stored.passages_of(made["document_id"])) == expected
         assert charter_hits(client)
+
+
+SAUDI_ORDER = (
+    "saudi_arabia_housing_ar/أمر ملكي رقم (أ ٣٢٢) ضم وزارة الإسكان إلى وزارة الشؤون البلدية والقروية.md"
+)
+
+
+def test_an_admin_re_indexes_the_collection_and_keeps_the_published_contributions(
+    live, corpus_dir, e5_embedder, use_embedder
+):
+    from housing_kb.ingest.uploads import store_upload
+
+    keys = keys_for(live, "editor", "admin")
+    store = ContributionStore(live.platform_db)
+    # a contribution published earlier: not in the corpus manifest, yet part of the collection
+    sha, path = store_upload(
+        [(corpus_dir / SAUDI_ORDER).read_bytes()],
+        live.data_dir / "uploads",
+        filename="order.md",
+        max_bytes=1 << 20,
+    )
+    made = store.submit(
+        document_id="sa-royal-order",
+        sha256=sha,
+        path=path,
+        filename="order.md",
+        metadata={
+            "title": "Royal order A/322",
+            "document_type": "law",
+            "countries": ["SAU"],
+            "regions": ["arab_states"],
+        },
+        contact=CONTACT,
+        submitted_by="test",
+    )
+    store.move(made.job_id, "published")
+    engine = SearchEngine.open(live, embedder=e5_embedder)
+    worker = Worker(live, embedder=e5_embedder, secondary=use_embedder)
+    with (
+        serve_in_thread(create_app(live, engine=engine, worker=False)) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
+        assert client.post("/v1/admin/reindex").status_code == 401
+        denied = client.post("/v1/admin/reindex", headers=keys["editor"])
+        assert denied.status_code == 403 and denied.json()["required_role"] == "admin"
+        bad = client.post("/v1/admin/reindex", json={"mode": "everything"}, headers=keys["admin"])
+        assert bad.status_code == 422 and "mode" in bad.text
+
+        update = client.post("/v1/admin/reindex", json={"mode": "update"}, headers=keys["admin"])
+        assert update.status_code == 202, update.text
+        assert update.json()["status"] == "queued" and update.json()["document_id"] == "*"
+        assert client.post("/v1/admin/reindex", headers=keys["admin"]).status_code == 409
+        assert worker.run_once()
+        done = client.get(f"/v1/jobs/{update.json()['job_id']}").json()
+        assert done["status"] == "reindexed", done["reason"]
+        assert done["reason"].startswith("2 documents, 1 added") and "0 failed" in done["reason"]
+        ids = {d["id"] for d in client.get("/v1/documents").json()["documents"]}
+        assert ids == {"ke-mukuru", "sa-royal-order"}
+
+        before = live.index_dir.resolve()
+        rebuild = client.post("/v1/admin/reindex", headers=keys["admin"])  # rebuild, the default
+        assert rebuild.status_code == 202 and rebuild.json()["action"] == "rebuild"
+        assert worker.run_once()
+        done = client.get(f"/v1/jobs/{rebuild.json()['job_id']}").json()
+        assert done["status"] == "reindexed" and "0 failed" in done["reason"], done["reason"]
+        assert live.index_dir.resolve() != before  # a fresh index, swapped in
+        # the server follows the swap: both documents are still found, the contribution included
+        assert {d["id"] for d in client.get("/v1/documents").json()["documents"]} == ids
+        hits = client.get("/v1/search", params={"q": "وزارة الإسكان", "k": 5}).json()["hits"]
+        assert hits and hits[0]["document"]["id"] == "sa-royal-order"
+        actions = [e["action"] for e in client.get("/v1/audit", headers=keys["admin"]).json()["entries"]]
+        assert actions[:2] == ["index.reindex", "index.reindex"]

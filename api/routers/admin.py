@@ -1,4 +1,4 @@
-"""``/v1/keys`` and ``/v1/audit``: what only an admin may do."""
+"""``/v1/keys``, ``/v1/audit`` and ``/v1/admin/reindex``: what only an admin may do."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from housing_kb.api.access import require
+from housing_kb.api.contributions import COLLECTION, ContributionStore
 from housing_kb.api.keys import ApiKey, KeyStore
 from housing_kb.api.schemas import MAX_LIST_OFFSET, ErrorOut
 from housing_kb.api.schemas_admin import (
@@ -17,7 +18,9 @@ from housing_kb.api.schemas_admin import (
     KeyOut,
     KeysResponse,
     NewKeyOut,
+    ReindexIn,
 )
+from housing_kb.api.schemas_contributions import JobOut
 
 router = APIRouter(tags=["admin"])
 _ERRORS = {
@@ -79,4 +82,28 @@ def audit(
     total, entries = _keys(request).audit_entries(limit=limit, offset=offset)
     return AuditResponse(
         total=total, limit=limit, offset=offset, entries=[AuditEntryOut(**asdict(e)) for e in entries]
+    )
+
+
+@router.post(
+    "/admin/reindex",
+    response_model=JobOut,
+    status_code=202,
+    responses=_ERRORS | {409: {"model": ErrorOut, "description": "A re-index is queued or running already."}},
+    summary="Re-index the whole collection",
+)
+def reindex(request: Request, admin: Admin, body: ReindexIn | None = None) -> JobOut:
+    """A job for the worker; searches go on meanwhile and see the new index when it is done. Follow it
+    with GET /v1/jobs/{job_id}: its reason says what the run did once it is 'reindexed'."""
+    mode = (body or ReindexIn()).mode
+    jobs: ContributionStore = request.app.state.contributions
+    running = jobs.open_job("rebuild", "update")
+    if running is not None:
+        raise HTTPException(
+            409, detail=f"a re-index ({running.action}, job {running.job_id}) is {running.state} already"
+        )
+    job = jobs.new_job(COLLECTION, mode)
+    _keys(request).audit(admin.actor, "index.reindex", COLLECTION, mode)
+    return JobOut(
+        status=job.state, **{k: v for k, v in asdict(job).items() if k not in ("state", "attempts")}
     )

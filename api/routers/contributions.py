@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Path, Query, Request, UploadFile
@@ -120,9 +119,7 @@ def _with_regions(metadata: dict[str, Any]) -> dict[str, Any]:
 def _job_out(store: ContributionStore, job_id: str) -> JobOut:
     job = store.job(job_id)
     assert job is not None
-    return JobOut(
-        status=job.state, **{k: v for k, v in asdict(job).items() if k not in ("state", "attempts")}
-    )
+    return JobOut.of(job)
 
 
 @router.post(
