@@ -533,10 +533,19 @@ def test_contribute_review_and_publish_from_the_page(page, base_url, page_index,
     page.set_input_files("#c-file", str(file))
     page.fill("#c-title", "Voi community land trust")
     page.select_option("#c-type", "case_study")
-    page.fill("#c-countries", "ken")
+    page.fill("#c-countries", "KEN, XXK")  # a code only the server can refuse
     page.fill("#c-year", "2024")
     page.fill("#c-name", "A. Contributor")
     page.fill("#c-email", "contributor@example.org")
+    page.select_option("#ui-lang", "fr")
+    page.click("#contribute-form button[type=submit]")
+    page.wait_for_function("() => document.querySelectorAll('#form-problems li').length > 0")
+    refused = page.locator("#form-problems li").all_inner_texts()
+    # the server's problem, its field named as the French form names it
+    assert len(refused) == 1 and refused[0].startswith("Pays (codes ISO"), refused
+    assert "non valide" in refused[0] and "XXK" in refused[0]
+    page.select_option("#ui-lang", "en")
+    page.fill("#c-countries", "ken")
     page.click("#contribute-form button[type=submit]")
     page.wait_for_function(
         "() => document.querySelector('#submit-status').textContent.includes(\"editor's review\")",

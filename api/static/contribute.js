@@ -86,6 +86,9 @@ function formProblems(byUrl) {
   need("c-title", "titleLabel");
   need("c-name", "contactName");
   need("c-email", "contactEmail");
+  if (countryCodes().some((code) => !/^[A-Z]{3}$/.test(code))) {
+    problems.push(t("fieldInvalid", { field: t("countriesLabel") }));
+  }
   for (const id of ["c-url", "c-email", "c-year"]) {
     const input = $(id);
     if (!input.closest("[hidden]") && input.value && !input.checkValidity()) {
@@ -95,13 +98,42 @@ function formProblems(byUrl) {
   return problems;
 }
 
+function countryCodes() {
+  return $("c-countries")
+    .value.split(/[\s,;]+/)
+    .filter(Boolean)
+    .map((c) => c.toUpperCase());
+}
+
+/** The label of each field the server names, so its problems read in the page's language. */
+const FIELD_LABELS = {
+  "metadata.title": "titleLabel",
+  "metadata.document_type": "typeLabel",
+  "metadata.countries": "countriesLabel",
+  "metadata.regions": "countriesLabel",
+  "metadata.year": "yearLabel",
+  "metadata.language": "languageLabel",
+  "metadata.publisher": "publisherLabel",
+  "metadata.licence": "licenceLabel",
+  "metadata.source_url": "urlLabel",
+  url: "urlLabel",
+  file: "fileLabel",
+  "contact.name": "contactName",
+  "contact.organisation": "contactOrganisation",
+  "contact.email": "contactEmail",
+};
+
+/** "metadata.year: 1200 is outside 1800-2027" as "Année : non valide (1200 is outside 1800-2027)". */
+function serverProblem(problem) {
+  const [field, ...rest] = problem.split(": ");
+  const label = FIELD_LABELS[field];
+  return label ? `${t("fieldInvalid", { field: t(label) })} (${rest.join(": ")})` : problem;
+}
+
 function metadataFromForm(byUrl) {
   const text = (id) => $(id).value.trim();
   const metadata = { title: text("c-title"), document_type: text("c-type") };
-  const countries = text("c-countries")
-    .split(/[\s,;]+/)
-    .filter(Boolean)
-    .map((c) => c.toUpperCase());
+  const countries = countryCodes();
   if (countries.length) metadata.countries = countries;
   if (text("c-year")) metadata.year = Number(text("c-year"));
   for (const [id, field] of [
@@ -141,7 +173,7 @@ async function submit() {
     });
   } catch (err) {
     status.textContent = "";
-    showProblems(err instanceof ApiError && err.body?.problems ? err.body.problems : [errorText(err)]);
+    showProblems(err instanceof ApiError && err.body?.problems ? err.body.problems.map(serverProblem) : [errorText(err)]);
   } finally {
     button.disabled = false;
   }
