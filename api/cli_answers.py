@@ -20,7 +20,7 @@ from housing_kb.api.remote import Server
 def _engine(index: Path | None, embedder: str | None):
     """The index opened with only what a query needs (no torch, no passage model)."""
     from housing_kb.index.search import SearchEngine
-    from housing_kb.ingest.embedders.registry import load_query_embedder
+    from housing_kb.models.registry import load_query_embedder
 
     settings = _settings(index, embedder=embedder)
     return SearchEngine.open(settings, load_query_embedder(settings))

@@ -102,7 +102,7 @@ def data_import(
     that area (areas the export leaves out keep theirs)."""
     from housing_kb.index.lock import writer_lock
     from housing_kb.index.store import IndexStore
-    from housing_kb.ingest.indicators import SERIES, changes, read_indicators
+    from housing_kb.schema.indicators import SERIES, changes, read_indicators
 
     data = read_indicators(path, source=source, retrieved=retrieved)
     if not data.observations:

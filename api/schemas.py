@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from housing_kb.index.filters import ALL_KINDS, COMPONENTS, DOCUMENT_TYPES, REGIONS, STAGES
-from housing_kb.ingest.passage_kinds import KINDS
+from housing_kb.schema.vocabulary import KINDS
 
 MAX_QUERY_CHARS = 500
 MAX_K = 100

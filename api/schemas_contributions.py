@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from housing_kb.api.contributions import Job, JobAction, JobState
-from housing_kb.ingest.manifest import DocumentType, Region
+from housing_kb.schema.vocabulary import DocumentType, Region
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
 

@@ -39,9 +39,9 @@ from housing_kb.api.contributions import (
 from housing_kb.config import Settings
 from housing_kb.index.lock import IndexLocked
 from housing_kb.index.store import IndexStore
-from housing_kb.ingest.embedders.base import Embedder
 from housing_kb.ingest.manifest import Manifest, ManifestEntry, clip
 from housing_kb.ingest.pipeline import IngestReport, remove_documents, run_ingest
+from housing_kb.models.base import Embedder
 
 log = logging.getLogger("housing_kb.worker")
 #: Seconds between looks at the queue when it is empty, and between heartbeats of a running job.
@@ -129,7 +129,7 @@ class Worker:
         return self.settings.data_dir / "staging" / document_id
 
     def _models(self) -> tuple[Embedder, Embedder | None]:
-        from housing_kb.ingest.embedders.registry import lazy_embedder
+        from housing_kb.models.registry import lazy_embedder
 
         s = self.settings
         if self._embedder is None:

@@ -30,8 +30,8 @@ import torch
 
 from housing_kb.config import Settings
 from housing_kb.index.store import IndexStore
-from housing_kb.ingest.embedders.registry import load_embedder
 from housing_kb.ingest.pipeline import run_ingest
+from housing_kb.models.registry import load_embedder
 
 
 def _peak_rss_mb() -> float:

@@ -376,7 +376,7 @@ def _second_embedder(settings: Settings) -> Any:
     """The second dense channel's encoder, for the synthetic copy's word lexicon (None when off)."""
     if settings.second_embedder.lower() == "none":
         return None
-    from housing_kb.ingest.embedders.registry import load_embedder
+    from housing_kb.models.registry import load_embedder
 
     return load_embedder(settings.second_embedder, settings)
 
@@ -393,7 +393,7 @@ def build_synthetic_index(
     from housing_kb.index.lexical_sync import sync_lexical
     from housing_kb.index.store import IndexStore, PassageTagsRecord
     from housing_kb.index.translation import LEXICON_FILE, sync_lexicon
-    from housing_kb.ingest.documents import Passage
+    from housing_kb.schema.records import Passage
 
     def word_lexicon(target: IndexStore) -> None:
         if embedder2 is None:
@@ -640,8 +640,8 @@ def query_engine_rows(settings: Settings, queries: Sequence[str]) -> list[list[s
     the p50 as a ratio of the configured engine's (``Settings.query_engine``)."""
     import copy
 
-    from housing_kb.ingest.embedders.model_setup import e5_model_dir
-    from housing_kb.ingest.embedders.registry import load_embedder, load_query_engine
+    from housing_kb.models.model_setup import e5_model_dir
+    from housing_kb.models.registry import load_embedder, load_query_engine
 
     # One loaded model, its query engine swapped: loading the model per engine would hold three copies.
     base = load_embedder("e5-small", settings)

@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from housing_kb.config import REPO_ROOT
-from housing_kb.ingest.tagging.geography import GLOBAL_REGION, regions_for_countries
+from housing_kb.text.geography import GLOBAL_REGION, regions_for_countries
 
 DATA_DIR = REPO_ROOT / "evaluation" / "data"
 TRAIN_FILE = DATA_DIR / "tags_train.jsonl"

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from sklearn.metrics import cohen_kappa_score
 
-from housing_kb.ingest.passage_kinds import BODY, KINDS, PassageContext, classify_passage
+from housing_kb.ingest.passage_kinds import PassageContext, classify_passage
+from housing_kb.schema.vocabulary import BODY, KINDS
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "passage_kinds.jsonl"
@@ -99,7 +100,7 @@ def index_report(index_dir: Path | None) -> dict:
     from housing_kb.evaluation.eval_retrieval import default_questions_path, load_questions
     from housing_kb.index.filters import ALL_KINDS, Filters
     from housing_kb.index.search import SearchEngine
-    from housing_kb.ingest.embedders.registry import load_query_embedder
+    from housing_kb.models.registry import load_query_embedder
 
     settings = Settings.from_env()
     if index_dir is not None:

@@ -39,7 +39,6 @@ import numpy as np
 
 from housing_kb.config import REPO_ROOT, Settings
 from housing_kb.ingest.tagging.components import ComponentClassifier
-from housing_kb.ingest.tagging.geography import Gazetteer, passage_geography
 from housing_kb.ingest.tagging.learned import TaggerModel, features
 from housing_kb.ingest.tagging.training import (
     LABELS,
@@ -54,6 +53,7 @@ from housing_kb.ingest.tagging.training import (
     load_labelled,
     none_weights,
 )
+from housing_kb.text.geography import Gazetteer, passage_geography
 
 TRAIN_FILE = REPO_ROOT / "evaluation" / "data" / "tags_train.jsonl"
 SECOND_READER_FILE = REPO_ROOT / "evaluation" / "data" / "tags_train_second_reader.jsonl"
@@ -228,7 +228,7 @@ def agreement(train: Sequence[LabelledItem], second_path: Path) -> dict[str, obj
 
 
 def evaluate(folds: int, settings: Settings, dev_path: Path) -> dict:
-    from housing_kb.ingest.embedders.registry import load_embedder
+    from housing_kb.models.registry import load_embedder
 
     started = time.time()
     e5 = load_embedder(settings.embedder, settings)

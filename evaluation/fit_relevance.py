@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     from housing_kb.config import Settings
     from housing_kb.evaluation.eval_retrieval import default_questions_path, load_questions
     from housing_kb.index.search import SearchEngine
-    from housing_kb.ingest.embedders.registry import load_query_embedder
+    from housing_kb.models.registry import load_query_embedder
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index", type=Path, default=None)

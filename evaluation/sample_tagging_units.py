@@ -222,7 +222,7 @@ def component_leaning(store: IndexStore, embedder: object) -> dict[str, dict[str
     """passage_id -> component -> relative similarity of the passage's stored e5 vector to the
     component's anchor (its definitions and exemplars, as the zero-shot tagger embeds them)."""
     from housing_kb.ingest.tagging.components import ComponentClassifier
-    from housing_kb.ingest.tagging.vocabulary import COMPONENT_KEYS
+    from housing_kb.schema.vocabulary import COMPONENT_KEYS
 
     anchors = ComponentClassifier(embedder).anchors()  # type: ignore[arg-type]
     rows = list(store.iter_passages("id, passage_id"))
@@ -368,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     units = candidate_units(store, dev_texts, per_document=args.per_document, per_language=args.per_language)
     if args.active:
-        from housing_kb.ingest.embedders.registry import load_embedder
+        from housing_kb.models.registry import load_embedder
 
         labelled = read_labels(args.active)
         if args.cultural_round:
@@ -393,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             per_component=rare,
         )
     elif args.enrich:
-        from housing_kb.ingest.embedders.registry import load_embedder
+        from housing_kb.models.registry import load_embedder
 
         lines = args.enrich.read_text(encoding="utf-8").splitlines()
         earlier = {json.loads(line)["passage_id"] for line in lines if line}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-#: Default embedding backend key (see ``housing_kb.ingest.embedders.registry``).
+#: Default embedding backend key (see ``housing_kb.models.registry``).
 DEFAULT_EMBEDDER = "e5-small"
 DEFAULT_SECOND_EMBEDDER = "use-multilingual"
 

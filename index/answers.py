@@ -23,10 +23,10 @@ import numpy as np
 
 from housing_kb.index.analysis import analyze, analyze_query
 from housing_kb.index.filters import Filters
-from housing_kb.index.labels import label, load_labels
 from housing_kb.index.search import Hit, Mode, articles_label
-from housing_kb.ingest.chunking import split_sentences
-from housing_kb.ingest.documents import Page
+from housing_kb.schema.labels import label, load_labels
+from housing_kb.schema.records import Page
+from housing_kb.text.sentences import split_sentences
 
 if TYPE_CHECKING:
     from housing_kb.index.search import SearchEngine

@@ -40,9 +40,9 @@ from housing_kb.index.answers import (
 from housing_kb.index.countries import context_rows, context_sources
 from housing_kb.index.examples import ExamplesResult, best_excerpt, example_country, find_examples
 from housing_kb.index.filters import COMPONENTS, REGIONS, Filters
-from housing_kb.index.labels import label
 from housing_kb.index.search import Hit, articles_label
-from housing_kb.ingest.indicators import SERIES
+from housing_kb.schema.indicators import SERIES
+from housing_kb.schema.labels import label
 
 if TYPE_CHECKING:
     from housing_kb.index.search import SearchEngine

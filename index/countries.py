@@ -25,8 +25,8 @@ import numpy as np
 
 from housing_kb.index.answers import component_label, country_name, region_label
 from housing_kb.index.filters import COMPONENTS
-from housing_kb.ingest.indicators import NATURE, SERIES, Observation, bundled_dir, read_indicators
-from housing_kb.ingest.tagging.geography import country_regions
+from housing_kb.schema.indicators import NATURE, SERIES, Observation, bundled_dir, read_indicators
+from housing_kb.text.geography import country_regions
 
 __all__ = ["CountryData", "UnknownCountry", "bundled_dir", "read_indicators"]
 

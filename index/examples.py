@@ -23,7 +23,7 @@ from housing_kb.index.answers import Citation, PageCache, country_name, passage_
 from housing_kb.index.countries import context_sources, latest_figures
 from housing_kb.index.filters import COMPONENTS, REGIONS, Filters
 from housing_kb.index.search import Hit
-from housing_kb.ingest.tagging.geography import country_regions
+from housing_kb.text.geography import country_regions
 
 if TYPE_CHECKING:
     from housing_kb.index.search import SearchEngine

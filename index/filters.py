@@ -24,9 +24,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from housing_kb.index.store import IndexStore
-from housing_kb.ingest.manifest import DOCUMENT_TYPES, REGIONS, is_country_code, is_language_code
-from housing_kb.ingest.passage_kinds import DEFAULT_KINDS, KINDS
-from housing_kb.ingest.tagging.vocabulary import COMPONENT_KEYS, STAGE_KEYS
+from housing_kb.schema.vocabulary import (
+    COMPONENT_KEYS,
+    DEFAULT_KINDS,
+    DOCUMENT_TYPES,
+    KINDS,
+    REGIONS,
+    STAGE_KEYS,
+    is_country_code,
+    is_language_code,
+)
 
 # One source of truth for each vocabulary: the tagger's component and stage keys, the manifest's
 # regions (which include "global") and document types.

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from housing_kb.index.synthesis import LANGUAGE_NAMES, LLMConfig, chat_completion, prompt_template
-from housing_kb.ingest.documents import content_hash
+from housing_kb.schema.records import content_hash
 
 #: Languages a gist can be asked in: the six UN languages and Portuguese.
 GIST_LANGUAGES = tuple(LANGUAGE_NAMES)

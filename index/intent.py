@@ -23,8 +23,8 @@ import numpy as np
 
 from housing_kb.index.filters import Filters, FilterTable
 from housing_kb.index.store import IndexStore
-from housing_kb.ingest.tagging.geography import Gazetteer, region_name_terms, without_addresses
-from housing_kb.ingest.tagging.textnorm import fold
+from housing_kb.text.geography import Gazetteer, region_name_terms, without_addresses
+from housing_kb.text.textnorm import fold
 
 
 class RegionMentions:

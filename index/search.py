@@ -41,8 +41,8 @@ from housing_kb.index.translation import (
     script_language,
     translation_terms,
 )
-from housing_kb.ingest.manifest import REGIONS
-from housing_kb.ingest.tagging.geography import GLOBAL_REGION, Gazetteer
+from housing_kb.schema.vocabulary import REGIONS
+from housing_kb.text.geography import GLOBAL_REGION, Gazetteer
 
 log = logging.getLogger("housing_kb.search")
 Mode = Literal["dense", "lexical", "hybrid"]
@@ -270,7 +270,7 @@ class SearchEngine:
     def open(cls, settings: Settings, embedder: Any = None) -> SearchEngine:
         store = IndexStore.open(settings.index_dir, readonly=True)
         if embedder is None:
-            from housing_kb.ingest.embedders.registry import load_embedder
+            from housing_kb.models.registry import load_embedder
 
             embedder = load_embedder(settings.embedder, settings)
         _check_model(store, embedder, settings)
@@ -1039,7 +1039,7 @@ def _secondary_for(store: IndexStore, settings: Settings) -> Any:
     model_id = store.secondary_model_id
     if not model_id or settings.second_embedder.lower() == "none":
         return None
-    from housing_kb.ingest.embedders.registry import load_embedder
+    from housing_kb.models.registry import load_embedder
 
     emb = load_embedder(settings.second_embedder, settings)
     if emb.model_id != model_id:

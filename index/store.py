@@ -50,8 +50,8 @@ from housing_kb.config import env_int, env_off
 from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_context, with_context
 from housing_kb.index.language_neutral import RECIPE as NEUTRAL_RECIPE
 from housing_kb.index.language_neutral import language_basis, project_out
-from housing_kb.ingest.documents import Page, Passage
-from housing_kb.ingest.indicators import IndicatorData, Observation
+from housing_kb.schema.indicators import IndicatorData, Observation
+from housing_kb.schema.records import Page, Passage
 
 log = logging.getLogger("housing_kb.index")
 

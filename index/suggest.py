@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from housing_kb.index.filters import COMPONENTS
-from housing_kb.index.labels import load_labels
+from housing_kb.schema.labels import load_labels
 
 _KIND_ORDER = {"component": 0, "region": 1, "country": 2, "title": 3}
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -98,7 +98,7 @@ def _country_names() -> list[tuple[str, str]]:
     """ISO names (translated where pycountry has the locale) plus the gazetteer's variants."""
     import yaml
 
-    from housing_kb.ingest.tagging.geography import _pycountry_names, default_geo_dir
+    from housing_kb.text.geography import _pycountry_names, default_geo_dir
 
     geo = default_geo_dir()
     regions = yaml.safe_load((geo / "regions.yaml").read_text(encoding="utf-8"))["regions"]

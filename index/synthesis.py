@@ -25,7 +25,7 @@ from string import Template
 import httpx
 
 from housing_kb.index.search import Hit
-from housing_kb.ingest.chunking import split_sentences
+from housing_kb.text.sentences import split_sentences
 
 _CITATION = re.compile(r"\[p:\s*([^\]\s]+)\s*\]")
 LANGUAGE_NAMES = {

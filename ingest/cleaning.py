@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from housing_kb.ingest.documents import Page
+from housing_kb.schema.records import Page
 
 CleaningStep = Callable[[Sequence[Page]], list[Page]]
 

@@ -1,26 +1,12 @@
-"""The typed units that flow through ingestion: manifest entry -> pages -> passages.
-
-A ``Page`` is the cleaned text of one PDF page, or of a whole non-paginated document
-(``number is None``). A ``Passage`` keeps the exact place it came from so every
-search hit can be cited (document, pages, paragraph numbers, character offsets).
+"""What a loader gives back (pages and what it noticed), and the error of a document that cannot be
+ingested. Pages and passages themselves are shared with the index (:mod:`housing_kb.schema.records`).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
-
-@dataclass
-class Page:
-    """Cleaned text of one page. ``number`` is 1-based for PDFs, ``None`` for flowing text."""
-
-    number: int | None
-    text: str
-    #: True when extraction yielded no text (scanned/image-only page).
-    empty: bool = False
-    #: Heading spans found on this page: (char_offset, level, heading text), in order.
-    headings: list[tuple[int, int, str]] = field(default_factory=list)
+from housing_kb.schema.records import Page
 
 
 @dataclass
@@ -34,44 +20,6 @@ class LoadedDocument:
     @property
     def text_chars(self) -> int:
         return sum(len(p.text) for p in self.pages)
-
-
-@dataclass
-class Passage:
-    """A chunk of a document ready to embed, with everything needed to cite it."""
-
-    document_id: str
-    ordinal: int
-    text: str
-    page_start: int | None
-    page_end: int | None
-    #: Offset of the first character in the text of ``page_start`` (or of the whole document).
-    char_start: int
-    #: Offset one past the last character in the text of ``page_end``.
-    char_end: int
-    #: UN-style paragraph numbers the passage covers ("53", "54"); empty when the document has none.
-    paragraphs: list[str] = field(default_factory=list)
-    #: Heading path, outermost first, e.g. ["Chapter II", "Security of tenure"].
-    heading_path: list[str] = field(default_factory=list)
-    language: str = "und"
-    token_count: int = 0
-    #: Articles of a law the passage covers, as the law names them ("Статья 89", "第三十条").
-    articles: list[str] = field(default_factory=list)
-    #: What the passage is: body text, or a reference list, contents page, ... (ingest/passage_kinds.py).
-    kind: str = "body"
-
-    @property
-    def content_hash(self) -> str:
-        return content_hash(self.text)
-
-    @property
-    def passage_id(self) -> str:
-        """Stable, readable id: document id, ordinal and a short content hash."""
-        return f"{self.document_id}:{self.ordinal:04d}:{self.content_hash[:8]}"
-
-
-def content_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class DocumentError(Exception):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from langdetect import DetectorFactory, LangDetectException, detect_langs
 
-from housing_kb.ingest.documents import Page
+from housing_kb.schema.records import Page
 
 DetectorFactory.seed = 0
 

@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from housing_kb.ingest.documents import DocumentError, LoadedDocument, Page
+from housing_kb.ingest.documents import DocumentError, LoadedDocument
 from housing_kb.ingest.limits import DocumentLimits, check_zip_members, too_large
+from housing_kb.schema.records import Page
 
 #: A compound-file (OLE) header: an encrypted Office file, or the old binary .doc format.
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"

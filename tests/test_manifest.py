@@ -10,14 +10,13 @@ import pytest
 
 from housing_kb.config import REPO_ROOT, Settings
 from housing_kb.ingest.manifest import (
-    DOCUMENT_TYPES,
-    REGIONS,
     ManifestEntry,
     ManifestError,
     github_raw_url,
     load_manifest,
     sha256_file,
 )
+from housing_kb.schema.vocabulary import DOCUMENT_TYPES, REGIONS
 
 MANIFEST_PATH = REPO_ROOT / "corpus_manifest.yaml"
 CORPUS_DIR = Settings.from_env().corpus_dir

@@ -20,7 +20,7 @@ from housing_kb.index.filters import (
     STAGES,
     FilterTable,
 )
-from housing_kb.ingest.passage_kinds import KINDS
+from housing_kb.schema.vocabulary import KINDS
 
 #: The valid values of each filter that declares an enum.
 FILTER_VALUES = {

@@ -31,8 +31,8 @@ from housing_kb.index.lexical_sync import open_lexical
 from housing_kb.index.store import CONTEXT_STATE_KEY, IndexConfigMismatch, IndexStore
 from housing_kb.index.translation import open_lexicon
 from housing_kb.ingest.chunking import ChunkerConfig
-from housing_kb.ingest.embedders.registry import load_embedder
 from housing_kb.ingest.pipeline import run_ingest
+from housing_kb.models.registry import load_embedder
 
 pytestmark = pytest.mark.model
 

@@ -18,7 +18,7 @@ from housing_kb.index.store import (
     ann_threshold,
     is_ann,
 )
-from housing_kb.ingest.documents import Page, Passage
+from housing_kb.schema.records import Page, Passage
 
 DIM = 8
 CONFIG = IndexConfig(model_id="test-model", dim=DIM, chunker={"target": 10})

@@ -19,12 +19,12 @@ from housing_kb.ingest.tagging.tagger import (
     aggregate_document_tags,
 )
 from housing_kb.ingest.tagging.vocabulary import (
-    COMPONENT_KEYS,
     LANGUAGES,
     VocabularyError,
     default_vocab_dir,
     load_vocabularies,
 )
+from housing_kb.schema.vocabulary import COMPONENT_KEYS
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,8 @@ from housing_kb.index.translation import (
     translation_terms,
     words_of,
 )
-from housing_kb.ingest.documents import Page, Passage
-from housing_kb.ingest.embedders.registry import load_embedder
+from housing_kb.models.registry import load_embedder
+from housing_kb.schema.records import Page, Passage
 
 CONFIG = IndexConfig(model_id="test-model", dim=4, chunker={"target": 10})
 

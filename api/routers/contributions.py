@@ -32,8 +32,8 @@ from housing_kb.api.schemas_contributions import (
 )
 from housing_kb.index.search import SearchEngine
 from housing_kb.ingest.manifest import validate_fields
-from housing_kb.ingest.tagging.geography import regions_for_countries
 from housing_kb.ingest.uploads import UploadError, fetch_url, read_in_chunks, store_upload
+from housing_kb.text.geography import regions_for_countries
 
 router = APIRouter(tags=["contributions"])
 Contributor = Annotated[ApiKey, Depends(require("contributor"))]

@@ -13,7 +13,7 @@ from housing_kb.api.schemas_countries import CountriesResponse, CountryProfileOu
 from housing_kb.index.countries import UnknownCountry, all_countries, chart_svg, country_profile
 from housing_kb.index.filters import REGIONS
 from housing_kb.index.search import SearchEngine
-from housing_kb.ingest.indicators import SERIES
+from housing_kb.schema.indicators import SERIES
 
 router = APIRouter(tags=["countries"])
 _422 = {422: {"model": ErrorOut, "description": "Invalid parameter (the message names it)."}}

@@ -236,7 +236,7 @@ class HousingKBRetriever(BaseRetriever):
             _params(self._filters)
         else:
             from housing_kb.index.search import SearchEngine
-            from housing_kb.ingest.embedders.registry import load_query_embedder
+            from housing_kb.models.registry import load_query_embedder
 
             settings = Settings.from_env()
             if index_dir is not None:

@@ -71,7 +71,7 @@ class _Index:
 
     def engine(self) -> Any:
         from housing_kb.index.search import SearchEngine
-        from housing_kb.ingest.embedders.registry import load_query_embedder
+        from housing_kb.models.registry import load_query_embedder
 
         with self._lock:
             if self._engine is None:

@@ -12,10 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from housing_kb.ingest.embedders.base import Embedder
-from housing_kb.ingest.tagging.textnorm import fold
 from housing_kb.ingest.tagging.vocabulary import (
-    COMPONENT_KEYS,
     LANGUAGES,
     ClassifierSettings,
     ComponentVocabulary,
@@ -23,6 +20,9 @@ from housing_kb.ingest.tagging.vocabulary import (
     load_settings,
     load_vocabularies,
 )
+from housing_kb.models.base import Embedder
+from housing_kb.schema.vocabulary import COMPONENT_KEYS
+from housing_kb.text.textnorm import fold
 
 
 def lexical_strength(weight: float, scale: float) -> float:

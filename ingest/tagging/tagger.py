@@ -21,9 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from housing_kb.ingest.embedders.base import Embedder
 from housing_kb.ingest.tagging.components import ComponentClassifier
-from housing_kb.ingest.tagging.geography import (
+from housing_kb.ingest.tagging.learned import TaggerModel, default_model_dir, features, variant_for
+from housing_kb.ingest.tagging.vocabulary import default_vocab_dir
+from housing_kb.models.base import Embedder
+from housing_kb.schema.vocabulary import COMPONENT_KEYS
+from housing_kb.text.geography import (
     GLOBAL_REGION,
     MATCHING_VERSION,
     Gazetteer,
@@ -31,8 +34,6 @@ from housing_kb.ingest.tagging.geography import (
     passage_geography,
     regions_for_countries,
 )
-from housing_kb.ingest.tagging.learned import TaggerModel, default_model_dir, features, variant_for
-from housing_kb.ingest.tagging.vocabulary import COMPONENT_KEYS, default_vocab_dir
 
 __all__ = [
     "PassageTags",

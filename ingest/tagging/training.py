@@ -37,7 +37,7 @@ import numpy as np
 
 from housing_kb.ingest.tagging.components import ComponentClassifier
 from housing_kb.ingest.tagging.learned import TAXONOMIES, LabelModel, TaggerModel, features
-from housing_kb.ingest.tagging.vocabulary import COMPONENT_KEYS, STAGE_KEYS
+from housing_kb.schema.vocabulary import COMPONENT_KEYS, STAGE_KEYS
 
 log = logging.getLogger("housing_kb.tagging")
 

@@ -18,28 +18,9 @@ from pathlib import Path
 
 import yaml
 
-from housing_kb.ingest.tagging.textnorm import fold, script_of
+from housing_kb.schema.vocabulary import COMPONENT_KEYS
+from housing_kb.text.textnorm import fold, script_of
 
-#: The eight component keys, in the order of the tagging issue.
-COMPONENT_KEYS: tuple[str, ...] = (
-    "security_of_tenure",
-    "availability_of_services",
-    "affordability",
-    "habitability",
-    "accessibility",
-    "location",
-    "cultural_adequacy",
-    "sustainability",
-)
-#: The housing supply-chain stages (HSP/OEWG-H.2024/8, para. 129), defined in prompts/supply_chain/.
-STAGE_KEYS: tuple[str, ...] = (
-    "land_management",
-    "housing_finance",
-    "construction_technology",
-    "development_mechanisms",
-    "community_management",
-    "inclusive_housing",
-)
 LANGUAGES: tuple[str, ...] = ("ar", "en", "es", "fr", "ru", "zh", "pt")
 _WORD_START = r"(?<!\w)"
 #: How many letters a stem (``evict*``) may add.

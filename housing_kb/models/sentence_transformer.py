@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from housing_kb.ingest.embedders.base import ProgressCallback
+from housing_kb.models.base import ProgressCallback
 
 # "e5" as a whole name segment: intfloat/multilingual-e5-small, e5-base-v2, multilingual-e5-small-q4.
 _E5_NAME = re.compile(r"(^|[-_/])e5([-_/]|$)", re.IGNORECASE)
@@ -207,7 +207,7 @@ def _load(name: str, *, local: bool, device: str):
         if local:
             raise EmbedderLoadError(
                 f"cannot load the sentence-transformers folder {name}: {exc}; rebuild it "
-                "(python -m housing_kb.ingest.embedders.model_setup --force) or check the path"
+                "(python -m housing_kb.models.model_setup --force) or check the path"
             ) from exc
         raise EmbedderLoadError(
             f"cannot load model {name!r} from the hub or the local hub cache (offline?): "

@@ -16,8 +16,8 @@ from importlib import metadata
 import numpy as np
 
 from housing_kb.build_cache import cached
-from housing_kb.ingest.embedders.base import ProgressCallback
-from housing_kb.ingest.embedders.sentence_transformer import (
+from housing_kb.models.base import ProgressCallback
+from housing_kb.models.sentence_transformer import (
     EmbedderLoadError,
     default_threads,
     encode_in_batches,

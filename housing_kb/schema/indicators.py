@@ -108,8 +108,8 @@ class IndicatorData:
 
 
 def bundled_dir() -> Path:
-    """The copy of the seven series shipped with housing-kb (``ingest/data/sdg_indicators/``)."""
-    return Path(str(resources.files("housing_kb.ingest"))) / "data" / "sdg_indicators"
+    """The copy of the seven series shipped with housing-kb (``housing_kb/schema/sdg_indicators/``)."""
+    return Path(str(resources.files("housing_kb.schema"))) / "sdg_indicators"
 
 
 def read_indicators(path: Path, *, source: str | None = None, retrieved: str | None = None) -> IndicatorData:

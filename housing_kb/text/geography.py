@@ -25,7 +25,7 @@ from pathlib import Path
 import pycountry
 import yaml
 
-from housing_kb.ingest.tagging.textnorm import fold, script_of
+from housing_kb.text.textnorm import fold, script_of
 
 REGION_KEYS: tuple[str, ...] = (
     "africa",
