@@ -18,7 +18,7 @@ We do not use llama-index's ``IngestionPipeline`` here: its docstore-based dedup
 ids rather than on (model, text) and cannot keep our per-page citations; see index/store.py.
 
 >>> report = run_ingest(Settings.from_env())   # doctest: +SKIP
->>> report.ok
+>>> report.ok                                   # doctest: +SKIP
 True
 """
 
