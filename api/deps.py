@@ -14,8 +14,8 @@ from fastapi import Request
 from housing_kb.api.schemas import CitationOut, DocumentOut, HitOut, PassageOut, TranslationOut
 from housing_kb.index.gists import TranslationCache, translate
 from housing_kb.index.search import DocumentRef, Hit, SearchEngine
-from housing_kb.index.store import DocumentRecord
 from housing_kb.index.synthesis import LLMConfig, SynthesisError
+from housing_kb.schema.records import DocumentRecord
 
 
 def get_engine(request: Request) -> SearchEngine:

@@ -391,9 +391,9 @@ def build_synthetic_index(
     source's vectors: the words dropped characters made are embedded.
     """
     from housing_kb.index.lexical_sync import sync_lexical
-    from housing_kb.index.store import IndexStore, PassageTagsRecord
+    from housing_kb.index.store import IndexStore
     from housing_kb.index.translation import LEXICON_FILE, sync_lexicon
-    from housing_kb.schema.records import Passage
+    from housing_kb.schema.records import Passage, PassageTagsRecord
 
     def word_lexicon(target: IndexStore) -> None:
         if embedder2 is None:

@@ -33,13 +33,12 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +46,12 @@ import faiss
 import numpy as np
 
 from housing_kb.config import env_int, env_off
+from housing_kb.files import atomic_write_bytes
 from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_context, with_context
 from housing_kb.index.language_neutral import RECIPE as NEUTRAL_RECIPE
 from housing_kb.index.language_neutral import language_basis, project_out
 from housing_kb.schema.indicators import IndicatorData, Observation
-from housing_kb.schema.records import Page, Passage
+from housing_kb.schema.records import DocumentRecord, Page, Passage, PassageTagsRecord
 
 log = logging.getLogger("housing_kb.index")
 
@@ -208,52 +208,6 @@ class IndexConfig:
         return out
 
 
-@dataclass
-class DocumentRecord:
-    """A document row as stored, with JSON fields decoded."""
-
-    doc_id: str
-    title: str
-    document_type: str
-    sha256: str
-    pipeline_key: str
-    path: str | None = None
-    url: str | None = None
-    source_url: str | None = None
-    countries: list[str] = field(default_factory=list)
-    regions: list[str] = field(default_factory=list)
-    language: str | None = None
-    year: int | None = None
-    publisher: str | None = None
-    licence: str | None = None
-    n_pages: int = 0
-    empty_pages: list[int] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    tag_summary: dict[str, Any] = field(default_factory=dict)
-    ingested_at: float = 0.0
-    #: The work this document is an edition of (manifest ``work_id``); None: a work of its own.
-    work_id: str | None = None
-
-
-@dataclass
-class PassageTagsRecord:
-    components: list[str]
-    countries: list[str]
-    regions: list[str]
-    component_scores: dict[str, float]
-    stages: list[str] = field(default_factory=list)
-    stage_scores: dict[str, float] = field(default_factory=dict)
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -330,7 +284,7 @@ class IndexStore:
             directory.mkdir(parents=True, exist_ok=True)
             config = expected
             payload = asdict(config) | {"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            _atomic_write_bytes(manifest, json.dumps(payload, indent=2, ensure_ascii=False).encode())
+            atomic_write_bytes(manifest, json.dumps(payload, indent=2, ensure_ascii=False).encode())
         store = cls(directory, config, readonly=readonly)
         store.location = location
         if not readonly:
@@ -931,7 +885,7 @@ class IndexStore:
     def _replace_generation_file(self, target: Path, data: bytes) -> None:
         """Write ``<prefix>.<generation>.<suffix>`` atomically and drop the other generations' files."""
         prefix, _, suffix = target.name.split(".", 2)
-        _atomic_write_bytes(target, data)
+        atomic_write_bytes(target, data)
         for old in self.directory.glob(f"{prefix}.*.{suffix}"):
             if old.name != target.name:
                 old.unlink(missing_ok=True)

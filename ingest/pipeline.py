@@ -39,17 +39,10 @@ import numpy as np
 from tqdm import tqdm
 
 from housing_kb.config import Settings
+from housing_kb.files import atomic_write_bytes
 from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_context
 from housing_kb.index.lock import writer_lock
-from housing_kb.index.store import (
-    CONTEXT_STATE_KEY,
-    KINDS_STATE_KEY,
-    DocumentRecord,
-    IndexConfig,
-    IndexStore,
-    PassageTagsRecord,
-    _atomic_write_bytes,
-)
+from housing_kb.index.store import CONTEXT_STATE_KEY, KINDS_STATE_KEY, IndexConfig, IndexStore
 from housing_kb.index.translation import sync_lexicon
 from housing_kb.ingest.chunking import ChunkerConfig, chunk_document
 from housing_kb.ingest.cleaning import clean_pages
@@ -68,7 +61,7 @@ from housing_kb.ingest.tokens import TokenCounter
 from housing_kb.ingest.uploads import UPLOADS_DIR
 from housing_kb.models.base import Embedder
 from housing_kb.schema.indicators import bundled_dir, read_indicators
-from housing_kb.schema.records import Page, Passage
+from housing_kb.schema.records import DocumentRecord, Page, Passage, PassageTagsRecord
 
 log = logging.getLogger("housing_kb.ingest")
 
@@ -354,7 +347,7 @@ def _run_locked(
     if rebuild:
         _swap_in(target_dir, settings.index_dir)
     report.seconds = time.time() - started
-    _atomic_write_bytes(
+    atomic_write_bytes(
         settings.index_dir / "ingest_report.json",
         json.dumps(report.to_json(), indent=2, ensure_ascii=False).encode(),
     )

@@ -67,7 +67,7 @@ def use_embedder(model_settings: Settings):
 # ---------------------------------------------------------------- fixture corpora and indexes
 def document_record(doc_id: str, **fields):
     """A minimal ``DocumentRecord`` for store tests (a law, ``<id>.txt``); ``fields`` override."""
-    from housing_kb.index.store import DocumentRecord
+    from housing_kb.schema.records import DocumentRecord
 
     defaults = {
         "title": f"Title {doc_id}",

@@ -6,8 +6,8 @@ import numpy as np
 
 from housing_kb.index.filters import FilterTable
 from housing_kb.index.intent import RegionMentions
-from housing_kb.index.store import DocumentRecord, IndexConfig, IndexStore, PassageTagsRecord
-from housing_kb.schema.records import Page, Passage
+from housing_kb.index.store import IndexConfig, IndexStore
+from housing_kb.schema.records import DocumentRecord, Page, Passage, PassageTagsRecord
 
 CONFIG = IndexConfig(model_id="test-model", dim=4, chunker={"target": 10})
 TEXTS = [

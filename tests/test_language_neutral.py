@@ -9,8 +9,8 @@ import pytest
 from conftest import document_record
 
 from housing_kb.index.language_neutral import RECIPE, language_basis, normalise, project_out
-from housing_kb.index.store import IndexConfig, IndexStore, PassageTagsRecord
-from housing_kb.schema.records import Page, Passage
+from housing_kb.index.store import IndexConfig, IndexStore
+from housing_kb.schema.records import Page, Passage, PassageTagsRecord
 
 DIM = 16
 CONFIG = IndexConfig(model_id="test-model", dim=DIM, chunker={"target": 10})

@@ -12,7 +12,7 @@ from conftest import document_record
 
 from housing_kb.config import Settings
 from housing_kb.index.lexical import LexicalIndex
-from housing_kb.index.store import IndexConfig, IndexStore, PassageTagsRecord
+from housing_kb.index.store import IndexConfig, IndexStore
 from housing_kb.index.translation import (
     LEXICON_FILE,
     QueryTranslator,
@@ -27,7 +27,7 @@ from housing_kb.index.translation import (
     words_of,
 )
 from housing_kb.models.registry import load_embedder
-from housing_kb.schema.records import Page, Passage
+from housing_kb.schema.records import Page, Passage, PassageTagsRecord
 
 CONFIG = IndexConfig(model_id="test-model", dim=4, chunker={"target": 10})
 

@@ -18,7 +18,8 @@ from housing_kb.api.schemas import (
 )
 from housing_kb.index.filters import DOCUMENT_TYPES, REGIONS
 from housing_kb.index.search import SearchEngine
-from housing_kb.index.store import DocumentRecord, passage_row_to_dict
+from housing_kb.index.store import passage_row_to_dict
+from housing_kb.schema.records import DocumentRecord
 
 router = APIRouter(tags=["documents"])
 MAX_DOCUMENTS_PAGE = 1000

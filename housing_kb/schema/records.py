@@ -1,4 +1,5 @@
-"""The typed units that flow from ingestion into the index: pages, and passages cut from them.
+"""The typed units that flow from ingestion into the index: pages, passages cut from them, their
+tags, and the document row the index keeps.
 
 A ``Page`` is the cleaned text of one PDF page, or of a whole non-paginated document
 (``number is None``). A ``Passage`` keeps the exact place it came from so every search hit can be
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -62,3 +64,42 @@ class Passage:
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class DocumentRecord:
+    """A document as the index stores it (manifest metadata, what extraction found, the tag summary)."""
+
+    doc_id: str
+    title: str
+    document_type: str
+    sha256: str
+    pipeline_key: str
+    path: str | None = None
+    url: str | None = None
+    source_url: str | None = None
+    countries: list[str] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
+    language: str | None = None
+    year: int | None = None
+    publisher: str | None = None
+    licence: str | None = None
+    n_pages: int = 0
+    empty_pages: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    tag_summary: dict[str, Any] = field(default_factory=dict)
+    ingested_at: float = 0.0
+    #: The work this document is an edition of (manifest ``work_id``); None: a work of its own.
+    work_id: str | None = None
+
+
+@dataclass
+class PassageTagsRecord:
+    """What the taggers say of one passage: components and stages with their scores, and places."""
+
+    components: list[str]
+    countries: list[str]
+    regions: list[str]
+    component_scores: dict[str, float]
+    stages: list[str] = field(default_factory=list)
+    stage_scores: dict[str, float] = field(default_factory=dict)
