@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from housing_kb.index.search import DocumentRef, Hit
+from housing_kb.index.hits import DocumentRef, Hit
 
 #: Environment variable naming a running server the CLI should use.
 SERVER_ENV = "HOUSING_KB_SERVER"

@@ -524,7 +524,9 @@ def profile_search(index_dir: Path, queries: Sequence[str], region: str, top: in
     """Where the time of one search goes, in-process on ``index_dir``: per-stage medians, then cProfile."""
     from housing_kb.index.analysis import analyze_query, detect_query_language
     from housing_kb.index.filters import Filters
-    from housing_kb.index.search import SearchEngine, fuse, highlight_text
+    from housing_kb.index.fusion import fuse
+    from housing_kb.index.highlight import highlight_text
+    from housing_kb.index.search import SearchEngine
     from housing_kb.index.translation import MAX_WORDS, content_words, script_language
 
     settings = replace(Settings.from_env(), index_dir=index_dir)

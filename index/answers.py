@@ -23,7 +23,8 @@ import numpy as np
 
 from housing_kb.index.analysis import analyze, analyze_query
 from housing_kb.index.filters import Filters
-from housing_kb.index.search import Hit, Mode, articles_label
+from housing_kb.index.hits import Hit, articles_label
+from housing_kb.index.search import Mode
 from housing_kb.schema.labels import label, load_labels
 from housing_kb.schema.records import Page
 from housing_kb.text.sentences import split_sentences

@@ -40,7 +40,7 @@ from housing_kb.index.answers import (
 from housing_kb.index.countries import context_rows, context_sources
 from housing_kb.index.examples import ExamplesResult, best_excerpt, example_country, find_examples
 from housing_kb.index.filters import COMPONENTS, REGIONS, Filters
-from housing_kb.index.search import Hit, articles_label
+from housing_kb.index.hits import Hit, articles_label
 from housing_kb.schema.indicators import SERIES
 from housing_kb.schema.labels import label
 

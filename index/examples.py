@@ -22,7 +22,7 @@ from housing_kb.index.analysis import analyze, analyze_query
 from housing_kb.index.answers import Citation, PageCache, country_name, passage_sentences
 from housing_kb.index.countries import context_sources, latest_figures
 from housing_kb.index.filters import COMPONENTS, REGIONS, Filters
-from housing_kb.index.search import Hit
+from housing_kb.index.hits import Hit
 from housing_kb.text.geography import country_regions
 
 if TYPE_CHECKING:

@@ -1,5 +1,6 @@
-"""Search over an index: exact filters, dense (FAISS) and lexical (BM25) channels, fusion, facets,
-highlighting and full citations. The API and the CLI are thin layers over :class:`SearchEngine`.
+"""Search over an index: exact filters, dense (FAISS) and lexical (BM25) channels, fused
+(index/fusion.py), with facets, highlighting (index/highlight.py) and cited hits (index/hits.py). The
+API and the CLI are thin layers over :class:`SearchEngine`.
 
 >>> engine = SearchEngine.open(Settings.from_env())                          # doctest: +SKIP
 >>> engine.search("security of tenure for renters", k=3).hits[0].document.title  # doctest: +SKIP
@@ -9,18 +10,27 @@ highlighting and full citations. The API and the CLI are thin layers over :class
 from __future__ import annotations
 
 import copy
-import html
 import logging
 import threading
-import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 from housing_kb.config import Settings, env_int
-from housing_kb.index.analysis import analyze_query, detect_query_language, match_spans
+from housing_kb.index.analysis import analyze_query, detect_query_language
 from housing_kb.index.filters import Filters, FilterTable, InvalidFilter
+from housing_kb.index.fusion import (
+    RRF_K,
+    Fusion,
+    fuse,
+    group_per_document,
+    merge_language_lists,
+    other_editions,
+    spread,
+)
+from housing_kb.index.highlight import has_words, highlight_text
+from housing_kb.index.hits import Hit, SearchResult, hit_from_row
 from housing_kb.index.intent import RegionMentions
 from housing_kb.index.relevance import Relevance, default_model
 from housing_kb.index.relevance import features as relevance_features
@@ -29,7 +39,6 @@ from housing_kb.index.store import (
     IndexConfigMismatch,
     IndexError_,
     IndexStore,
-    passage_row_to_dict,
 )
 from housing_kb.index.translation import (
     DEFAULT_SOURCES,
@@ -46,9 +55,7 @@ from housing_kb.text.geography import GLOBAL_REGION, Gazetteer
 
 log = logging.getLogger("housing_kb.search")
 Mode = Literal["dense", "lexical", "hybrid"]
-Fusion = Literal["rrf", "weighted"]
 DenseStrategy = Literal["global", "per_language_rrf", "per_language_z"]
-RRF_K = 60
 
 
 @dataclass
@@ -83,142 +90,6 @@ class SearchConfig:
     #: cap costs nDCG@10: 3 in 10 lost 0.036, 5 lost 0.016, 6 loses 0.009 (README, "Diversity").
     max_per_document: int = 6
     first_page: int = 10
-
-
-@dataclass
-class DocumentRef:
-    id: str
-    title: str
-    path: str | None
-    url: str | None
-    source_url: str | None
-    document_type: str
-    countries: list[str]
-    regions: list[str]
-    year: int | None
-    publisher: str | None
-    language: str | None
-    work_id: str | None = None
-
-    @classmethod
-    def from_record(cls, d: DocumentRecord) -> DocumentRef:
-        return cls(
-            id=d.doc_id,
-            title=d.title,
-            path=d.path,
-            url=d.url,
-            source_url=d.source_url,
-            document_type=d.document_type,
-            countries=list(d.countries),
-            regions=list(d.regions),
-            year=d.year,
-            publisher=d.publisher,
-            language=d.language,
-            work_id=d.work_id,
-        )
-
-
-@dataclass
-class Hit:
-    internal_id: int
-    passage_id: str
-    score: float
-    text: str
-    language: str
-    page_start: int | None
-    page_end: int | None
-    paragraphs: list[str]
-    heading_path: list[str]
-    char_start: int
-    char_end: int
-    components: list[str]
-    countries: list[str]
-    regions: list[str]
-    document: DocumentRef
-    highlighted: str | None = None
-    channel_ranks: dict[str, int] = field(default_factory=dict)
-    #: The tagger's probability for every component and stage (empty for an untagged passage).
-    component_scores: dict[str, float] = field(default_factory=dict)
-    stages: list[str] = field(default_factory=list)
-    stage_scores: dict[str, float] = field(default_factory=dict)
-    #: Articles of a law the passage covers ("Статья 89"); empty for other documents.
-    articles: list[str] = field(default_factory=list)
-    #: body, or the kind of furniture (reference_list, table_of_contents, ...) a kind filter asked for.
-    kind: str = "body"
-    #: The other editions of the hit's work (translations, copies): [{document_id, language}].
-    editions: list[dict[str, str | None]] = field(default_factory=list)
-    #: For a hit in another language than the query's: the query's words it matched in translation.
-    matched_translations: list[Translation] = field(default_factory=list)
-
-    def pages_label(self) -> str:
-        if self.page_start is None:
-            return ""
-        if self.page_end and self.page_end != self.page_start:
-            return f"pp. {self.page_start}-{self.page_end}"
-        return f"p. {self.page_start}"
-
-    def citation_line(self) -> str:
-        parts = [self.document.title]
-        if self.articles:
-            parts.append(articles_label(self.articles))
-        if self.pages_label():
-            parts.append(self.pages_label())
-        if self.paragraphs:
-            parts.append("para. " + ", ".join(self.paragraphs))
-        if self.document.year:
-            parts.append(str(self.document.year))
-        return " — ".join(parts) + f" [{self.passage_id}]"
-
-    def to_cli_json(self) -> dict[str, Any]:
-        """The stable ``search --json`` hit shape (other tools read it)."""
-        return {
-            "passage_id": self.passage_id,
-            "score": round(float(self.score), 6),
-            "text": self.text,
-            "language": self.language,
-            "page_start": self.page_start,
-            "page_end": self.page_end,
-            "paragraphs": list(self.paragraphs),
-            "articles": list(self.articles),
-            "kind": self.kind,
-            "editions": list(self.editions),
-            "matched_translations": [asdict(t) for t in self.matched_translations],
-            "citation": self.citation_line(),
-            "components": list(self.components),
-            "component_confidence": dict(self.component_scores),
-            "stages": list(self.stages),
-            "countries": list(self.countries),
-            "regions": list(self.regions),
-            "document": {
-                "id": self.document.id,
-                "title": self.document.title,
-                "path": self.document.path,
-                "document_type": self.document.document_type,
-                "countries": list(self.document.countries),
-                "regions": list(self.document.regions),
-                "year": self.document.year,
-            },
-        }
-
-
-@dataclass
-class SearchResult:
-    query: str
-    mode: str
-    hits: list[Hit]
-    total_candidates: int
-    facets: dict[str, dict[str, int]] = field(default_factory=dict)
-    query_language: str | None = None
-    #: Countries the query names whose documents were boosted (empty when none, or when turned off).
-    boosted_countries: list[str] = field(default_factory=list)
-    #: Regions the query names (and no country) whose mentions were boosted.
-    boosted_regions: list[str] = field(default_factory=list)
-    #: The query's words translated for BM25 (hybrid mode; see SearchConfig.translate_from).
-    translations: list[Translation] = field(default_factory=list)
-    #: How good the best match is (index/relevance.py); None without a fitted model for this index.
-    relevance: Relevance | None = None
-    #: Matches: candidates (of the first ``SearchConfig.pool``) whose own relevance passes the floor.
-    total: int = 0
 
 
 @dataclass
@@ -478,15 +349,15 @@ class SearchEngine:
         doc_of = self._doc_of(ranked)
         works = self._works()
         if one_edition_per_work and not filters.document_ids:
-            ranked = _one_edition_per_work(ranked, doc_of, works, query_language)
+            ranked = one_edition_per_work(ranked, doc_of, works, query_language)
         cap = self.config.max_per_document if max_per_document is None else max_per_document
         if group_by_document:
-            ranked = _group(ranked, doc_of, group_by_document)
+            ranked = group_per_document(ranked, doc_of, group_by_document)
         elif cap:
-            ranked = _spread(ranked, doc_of, cap, self.config.first_page)
+            ranked = spread(ranked, doc_of, cap, self.config.first_page)
         hits = self._hits(ranked[offset:want])
         for hit in hits:
-            hit.editions = _other_editions(hit.document, works)
+            hit.editions = other_editions(hit.document, works)
             if translations and hit.language != query_language:
                 hit.matched_translations = matched_translations(hit.text, hit.language, translations)
         if highlight:
@@ -783,209 +654,6 @@ class SearchEngine:
     def hit_from_row(self, row: Any, score: float = 0.0) -> Hit:
         doc = self._view.docs.get(row["doc_id"]) or self.store.document(row["doc_id"])
         return hit_from_row(row, doc, score)
-
-
-def hit_from_row(row: Any, doc: DocumentRecord, score: float = 0.0) -> Hit:
-    """A stored passage row of ``doc`` as a :class:`Hit` (an untagged passage takes its document's places)."""
-    p = passage_row_to_dict(row)
-    tagged = p.get("tags_version") is not None
-    return Hit(
-        internal_id=int(p["id"]),
-        passage_id=p["passage_id"],
-        score=float(score),
-        text=p["text"],
-        language=p["language"],
-        page_start=p["page_start"],
-        page_end=p["page_end"],
-        paragraphs=p["paragraphs"],
-        heading_path=p["heading_path"],
-        char_start=p["char_start"],
-        char_end=p["char_end"],
-        components=p["components"],
-        countries=p["countries"] if tagged else list(doc.countries),
-        regions=p["regions"] if tagged else list(doc.regions),
-        document=DocumentRef.from_record(doc),
-        component_scores=p.get("component_scores") or {},
-        stages=p.get("stages") or [],
-        stage_scores=p.get("stage_scores") or {},
-        articles=p.get("articles") or [],
-        kind=p.get("kind") or "body",
-    )
-
-
-def articles_label(articles: list[str]) -> str:
-    """The articles of a citation: all of them, or the first and last of a long run.
-
-    >>> articles_label(["Статья 89"]), articles_label(["Art. 4", "Art. 5", "Art. 6"])
-    ('Статья 89', 'Art. 4–Art. 6')
-    """
-    if len(articles) <= 2:
-        return ", ".join(articles)
-    return f"{articles[0]}–{articles[-1]}"
-
-
-def has_words(text: str) -> bool:
-    """Whether ``text`` holds anything besides white space and control or format characters.
-
-    >>> has_words(" \\x00\\t"), has_words("住房")
-    (False, True)
-    """
-    return any(not ch.isspace() and unicodedata.category(ch)[0] != "C" for ch in text)
-
-
-def _other_editions(
-    document: DocumentRef, works: dict[str, list[DocumentRecord]]
-) -> list[dict[str, str | None]]:
-    """The other editions of a hit's work, as the API lists them."""
-    if not document.work_id:
-        return []
-    return [
-        {"document_id": d.doc_id, "language": d.language}
-        for d in works.get(document.work_id, [])
-        if d.doc_id != document.id
-    ]
-
-
-def _one_edition_per_work(
-    ranked: list[tuple[int, float]],
-    doc_of: dict[int, str],
-    works: dict[str, list[DocumentRecord]],
-    language: str | None,
-) -> list[tuple[int, float]]:
-    """One edition per work: the places its editions' passages hold go, in order, to the passages
-    of the chosen edition (the one in ``language`` when it has candidates, else the best-ranked),
-    and the places left over are dropped. So the work keeps its best rank, shown in the reader's
-    language."""
-    if not works:
-        return ranked
-    work_of = {d.doc_id: w for w, ds in works.items() for d in ds}
-    language_of = {d.doc_id: d.language for ds in works.values() for d in ds}
-    present: dict[str, list[str]] = {}  # work -> its editions among the candidates, best first
-    for pid, _ in ranked:
-        doc = doc_of.get(pid)
-        if doc in work_of and doc not in present.setdefault(work_of[doc], []):
-            present[work_of[doc]].append(doc)
-    chosen = {
-        w: next((d for d in editions if language_of[d] == language), editions[0])
-        for w, editions in present.items()
-    }
-    queues = {w: [(pid, sc) for pid, sc in ranked if doc_of.get(pid) == doc] for w, doc in chosen.items()}
-    out = []
-    for pid, score in ranked:
-        work = work_of.get(doc_of.get(pid))
-        if work is None:
-            out.append((pid, score))
-        elif queues[work]:
-            out.append((queues[work].pop(0)[0], score))
-    return out
-
-
-def _spread(
-    ranked: list[tuple[int, float]], doc_of: dict[int, str], per_doc: int, window: int
-) -> list[tuple[int, float]]:
-    """At most ``per_doc`` hits of one document in the first ``window``; the others keep their order
-    after them. Only hits within the first three windows move up: a passage ranked further down is
-    no better for being from another document.
-
-    >>> _spread([(1, .9), (2, .8), (3, .7), (4, .6)], {1: "a", 2: "a", 3: "a", 4: "b"}, 2, 3)
-    [(1, 0.9), (2, 0.8), (4, 0.6), (3, 0.7)]
-    """
-    first: list[tuple[int, float]] = []
-    rest: list[tuple[int, float]] = []
-    seen: dict[str | None, int] = {}
-    for rank, (pid, score) in enumerate(ranked):
-        doc = doc_of.get(pid)
-        if len(first) < window and rank < 3 * window and seen.get(doc, 0) < per_doc:
-            first.append((pid, score))
-            seen[doc] = seen.get(doc, 0) + 1
-        else:
-            rest.append((pid, score))
-    return first + rest
-
-
-def _group(ranked: list[tuple[int, float]], doc_of: dict[int, str], per_doc: int) -> list[tuple[int, float]]:
-    seen: dict[str, int] = {}
-    out = []
-    for pid, score in ranked:
-        d = doc_of.get(pid)
-        if d is None:
-            continue
-        if seen.get(d, 0) < per_doc:
-            out.append((pid, score))
-            seen[d] = seen.get(d, 0) + 1
-    return out
-
-
-def fuse(
-    channels: dict[str, list[tuple[int, float]]], method: Fusion, weights: dict[str, float]
-) -> list[tuple[int, float]]:
-    """Merge ranked lists. RRF uses ranks only; ``weighted`` min-max normalises each channel's scores
-    first so no scale dominates (PITFALLS: weighted-sum fusion).
-
-    >>> fuse({"dense": [(1, 0.9), (2, 0.5)], "lexical": [(2, 7.0)]}, "weighted", {"dense": 0.6, "lexical": 0.4})
-    [(1, 0.6), (2, 0.4)]
-    """
-    scores: dict[int, float] = {}
-    if method == "rrf":
-        for ranked in channels.values():
-            for rank, (pid, _) in enumerate(ranked, 1):
-                scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank)
-    else:
-        for name, ranked in channels.items():
-            if not ranked:
-                continue
-            w = weights.get(name, 0.0)
-            vals = np.array([s for _, s in ranked], dtype=np.float64)
-            lo, hi = float(vals.min()), float(vals.max())
-            for pid, sc in ranked:
-                # a channel with one hit (or all equal) gives each its full weight
-                norm = (sc - lo) / (hi - lo) if hi > lo else 1.0
-                scores[pid] = scores.get(pid, 0.0) + w * norm
-    return sorted(scores.items(), key=lambda kv: -kv[1])
-
-
-def merge_language_lists(
-    lists: list[tuple[str, list[tuple[int, float]]]], strategy: str, pool: int
-) -> list[tuple[int, float]]:
-    """Merge per-language dense lists: by reciprocal rank, or by per-language standardised score."""
-    merged: dict[int, float] = {}
-    for _, ranked in lists:
-        if not ranked:
-            continue
-        if strategy == "per_language_rrf":
-            for rank, (pid, _) in enumerate(ranked, 1):
-                merged[pid] = 1.0 / (RRF_K + rank)
-        else:
-            vals = np.array([s for _, s in ranked], dtype=np.float64)
-            mu, sd = float(vals.mean()), float(vals.std()) or 1.0
-            for pid, sc in ranked:
-                merged[pid] = (sc - mu) / sd
-    return sorted(merged.items(), key=lambda kv: -kv[1])[:pool]
-
-
-def highlight_text(text: str, language: str, terms: set[str]) -> str:
-    """HTML-escaped text with the spans whose analysed term is a query term wrapped in <mark>.
-
-    >>> highlight_text("Adequate housing & land", "en", {"hous"})
-    'Adequate <mark>housing</mark> &amp; land'
-    >>> highlight_text("人居署的住房项目", "zh", {"人居", "署", "住房"})
-    '<mark>人居署</mark>的<mark>住房</mark>项目'
-    """
-    if not terms:
-        return html.escape(text)
-    spans: list[list[int]] = []
-    for start, end in match_spans(text, language, terms):
-        if spans and start == spans[-1][1]:
-            spans[-1][1] = end  # touching matches (人居 + 署) make one mark
-        elif not spans or start >= spans[-1][1]:
-            spans.append([start, end])
-    out, pos = [], 0
-    for start, end in spans:
-        out.append(html.escape(text[pos:start]))
-        out.append(f"<mark>{html.escape(text[start:end])}</mark>")
-        pos = end
-    out.append(html.escape(text[pos:]))
-    return "".join(out)
 
 
 _faiss_threads_set = threading.local()

@@ -24,7 +24,7 @@ from string import Template
 
 import httpx
 
-from housing_kb.index.search import Hit
+from housing_kb.index.hits import Hit
 from housing_kb.text.sentences import split_sentences
 
 _CITATION = re.compile(r"\[p:\s*([^\]\s]+)\s*\]")

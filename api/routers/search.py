@@ -26,7 +26,8 @@ from housing_kb.api.schemas import (
     enum_items,
 )
 from housing_kb.index.filters import COMPONENTS, DOCUMENT_TYPES, REGIONS, STAGES, Filters
-from housing_kb.index.search import SearchEngine, SearchResult
+from housing_kb.index.hits import SearchResult
+from housing_kb.index.search import SearchEngine
 
 router = APIRouter(tags=["search"])
 _ERRORS = {422: {"model": ErrorOut, "description": "Invalid parameter (the message names it)."}}

@@ -40,7 +40,7 @@ from llama_index.core.vector_stores.types import (
 
 from housing_kb.config import Settings
 from housing_kb.index.filters import Filters
-from housing_kb.index.search import Hit
+from housing_kb.index.hits import Hit
 
 #: llama-index metadata keys -> our filter fields (singular and plural both accepted).
 _LIST_KEYS = {
@@ -273,7 +273,7 @@ class HousingKBReader(BaseReader):
         self.index_dir = Path(index_dir) if index_dir is not None else Settings.from_env().index_dir
 
     def _hits(self, document_ids: Iterable[str] | None) -> Iterator[Hit]:
-        from housing_kb.index.search import hit_from_row
+        from housing_kb.index.hits import hit_from_row
         from housing_kb.index.store import IndexStore
 
         store = IndexStore.open(self.index_dir, readonly=True)
