@@ -417,10 +417,15 @@ def _extract(
             )
         key = pipeline_key(sha, chunker)
         old = stored.get(entry.id)
-        # A declared language that differs is the fallback of every passage whose own language cannot
-        # be detected (ingest/chunking.py): process the document again, from cached vectors.
-        relanguage = old is not None and bool(entry.language) and entry.language != old.language
-        if old is not None and old.pipeline_key == key and not relanguage:
+        # Two fields shape the passages themselves: a declared language that differs is the fallback of
+        # every passage whose own language cannot be detected (ingest/chunking.py), and the document
+        # type is read by the passage-kind detectors. Either processes the document again, from cached
+        # vectors; any other field is only metadata.
+        reshaped = old is not None and (
+            (bool(entry.language) and entry.language != old.language)
+            or str(entry.document_type) != old.document_type
+        )
+        if old is not None and old.pipeline_key == key and not reshaped:
             if _metadata_changed(old, entry):
                 fresh = _record_for(entry, sha, key, [], old.language)
                 store.update_document_metadata(fresh, stale_tags=fresh.countries != old.countries)

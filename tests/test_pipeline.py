@@ -501,3 +501,15 @@ def test_a_declared_language_that_differs_processes_the_document_again(workspace
     assert report.updated == ["entrepatios"] and report.metadata_refreshed == []
     assert report.passages_embedded == 0  # the same words: every vector comes from the cache
     assert store.document("entrepatios").language == "es"
+
+
+def test_a_new_document_type_processes_the_document_again(workspace, e5_embedder):
+    """The passage-kind detectors read the document type, so its passages are cut and typed again."""
+    store = IndexStore.open(workspace.index_dir)
+    assert store.document("entrepatios").document_type == "case_study"
+    _set_fields(workspace, "entrepatios", document_type="research")
+
+    report = run_ingest(workspace, embedder=e5_embedder, show_progress=False)
+    assert report.updated == ["entrepatios"] and report.metadata_refreshed == []
+    assert report.passages_embedded == 0
+    assert store.document("entrepatios").document_type == "research"

@@ -371,8 +371,8 @@ def edit_metadata(
     engine: Annotated[SearchEngine, Depends(get_engine)],
 ) -> Any:
     """Only the fields sent change. A published document is refreshed in the live index without
-    re-embedding its passages (new countries re-tag them from their stored vectors; a new language
-    processes it again); searches see the change when its job is back at 'published'."""
+    re-embedding its passages (new countries re-tag them from their stored vectors; a new language or
+    document type processes it again); searches see the change when its job is back at 'published'."""
     c = _contribution_or_refusal(request, document_id, engine, "edit")
     if c.state not in _EDITABLE:
         raise HTTPException(409, detail=f"{document_id!r} is {c.state}; edit it when that is done")
