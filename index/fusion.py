@@ -31,7 +31,7 @@ def other_editions(
     ]
 
 
-def one_edition_per_work(
+def choose_editions(
     ranked: list[tuple[int, float]],
     doc_of: dict[int, str],
     works: dict[str, list[DocumentRecord]],

@@ -23,6 +23,7 @@ from housing_kb.index.filters import Filters, FilterTable, InvalidFilter
 from housing_kb.index.fusion import (
     RRF_K,
     Fusion,
+    choose_editions,
     fuse,
     group_per_document,
     merge_language_lists,
@@ -349,7 +350,7 @@ class SearchEngine:
         doc_of = self._doc_of(ranked)
         works = self._works()
         if one_edition_per_work and not filters.document_ids:
-            ranked = one_edition_per_work(ranked, doc_of, works, query_language)
+            ranked = choose_editions(ranked, doc_of, works, query_language)
         cap = self.config.max_per_document if max_per_document is None else max_per_document
         if group_by_document:
             ranked = group_per_document(ranked, doc_of, group_by_document)
