@@ -215,7 +215,7 @@ def reindex_summary(report: IngestReport) -> str:
         f"{len(report.deleted)} removed",
         f"{len(report.failed)} failed",
     ]
-    failures = [f"{f.document_id}: {f.reason}" for f in report.failed]
+    failures = [f.line() for f in report.failed]
     return "; ".join([", ".join(counts), *failures])
 
 
