@@ -601,12 +601,11 @@ def profile_search(index_dir: Path, queries: Sequence[str], region: str, top: in
         )
     import os
 
-    import faiss
+    from housing_kb.index.adapters.faiss_vectors import set_threads
 
     # The engine runs FAISS single-threaded (see search._single_threaded_faiss); compare all cores.
-    engine_threads = faiss.omp_get_max_threads()
     cores = os.cpu_count() or 1
-    faiss.omp_set_num_threads(cores)
+    engine_threads = set_threads(cores)
     try:
         for q in queries:
             qv = engine.query_vector(q)
@@ -615,7 +614,7 @@ def profile_search(index_dir: Path, queries: Sequence[str], region: str, top: in
                 lambda qv=qv: engine.store.search_dense(qv, pool, None),
             )
     finally:
-        faiss.omp_set_num_threads(engine_threads)
+        set_threads(engine_threads)
     rows = [[name, f"{statistics.median(v):.2f}", f"{percentile(v, 95):.2f}"] for name, v in stages.items()]
     rows.append(["(FAISS OpenMP threads in the engine)", str(engine_threads), ""])
     rows += query_engine_rows(settings, queries)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from housing_kb.config import Settings, env_int
+from housing_kb.index.adapters.faiss_vectors import single_threaded
 from housing_kb.index.analysis import analyze_query, detect_query_language
 from housing_kb.index.filters import Filters, FilterTable, InvalidFilter
 from housing_kb.index.fusion import (
@@ -213,7 +214,7 @@ class SearchEngine:
             self._second_embedder = _secondary_for(store, self.settings)
         if self._second_embedder is None:
             return None, {}
-        covered = store.faiss_index(model_id).ntotal
+        covered = store.faiss_index(model_id).count()
         if covered < passages:
             log.warning(
                 "second channel %s covers %d of %d passages; searching without it",
@@ -657,22 +658,10 @@ class SearchEngine:
         return hit_from_row(row, doc, score)
 
 
-_faiss_threads_set = threading.local()
-
-
 def _single_threaded_faiss() -> None:
-    """One OpenMP thread for FAISS in the calling thread. For a single query vector FAISS's threads
-    cost more than they give on 2 cores: a flat scan of 100k passages took 20 ms with 2 threads and
-    6.6 ms with one (``bench_search --profile``); concurrent requests supply the parallelism instead.
-    OpenMP keeps this setting per thread, so every request thread makes the call once (set only in
-    the thread that opened the engine, request threads scanned with 2 threads: 16.6 vs 6.7 ms).
-    HOUSING_KB_FAISS_THREADS overrides it."""
-    if getattr(_faiss_threads_set, "done", False):
-        return
-    import faiss
-
-    faiss.omp_set_num_threads(env_int("HOUSING_KB_FAISS_THREADS", 1, minimum=1))
-    _faiss_threads_set.done = True
+    """One OpenMP thread for FAISS per request thread (HOUSING_KB_FAISS_THREADS overrides it): for a
+    single query vector its threads cost more than they give (docs/results.md, search profile)."""
+    single_threaded(env_int("HOUSING_KB_FAISS_THREADS", 1, minimum=1))
 
 
 def _single_threaded_blas() -> None:

@@ -42,11 +42,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
 from housing_kb.config import env_int, env_off
 from housing_kb.files import atomic_write_bytes
+from housing_kb.index.adapters.faiss_vectors import FaissVectorIndex
 from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_context, with_context
 from housing_kb.index.language_neutral import RECIPE as NEUTRAL_RECIPE
 from housing_kb.index.language_neutral import language_basis, project_out
@@ -229,7 +229,7 @@ class IndexStore:
         self.config = config
         self.readonly = readonly
         self._local = threading.local()
-        self._faiss: dict[str, tuple[int, faiss.Index, np.ndarray, str | None]] = {}
+        self._faiss: dict[str, tuple[int, FaissVectorIndex, np.ndarray, str | None]] = {}
         self._faiss_lock = threading.Lock()
         #: Whether the e5 channel's vectors (and its queries) are made language-neutral; from
         #: HOUSING_KB_LANGUAGE_NEUTRAL. The evaluation flips it to measure the difference.
@@ -767,7 +767,7 @@ class IndexStore:
     def _faiss_path(self, generation: int, prefix: str = "vectors") -> Path:
         return self.directory / f"{prefix}.{generation}.faiss"
 
-    def faiss_index(self, model_id: str | None = None) -> faiss.Index:
+    def faiss_index(self, model_id: str | None = None) -> FaissVectorIndex:
         """The FAISS index of a channel for the current generation, loaded or rebuilt as needed."""
         return self._dense_channel(model_id)[0]
 
@@ -776,7 +776,7 @@ class IndexStore:
         when ``language_neutral`` is off or the index holds fewer than two languages."""
         return self._dense_channel(None)[1]
 
-    def _dense_channel(self, model_id: str | None) -> tuple[faiss.Index, np.ndarray]:
+    def _dense_channel(self, model_id: str | None) -> tuple[FaissVectorIndex, np.ndarray]:
         model, dim, prefix = self._channel(model_id)
         # Only the index's own model (e5) is made language-neutral; the second channel (USE) is
         # language-neutral by training, and the projection measured lower on it.
@@ -787,8 +787,8 @@ class IndexStore:
             if cached is not None and cached[0] == gen and cached[3] == recipe:
                 return cached[1], cached[2]
             path = self._faiss_path(gen, prefix)
-            index = faiss.read_index(str(path)) if path.exists() else None
-            if index is not None and is_ann(index) != (index.ntotal >= ann_threshold()):
+            index = FaissVectorIndex.from_bytes(path.read_bytes()) if path.exists() else None
+            if index is not None and index.is_ann != (index.count() >= ann_threshold()):
                 index = None  # built under another HOUSING_KB_ANN_MIN: rebuild rather than mix kinds
             basis = np.zeros((0, dim), dtype=np.float32)
             if index is not None and recipe is not None:
@@ -808,7 +808,7 @@ class IndexStore:
 
     def _build_faiss(
         self, model_id: str, dim: int, *, neutral: bool = False
-    ) -> tuple[faiss.Index, np.ndarray]:
+    ) -> tuple[FaissVectorIndex, np.ndarray]:
         ids, vectors, languages = [], [], []
         cur = self._conn().execute(
             "SELECT p.id, e.vector, p.language FROM passages p JOIN embeddings e "
@@ -829,7 +829,7 @@ class IndexStore:
         if neutral and len(all_ids):
             basis = language_basis(all_vectors, languages)
             all_vectors = project_out(all_vectors, basis)
-        return build_dense_index(all_vectors, all_ids, ann_min=ann_threshold()), basis
+        return FaissVectorIndex.build(all_vectors, all_ids, ann_min=ann_threshold()), basis
 
     def _basis_path(self, generation: int, prefix: str) -> Path:
         return self.directory / f"{prefix}.{generation}.neutral.npz"
@@ -877,10 +877,8 @@ class IndexStore:
                 has[row] = True
         return with_context(vectors, mixed_in, has)
 
-    def _write_faiss(self, index: faiss.Index, generation: int, prefix: str) -> None:
-        self._replace_generation_file(
-            self._faiss_path(generation, prefix), faiss.serialize_index(index).tobytes()
-        )
+    def _write_faiss(self, index: FaissVectorIndex, generation: int, prefix: str) -> None:
+        self._replace_generation_file(self._faiss_path(generation, prefix), index.to_bytes())
 
     def _replace_generation_file(self, target: Path, data: bytes) -> None:
         """Write ``<prefix>.<generation>.<suffix>`` atomically and drop the other generations' files."""
@@ -890,7 +888,7 @@ class IndexStore:
             if old.name != target.name:
                 old.unlink(missing_ok=True)
 
-    def sync_faiss(self) -> faiss.Index:
+    def sync_faiss(self) -> FaissVectorIndex:
         """Bring the FAISS files up to the current generation (called at the end of an ingest)."""
         if self.secondary_model_id:
             self.faiss_index(self.secondary_model_id)
@@ -907,24 +905,10 @@ class IndexStore:
         """Top-k passage ids by inner product. With ``allowed_ids`` the filter is applied inside
         FAISS, so every allowed passage can be returned and nothing else is."""
         index, basis = self._dense_channel(model_id)
-        if index.ntotal == 0 or k <= 0:
-            return []
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
         if basis.size:
             q = project_out(q, basis)  # the same projection as the channel's passage vectors
-        if allowed_ids is not None and len(allowed_ids) == 0:
-            return []
-        if is_ann(index):
-            return _search_ann(index, q, k, allowed_ids)
-        params = None
-        if allowed_ids is not None:
-            params = faiss.SearchParameters(
-                sel=faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64))
-            )
-            k = min(k, len(allowed_ids))
-        k = min(k, index.ntotal)
-        scores, ids = index.search(q, k, params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        return index.search(q, k, allowed_ids)
 
     # ------------------------------------------------------------------ stats
     def passage_count(self) -> int:
@@ -965,15 +949,9 @@ class IndexStore:
 
 
 # ---------------------------------------------------------------------- dense index kinds
-#: Passages from which a channel also gets an HNSW graph. Below it an exact flat scan is already
-#: fast (3.5k passages: 0.2 ms); at 100k the flat scans of both channels cost 14 ms of a search.
+#: Passages from which a channel also gets an HNSW graph: below it an exact flat scan is already
+#: fast enough (docs/results.md, search latency).
 ANN_MIN_DEFAULT = 50_000
-#: HNSW parameters: 32 links per node, and a search beam of at least 256 (three times k when larger).
-#: On the synthetic 100k index (28 noisy copies of each passage, the hard case for a graph) the top
-#: 100 overlap the exact top 100 by 0.93 at a beam of 256 and 0.97 at 512 (``bench_search``).
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 256
 
 
 def ann_threshold() -> int:
@@ -986,66 +964,6 @@ def language_neutral() -> bool:
     """Whether the e5 channel's vectors are made language-neutral (HOUSING_KB_LANGUAGE_NEUTRAL, on
     unless 0 / false / no / off; index/language_neutral.py). Changing it rebuilds the FAISS file."""
     return not env_off("HOUSING_KB_LANGUAGE_NEUTRAL")
-
-
-def build_dense_index(vectors: np.ndarray, ids: np.ndarray, *, ann_min: int) -> faiss.Index:
-    """A flat inner-product index over ``vectors`` keyed by passage ``ids`` (ascending), with an HNSW
-    graph over the same vectors when there are at least ``ann_min`` of them.
-
-    The HNSW index keeps its vectors in a flat storage in id order, so a filtered search can still be
-    exact over that storage (:func:`_search_ann`): only unfiltered searches are approximate.
-
-    >>> v = np.eye(3, dtype=np.float32); ix = build_dense_index(v, np.array([5, 7, 9]), ann_min=2)
-    >>> is_ann(ix), ix.ntotal
-    (True, 3)
-    """
-    dim = vectors.shape[1]
-    if len(ids) >= ann_min:
-        inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    else:
-        inner = faiss.IndexFlatIP(dim)
-    index = faiss.IndexIDMap2(inner)
-    if len(ids):
-        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
-    return index
-
-
-def is_ann(index: faiss.Index) -> bool:
-    """True when ``index`` (an IndexIDMap2) holds an HNSW graph."""
-    inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
-    return isinstance(inner, faiss.IndexHNSW)
-
-
-def _search_ann(
-    index: faiss.Index, q: np.ndarray, k: int, allowed_ids: np.ndarray | None
-) -> list[tuple[int, float]]:
-    """HNSW without a filter; with one, exact inner products with the allowed rows of the HNSW's own
-    (flat) storage."""
-    k = min(k, index.ntotal)
-    if allowed_ids is None:
-        params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, 3 * k))
-        scores, ids = index.search(q, k, params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-    id_map = faiss.vector_to_array(index.id_map)  # row -> passage id, ascending
-    allowed = np.asarray(allowed_ids, dtype=np.int64)
-    rows = np.searchsorted(id_map, allowed)
-    rows = rows[(rows < len(id_map)) & (id_map[np.minimum(rows, len(id_map) - 1)] == allowed)]
-    if len(rows) > 1 and not np.all(rows[1:] > rows[:-1]):
-        rows = np.unique(rows)  # filters hand over sorted ids; np.unique would cost 3 ms at 20k
-    if len(rows) == 0:
-        return []
-    storage = faiss.downcast_index(faiss.downcast_index(index.index).storage)
-    # FAISS's selector scan of the flat storage beat reading the allowed rows in place with numpy
-    # (20k of 100k rows: 1.9 vs 2.4 ms) and gathering them (7-12 ms); a bitmap of the rows is cheaper
-    # to test than a hashed id batch (1.2 vs 2.1 ms for e5, 1.7 vs 2.5 ms for USE).
-    mask = np.zeros(storage.ntotal, dtype=bool)
-    mask[rows] = True
-    bits = np.packbits(mask, bitorder="little")  # must outlive the search: FAISS reads it in place
-    params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(storage.ntotal, faiss.swig_ptr(bits)))
-    scores, found = storage.search(q, min(k, len(rows)), params=params)
-    del bits
-    return [(int(id_map[r]), float(s)) for r, s in zip(found[0], scores[0], strict=True) if r >= 0]
 
 
 def _document_from_row(row: sqlite3.Row) -> DocumentRecord:

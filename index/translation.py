@@ -38,11 +38,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import faiss
 import jieba
 import numpy as np
 from tqdm import tqdm
 
+from housing_kb.index.adapters.faiss_vectors import BinarySignatureIndex
 from housing_kb.index.analysis import (
     _ensure_jieba,
     analyze,
@@ -184,7 +184,7 @@ class WordLexicon:
     words: dict[str, list[str]]
     vectors: dict[str, np.ndarray]
     #: Per language, the words' binary signatures in FAISS, made on first use.
-    _signatures: dict[str, faiss.IndexBinaryFlat] = field(default_factory=dict, repr=False, compare=False)
+    _signatures: dict[str, BinarySignatureIndex] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return sum(len(w) for w in self.words.values())
@@ -225,10 +225,10 @@ class WordLexicon:
                     out.append(Translation(words[i], language, word, round(cosine, 4)))
         return out
 
-    def _signature_index(self, language: str) -> faiss.IndexBinaryFlat:
+    def _signature_index(self, language: str) -> BinarySignatureIndex:
         index = self._signatures.get(language)
         if index is None:
-            index = faiss.IndexBinaryFlat(SIGNATURE_BITS)
+            index = BinarySignatureIndex(SIGNATURE_BITS)
             index.add(_signature(self.vectors[language]))
             self._signatures[language] = index  # two threads may both build it: same result
         return index

@@ -143,7 +143,7 @@ def test_ingest_indexes_every_language_with_citations(base_index):
     # the second dense channel has a vector for every passage
     store = IndexStore.open(settings.index_dir, readonly=True)
     assert store.secondary_model_id and report.passages_embedded_secondary == stats["passages"]
-    assert store.faiss_index(store.secondary_model_id).ntotal == stats["passages"]
+    assert store.faiss_index(store.secondary_model_id).count() == stats["passages"]
     # and the word lexicon that translates questions for BM25 holds the words of each language
     lexicon = open_lexicon(store, store.secondary_model_id)
     assert lexicon is not None and report.words_embedded > 0
@@ -221,7 +221,7 @@ def test_changed_document_alone_is_reembedded(workspace, e5_embedder):
     n_new = len(store.passages_of("entrepatios"))
     assert 1 <= report.passages_embedded <= n_new
     assert {d: [r["passage_id"] for r in store.passages_of(d)] for d in others} == others
-    assert store.faiss_index().ntotal == store.stats()["passages"]
+    assert store.faiss_index().count() == store.stats()["passages"]
 
 
 def test_bad_inputs_are_reported_and_the_rest_is_kept(workspace, e5_embedder, tmp_path):
@@ -329,7 +329,7 @@ def test_index_of_an_older_chunker_is_refused_or_rebuilt_from_its_cached_vectors
     config = json.loads(meta.read_text(encoding="utf-8"))
     assert config["chunker"]["version"] == ChunkerConfig().version
     store = IndexStore.open(workspace.index_dir, readonly=True)
-    assert store.faiss_index().ntotal == n_passages
+    assert store.faiss_index().count() == n_passages
     assert not workspace.index_dir.with_name("index.rebuild").exists()
 
 
@@ -379,18 +379,18 @@ def test_kill_9_during_ingest_keeps_the_committed_index(workspace, corpus_dir, e
 
     store = IndexStore.open(workspace.index_dir, readonly=True)
     assert {d: len(store.passages_of(d)) for d in before} == before
-    assert store.faiss_index().ntotal == store.stats()["passages"]
+    assert store.faiss_index().count() == store.stats()["passages"]
     store.close()
 
     report = run_ingest(workspace, embedder=e5_embedder, show_progress=False)
     assert report.ok
     final = IndexStore.open(workspace.index_dir, readonly=True)
     assert {e["id"] for e in extra} <= final.document_ids()
-    assert final.faiss_index().ntotal == final.stats()["passages"]
+    assert final.faiss_index().count() == final.stats()["passages"]
 
 
 def _second_channel_vector(store: IndexStore, passage_id: int) -> np.ndarray:
-    return store.faiss_index(store.secondary_model_id).reconstruct(passage_id)
+    return store.faiss_index(store.secondary_model_id).vector(passage_id)
 
 
 def test_second_channel_reads_each_passage_in_its_document_context(base_index):
@@ -415,7 +415,7 @@ def test_second_channel_reads_each_passage_in_its_document_context(base_index):
     assert np.allclose(stored, expected, atol=1e-4)
     assert float(stored @ own[0]) < 0.99  # the context really moved it
     # the main (e5) channel keeps the passage text alone: the tagger reads those vectors
-    e5 = store.faiss_index().reconstruct(int(row["id"]))
+    e5 = store.faiss_index().vector(int(row["id"]))
     assert np.allclose(e5, store.vectors_for([int(row["id"])])[0], atol=1e-6)
 
 

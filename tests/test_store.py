@@ -16,7 +16,6 @@ from housing_kb.index.store import (
     IndexStore,
     PassageTagsRecord,
     ann_threshold,
-    is_ann,
 )
 from housing_kb.schema.records import Page, Passage
 
@@ -73,10 +72,10 @@ def test_replacing_a_document_leaves_no_duplicates(tmp_path):
     first_ids = {int(r["id"]) for r in store.passages_of("a")}
     store.replace_document(*_doc("a", ["KEN"], ["africa"], 4, 7))
     rows = store.passages_of("a")
-    assert len(rows) == 4 and store.faiss_index().ntotal == 4
+    assert len(rows) == 4 and store.faiss_index().count() == 4
     assert first_ids.isdisjoint(int(r["id"]) for r in rows)  # ids are never reused
     store.delete_documents(["a"])
-    assert store.faiss_index().ntotal == 0 and store.pages("a") == []
+    assert store.faiss_index().count() == 0 and store.pages("a") == []
 
 
 def test_mismatched_model_is_refused(tmp_path):
@@ -97,7 +96,7 @@ def test_stale_faiss_file_is_rebuilt_from_sqlite(tmp_path):
     for f in (tmp_path / "idx").glob("vectors.*.faiss"):
         f.unlink()
     reopened = IndexStore.open(tmp_path / "idx", readonly=True)
-    assert reopened.faiss_index().ntotal == 11
+    assert reopened.faiss_index().count() == 11
 
 
 def test_embedding_cache_round_trip(tmp_path):
@@ -119,7 +118,7 @@ def test_large_channels_use_hnsw_and_filtered_search_stays_exact(tmp_path, monke
     ):
         store.replace_document(*args, tags_version="v1")
     store.sync_faiss()
-    assert is_ann(store.faiss_index())
+    assert store.faiss_index().is_ann
 
     ids, vectors = [], []
     for row in store.iter_passages("id, content_hash"):
@@ -137,7 +136,7 @@ def test_large_channels_use_hnsw_and_filtered_search_stays_exact(tmp_path, monke
     # The same files under a threshold that makes them flat are rebuilt, not mixed.
     monkeypatch.setenv("HOUSING_KB_ANN_MIN", "0")
     reopened = IndexStore.open(tmp_path / "idx", readonly=True)
-    assert not is_ann(reopened.faiss_index())
+    assert not reopened.faiss_index().is_ann
     assert [i for i, _ in reopened.search_dense(q, 10)] == exact[:10].tolist()
 
 
@@ -168,7 +167,7 @@ def test_gc_drops_only_the_cached_vectors_nothing_uses(tmp_path):
     for f in (tmp_path / "idx").glob("vectors.*.faiss"):
         f.unlink()
     reopened = IndexStore.open(tmp_path / "idx", readonly=True)
-    assert reopened.faiss_index().ntotal == 5
+    assert reopened.faiss_index().count() == 5
     hits = reopened.search_dense(_unit(1000), 1, None)
     assert reopened.passage_rows([hits[0][0]])[hits[0][0]]["doc_id"] == "a"
 
