@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from housing_kb.index.protocols import PassageFields
 from housing_kb.index.store import IndexStore
 from housing_kb.schema.vocabulary import (
     COMPONENT_KEYS,
@@ -337,6 +338,39 @@ class FilterTable:
                     in_country[rows] = True
             keep &= in_country
         return keep
+
+    def passage_fields(self) -> list[PassageFields]:
+        """Every passage's filterable fields, as a backend that filters on its own copy stores them
+        (``index/protocols.py``); the same values this table filters on."""
+        doc_countries: list[list[str]] = [[] for _ in self.ids]
+        for country, rows in self.doc_country_rows.items():
+            for r in rows.tolist():
+                doc_countries[r].append(country)
+
+        def labels(mask: int, keys: Sequence[str]) -> list[str]:
+            return [name for b, name in enumerate(keys) if mask >> b & 1]
+
+        def probabilities(row: np.ndarray, keys: Sequence[str]) -> dict[str, float]:
+            return {k: float(p) for k, p in zip(keys, row.tolist(), strict=True) if p == p}  # NaN: untagged
+
+        return [
+            PassageFields(
+                id=int(self.ids[i]),
+                doc_id=self.doc_ids[self.doc[i]],
+                language=self.languages[self.language[i]],
+                kind=KINDS[self.kind[i]],
+                document_type=DOCUMENT_TYPES[self.doc_type[i]],
+                year=int(self.year[i]),
+                countries=list(self.row_countries[i]),
+                doc_countries=sorted(doc_countries[i]),
+                regions=labels(int(self.region_mask[i]), REGIONS),
+                components=labels(int(self.component_mask[i]), COMPONENTS),
+                stages=labels(int(self.stage_mask[i]), STAGES),
+                component_prob=probabilities(self.component_prob[i], COMPONENTS),
+                stage_prob=probabilities(self.stage_prob[i], STAGES),
+            )
+            for i in range(len(self.ids))
+        ]
 
     def shown_by_default(self, rows: np.ndarray) -> np.ndarray:
         """Those of these rows whose passage type a search shows without a kind filter."""

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import bm25s
 import numpy as np
@@ -279,6 +280,24 @@ class LexicalIndex:
         scores = model.get_scores_from_ids(term_ids)
         return [_top(scores, row_ids, allowed, k) for allowed in id_sets]
 
+    def term_weights(self) -> tuple[np.ndarray, list[str], sp.csr_matrix]:
+        """(passage ids, terms, weights): row ``i`` of the CSR matrix holds passage ``ids[i]``'s BM25
+        weight per term (column ``j`` is ``terms[j]``), so a query's score is the sum of its terms'
+        columns. This is what a backend with sparse vectors stores (``index/adapters/milvus.py``)."""
+        with self._lock:
+            self._ensure_matrix()
+            model, row_ids = self._bm25, self._row_ids.copy()
+        if model is None:
+            return row_ids, [], sp.csr_matrix((0, 0), dtype=np.float32)
+        m = model.scores
+        csc = sp.csc_matrix(
+            (m["data"], m["indices"], m["indptr"]), shape=(int(m["num_docs"]), len(model.vocab_dict))
+        )
+        terms = [""] * len(model.vocab_dict)
+        for term, column in model.vocab_dict.items():
+            terms[column] = term
+        return row_ids, terms, csc.tocsr()
+
     # -- persistence -----------------------------------------------------------------------
 
     def save(self, directory: str | os.PathLike[str]) -> None:
@@ -488,3 +507,30 @@ def _read_meta(source: Path) -> dict[str, str]:
 
 
 __all__ = ["LexicalIndex", "LexicalIndexError", "LexicalStampMismatch"]
+
+
+class LexicalChannel:
+    """A :class:`LexicalIndex` behind the ``LexicalIndex`` protocol (``index/protocols.py``): its
+    filters become the id set of the passages that pass them, from the index's filter table."""
+
+    def __init__(self, index: LexicalIndex, table: Any) -> None:
+        self.index = index
+        self.table = table
+
+    def upsert(self, items: Sequence[tuple[int, str, str]]) -> int:
+        return self.index.upsert(items)
+
+    def delete(self, ids: Sequence[int]) -> int:
+        return self.index.delete(ids)
+
+    def search(
+        self,
+        query: str,
+        k: int,
+        *,
+        filters: Any = None,
+        language: str | None = None,
+        extra_terms: Sequence[str] = (),
+    ) -> list[tuple[int, float]]:
+        allowed = self.table.allowed_ids(filters) if filters is not None else None
+        return self.index.search(query, k, allowed_ids=allowed, language=language, extra_terms=extra_terms)

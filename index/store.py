@@ -769,14 +769,14 @@ class IndexStore:
 
     def faiss_index(self, model_id: str | None = None) -> FaissVectorIndex:
         """The FAISS index of a channel for the current generation, loaded or rebuilt as needed."""
-        return self._dense_channel(model_id)[0]
+        return self.dense_channel(model_id)[0]
 
     def language_basis(self) -> np.ndarray:
         """The directions removed from the e5 channel's vectors (index/language_neutral.py); no rows
         when ``language_neutral`` is off or the index holds fewer than two languages."""
-        return self._dense_channel(None)[1]
+        return self.dense_channel(None)[1]
 
-    def _dense_channel(self, model_id: str | None) -> tuple[FaissVectorIndex, np.ndarray]:
+    def dense_channel(self, model_id: str | None) -> tuple[FaissVectorIndex, np.ndarray]:
         model, dim, prefix = self._channel(model_id)
         # Only the index's own model (e5) is made language-neutral; the second channel (USE) is
         # language-neutral by training, and the projection measured lower on it.
@@ -904,7 +904,7 @@ class IndexStore:
     ) -> list[tuple[int, float]]:
         """Top-k passage ids by inner product. With ``allowed_ids`` the filter is applied inside
         FAISS, so every allowed passage can be returned and nothing else is."""
-        index, basis = self._dense_channel(model_id)
+        index, basis = self.dense_channel(model_id)
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
         if basis.size:
             q = project_out(q, basis)  # the same projection as the channel's passage vectors

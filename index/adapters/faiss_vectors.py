@@ -16,9 +16,17 @@ an id set, the passages that pass them (``FilterTable.allowed_ids``).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
+
+from housing_kb.index.language_neutral import project_out
+
+if TYPE_CHECKING:
+    from housing_kb.index.filters import Filters, FilterTable
+    from housing_kb.index.protocols import PassageFields
 
 #: HNSW graph degree, build-time and search-time beam widths (chosen by ``bench_search --profile``).
 HNSW_M = 32
@@ -75,6 +83,14 @@ class FaissVectorIndex:
 
     def ids(self) -> np.ndarray:
         return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of every stored passage, in storage order: what a migration copies."""
+        inner = faiss.downcast_index(self.index.index)
+        storage = faiss.downcast_index(inner.storage) if isinstance(inner, faiss.IndexHNSW) else inner
+        n = storage.ntotal
+        matrix = storage.reconstruct_n(0, n) if n else np.zeros((0, storage.d), dtype=np.float32)
+        return self.ids(), np.asarray(matrix, dtype=np.float32)
 
     def search(
         self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
@@ -159,3 +175,30 @@ def set_threads(threads: int) -> int:
     previous = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(threads)
     return previous
+
+
+class FaissChannel:
+    """A :class:`FaissVectorIndex` behind the ``VectorIndex`` protocol (``index/protocols.py``): its
+    filters become the id set of the passages that pass them, from the index's filter table."""
+
+    def __init__(self, index: FaissVectorIndex, table: FilterTable, basis: np.ndarray | None = None) -> None:
+        self.index = index
+        self.table = table
+        #: Directions projected out of queries, as out of the channel's passages (language_neutral.py).
+        self.basis = basis if basis is not None else np.zeros((0, 0), dtype=np.float32)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray, fields: Sequence[PassageFields] = ()) -> None:
+        self.index.add(ids, vectors)  # the filter table is read from the store, not from ``fields``
+
+    def delete(self, ids: np.ndarray) -> int:
+        return self.index.delete(ids)
+
+    def count(self) -> int:
+        return self.index.count()
+
+    def search(self, query: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        if self.basis.size:
+            q = project_out(q, self.basis)
+        allowed = self.table.allowed_ids(filters) if filters is not None else None
+        return self.index.search(q, k, allowed)

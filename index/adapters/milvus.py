@@ -1,0 +1,449 @@
+"""Milvus as the distributed engine behind the index protocols (``index/protocols.py``).
+
+Each search channel is one collection, ``<prefix>_<channel>``: ``e5`` and ``use`` hold dense
+vectors, ``bm25`` holds sparse vectors of BM25 term weights computed by our own per-language
+analysers (``index/analysis.py``), so Arabic, Chinese and Russian keep their analysis. Every
+collection carries every filterable field (``PassageFields``), so a filter is pushed down as a
+Milvus boolean expression (:func:`expression`) and never as an id list; the e5 collection also
+carries each passage's text and citation fields. A dense channel made language-neutral keeps the
+directions it projects out in ``<prefix>_<channel>_basis``, so a query is projected the same way by
+any server: a server holds no index state of its own.
+
+The same code talks to milvus-lite (a local ``.db`` file: the tests, one machine) and to a Milvus
+standalone or cluster deployment (``http://host:19530`` with a token): see docs/architecture.md.
+
+>>> print(expression(Filters(countries=["KEN"], year_from=2010, kinds=["all"])))
+array_contains_any(countries, ["KEN"]) and year >= 2010
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+
+from housing_kb.index.analysis import analyze_query
+from housing_kb.index.filters import Filters
+from housing_kb.index.language_neutral import project_out
+from housing_kb.index.protocols import PassageFields
+from housing_kb.schema.vocabulary import KINDS
+
+#: Rows per insert: large enough to amortise a round trip, small enough for a gRPC message.
+BATCH = 500
+#: Upper bounds of the array fields; a passage with more countries keeps the first ones.
+MAX_COUNTRIES = 256
+MAX_LABELS = 32
+#: Dense index type: exact (FLAT) by default, so results match FAISS's flat scan; a large
+#: deployment picks HNSW or IVF here (docs/results.md, scale).
+DENSE_INDEX = {"index_type": "FLAT", "metric_type": "IP"}
+SPARSE_INDEX = {"index_type": "SPARSE_INVERTED_INDEX", "metric_type": "IP"}
+#: The collection property that records the configuration its vectors belong to.
+STAMP_PROPERTY = "housing_kb.stamp"
+#: Milvus's largest top-k.
+MAX_K = 16384
+
+
+class MilvusConfigMismatch(Exception):
+    """The collections were written for another model or configuration."""
+
+
+def expression(f: Filters) -> str:
+    """The Milvus boolean expression for these filters (empty: no restriction besides the default
+    passage types). Values are written as JSON strings, so a quote in one cannot end the literal.
+
+    >>> expression(Filters())
+    'kind in ["body"]'
+    >>> expression(Filters(components=["habitability"], min_confidence=0.4, kinds=["all"]))
+    '(component_prob["habitability"] >= 0.4)'
+    """
+    parts: list[str] = []
+    admitted = set(f.admitted_kinds)
+    if admitted != set(KINDS):
+        parts.append(f"kind in {_list(sorted(admitted, key=KINDS.index))}")
+    for asked, field, prob in (
+        (f.components, "components", "component_prob"),
+        (f.stages, "stages", "stage_prob"),
+    ):
+        if not asked:
+            continue
+        if f.min_confidence is None:
+            parts.append(f"array_contains_any({field}, {_list(asked)})")
+        else:
+            ors = " or ".join(f"{prob}[{json.dumps(k)}] >= {float(f.min_confidence)!r}" for k in asked)
+            parts.append(f"({ors})")
+    for values, field in (
+        (f.regions, "regions"),
+        (f.countries, "countries"),
+    ):
+        if values:
+            parts.append(f"array_contains_any({field}, {_list(values)})")
+    for values, field in (
+        (f.document_types, "document_type"),
+        (f.languages, "language"),
+        (f.document_ids, "doc_id"),
+    ):
+        if values:
+            parts.append(f"{field} in {_list(values)}")
+    if f.year_from is not None:
+        parts.append(f"year >= {int(f.year_from)}" if f.year_from > 0 else "year != 0")
+    if f.year_to is not None:
+        parts.append(f"year != 0 and year <= {int(f.year_to)}")
+    return " and ".join(parts)
+
+
+def _list(values: Sequence[str]) -> str:
+    return "[" + ", ".join(json.dumps(str(v)) for v in values) + "]"
+
+
+def term_id(term: str) -> int:
+    """A sparse dimension for an analysed term: a stable 32-bit hash, so a server needs no
+    vocabulary to encode a query.
+
+    >>> term_id("tenure") == term_id("tenure"), 0 <= term_id("住房") < 2**32 - 1
+    (True, True)
+    """
+    value = int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=4).digest(), "little")
+    return min(value, 2**32 - 2)  # Milvus reserves the largest uint32
+
+
+@dataclass(frozen=True)
+class MilvusTarget:
+    """Where the collections live: a milvus-lite file path, or a server URI with a token."""
+
+    uri: str
+    token: str = ""
+    prefix: str = "housing_kb"
+
+    def client(self) -> MilvusClient:
+        return MilvusClient(uri=self.uri, token=self.token) if self.token else MilvusClient(uri=self.uri)
+
+
+class MilvusChannel:
+    """One channel's collection: its schema, stamp, writes and searches."""
+
+    def __init__(
+        self, client: MilvusClient, name: str, *, dim: int | None, with_record: bool = False
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.dim = dim  # None: sparse
+        self.with_record = with_record
+
+    def create(self, stamp: dict[str, Any]) -> None:
+        """(Re)create the collection, stamped with the configuration its vectors belong to."""
+        if self.client.has_collection(self.name):
+            self.client.drop_collection(self.name)
+        schema = self.client.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        if self.dim is None:
+            schema.add_field("vector", DataType.SPARSE_FLOAT_VECTOR)
+        else:
+            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+        for name, length in (("doc_id", 256), ("language", 16), ("kind", 32), ("document_type", 64)):
+            schema.add_field(name, DataType.VARCHAR, max_length=length)
+        schema.add_field("year", DataType.INT64)
+        for name, cap in (
+            ("countries", MAX_COUNTRIES),
+            ("doc_countries", MAX_COUNTRIES),
+            ("regions", MAX_LABELS),
+            ("components", MAX_LABELS),
+            ("stages", MAX_LABELS),
+        ):
+            schema.add_field(
+                name, DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=cap, max_length=16
+            )
+        schema.add_field("component_prob", DataType.JSON)
+        schema.add_field("stage_prob", DataType.JSON)
+        if self.with_record:
+            schema.add_field("record", DataType.JSON)  # text and citation fields
+        params = self.client.prepare_index_params()
+        params.add_index("vector", **(SPARSE_INDEX if self.dim is None else DENSE_INDEX))
+        self.client.create_collection(self.name, schema=schema, index_params=params)
+        self.client.alter_collection_properties(self.name, properties={STAMP_PROPERTY: json.dumps(stamp)})
+
+    def stamp(self) -> dict[str, Any] | None:
+        if not self.client.has_collection(self.name):
+            return None
+        properties = self.client.describe_collection(self.name).get("properties") or {}
+        return json.loads(properties.get(STAMP_PROPERTY, "{}"))
+
+    def insert(self, rows: list[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), BATCH):
+            self.client.upsert(self.name, rows[start : start + BATCH])
+
+    def delete(self, ids: Sequence[int]) -> int:
+        if not len(ids):
+            return 0
+        result = self.client.delete(self.name, ids=[int(i) for i in ids])
+        return int(result.get("delete_count", len(ids)) if isinstance(result, dict) else len(ids))
+
+    def count(self) -> int:
+        self.client.flush(self.name)
+        rows = self.client.query(self.name, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    def search(self, query: Any, k: int, filters: Filters | None) -> list[tuple[int, float]]:
+        if k <= 0:
+            return []
+        where = expression(filters if filters is not None else Filters(kinds=["all"]))
+        found = self.client.search(
+            self.name, [query], anns_field="vector", limit=min(k, MAX_K), filter=where, output_fields=[]
+        )
+        hits = [(int(h["id"]), float(h["distance"])) for h in found[0]]
+        # Best first; equal scores by id, as the embedded channels order them.
+        return sorted(hits, key=lambda h: (-h[1], h[0]))
+
+    def records(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Text and citation fields of these passages (the e5 collection holds them)."""
+        if not ids:
+            return {}
+        rows = self.client.get(self.name, ids=[int(i) for i in ids], output_fields=["record"])
+        return {int(r["id"]): r["record"] for r in rows}
+
+
+def _row(fields: PassageFields, vector: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {key: value for key, value in fields.items()}
+    row["vector"] = vector
+    for name, cap in (("countries", MAX_COUNTRIES), ("doc_countries", MAX_COUNTRIES)):
+        row[name] = row[name][:cap]
+    return row
+
+
+class MilvusVectorIndex:
+    """A dense channel in Milvus (the ``VectorIndex`` protocol)."""
+
+    def __init__(self, channel: MilvusChannel, basis: np.ndarray | None = None) -> None:
+        self.channel = channel
+        self.basis = basis if basis is not None else np.zeros((0, 0), dtype=np.float32)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray, fields: Sequence[PassageFields] = ()) -> None:
+        if len(fields) != len(ids):
+            raise ValueError("Milvus filters on its own copy of the fields: pass one PassageFields per id")
+        rows = [
+            _row(f, np.asarray(v, dtype=np.float32).tolist()) for f, v in zip(fields, vectors, strict=True)
+        ]
+        self.channel.insert(rows)
+
+    def delete(self, ids: np.ndarray) -> int:
+        return self.channel.delete(ids.tolist())
+
+    def count(self) -> int:
+        return self.channel.count()
+
+    def search(self, query: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        q = np.asarray(query, dtype=np.float32).reshape(1, -1)
+        if self.basis.size:
+            q = project_out(q, self.basis)
+        return self.channel.search(q[0].tolist(), k, filters)
+
+
+class MilvusLexicalIndex:
+    """The BM25 channel in Milvus (the ``LexicalIndex`` protocol): each passage is a sparse vector
+    of its terms' BM25 weights, and a query the count of each of its analysed terms, so the inner
+    product is the passage's BM25 score for the query.
+
+    Weights depend on corpus statistics (idf, mean length), so passages are written by
+    :func:`migrate` from the embedded lexical index, whose weights are current; ``upsert`` of raw
+    text is not offered.
+    """
+
+    def __init__(self, channel: MilvusChannel) -> None:
+        self.channel = channel
+
+    def upsert(self, items: Sequence[tuple[int, str, str]]) -> int:
+        raise NotImplementedError(
+            "BM25 weights need the whole collection's statistics: write them with `housing-kb migrate --to milvus`"
+        )
+
+    def delete(self, ids: Sequence[int]) -> int:
+        return self.channel.delete(list(ids))
+
+    def count(self) -> int:
+        return self.channel.count()
+
+    def search(
+        self,
+        query: str,
+        k: int,
+        *,
+        filters: Filters | None = None,
+        language: str | None = None,
+        extra_terms: Sequence[str] = (),
+    ) -> list[tuple[int, float]]:
+        counts = Counter(term_id(t) for t in [*analyze_query(query, language), *extra_terms])
+        if not counts:
+            return []
+        hits = self.channel.search({tid: float(n) for tid, n in counts.items()}, k, filters)
+        return [h for h in hits if h[1] > 0]
+
+
+# ------------------------------------------------------------------------------------ the deployment
+@dataclass
+class MilvusIndex:
+    """Every channel of one index in one Milvus deployment."""
+
+    target: MilvusTarget
+    client: MilvusClient
+
+    CHANNELS = ("e5", "use", "bm25")
+
+    @classmethod
+    def connect(cls, target: MilvusTarget) -> MilvusIndex:
+        return cls(target, target.client())
+
+    def channel(self, name: str, dim: int | None = None) -> MilvusChannel:
+        return MilvusChannel(self.client, f"{self.target.prefix}_{name}", dim=dim, with_record=name == "e5")
+
+    def stamp(self) -> dict[str, Any] | None:
+        return self.channel("e5").stamp()
+
+    def check(self, expected: dict[str, Any]) -> None:
+        """Refuse collections written for another model or configuration."""
+        found = self.stamp()
+        if found is None:
+            raise MilvusConfigMismatch(
+                f"Milvus at {self.target.uri} holds no housing-kb index ({self.target.prefix}_e5)"
+            )
+        differences = sorted(k for k in set(found) | set(expected) if found.get(k) != expected.get(k))
+        if differences:
+            raise MilvusConfigMismatch(
+                f"Milvus at {self.target.uri} was written for another configuration ({', '.join(differences)} "
+                "differ): run `housing-kb migrate --to milvus` again"
+            )
+
+    def vectors(self, name: str) -> MilvusVectorIndex:
+        channel = self.channel(name)
+        return MilvusVectorIndex(channel, self._read_basis(channel.name))
+
+    def lexical(self) -> MilvusLexicalIndex:
+        return MilvusLexicalIndex(self.channel("bm25"))
+
+    def records(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        return self.channel("e5").records(ids)
+
+    def write_basis(self, channel: str, basis: np.ndarray) -> None:
+        name = f"{self.target.prefix}_{channel}_basis"
+        if self.client.has_collection(name):
+            self.client.drop_collection(name)
+        if not basis.size:
+            return
+        self.client.create_collection(name, dimension=basis.shape[1], metric_type="IP", auto_id=False)
+        self.client.insert(name, [{"id": i, "vector": row.tolist()} for i, row in enumerate(basis)])
+
+    def _read_basis(self, channel_name: str) -> np.ndarray | None:
+        name = f"{channel_name}_basis"
+        if not self.client.has_collection(name):
+            return None
+        rows = self.client.query(name, filter="id >= 0", output_fields=["vector"])
+        rows.sort(key=lambda r: r["id"])
+        return np.asarray([r["vector"] for r in rows], dtype=np.float32)
+
+
+def sparse_rows(weights: Any, terms: Sequence[str]) -> Iterator[dict[int, float]]:
+    """Each CSR row as ``{term_id: weight}``; two terms that hash alike add up."""
+    ids = np.fromiter((term_id(t) for t in terms), dtype=np.int64, count=len(terms))
+    for r in range(weights.shape[0]):
+        lo, hi = weights.indptr[r], weights.indptr[r + 1]
+        row: dict[int, float] = {}
+        for column, value in zip(weights.indices[lo:hi].tolist(), weights.data[lo:hi].tolist(), strict=True):
+            tid = int(ids[column])
+            row[tid] = row.get(tid, 0.0) + float(value)
+        yield row
+
+
+def migrate(
+    store: Any,
+    table: Any,
+    lexical: Any,
+    target: MilvusTarget,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, int]:
+    """Copy an embedded index into Milvus without re-embedding: each dense channel's stored vectors
+    (as FAISS holds them, projections included), the BM25 weights, the fields and the records.
+    Returns the rows written per channel. The collections are replaced."""
+    index = MilvusIndex.connect(target)
+    fields = {f["id"]: f for f in table.passage_fields()}
+    stamp = milvus_stamp(store)
+    written: dict[str, int] = {}
+    records = {int(r["id"]): _record(r) for r in store.iter_passages()}
+    dense = {"e5": None, "use": store.secondary_model_id}
+    for name, model_id in dense.items():
+        if name == "use" and not model_id:
+            continue
+        faiss_index, basis = store.dense_channel(model_id)
+        ids, vectors = faiss_index.vectors()
+        channel = index.channel(name, dim=vectors.shape[1])
+        channel.create(stamp)
+        index.write_basis(name, basis)
+        rows = []
+        for pid, vec in zip(ids.tolist(), vectors, strict=True):
+            row = _row(fields[pid], vec.tolist())
+            if name == "e5":
+                row["record"] = records[pid]
+            rows.append(row)
+        _insert_with_progress(channel, rows, name, progress)
+        written[name] = len(rows)
+    if lexical is not None:
+        row_ids, terms, weights = lexical.term_weights()
+        channel = index.channel("bm25")
+        channel.create(stamp)
+        rows = [
+            _row(fields[int(pid)], vec)
+            for pid, vec in zip(row_ids.tolist(), sparse_rows(weights, terms), strict=True)
+            if vec
+        ]
+        _insert_with_progress(channel, rows, "bm25", progress)
+        written["bm25"] = len(rows)
+    return written
+
+
+def _insert_with_progress(
+    channel: MilvusChannel,
+    rows: list[dict[str, Any]],
+    name: str,
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
+    for start in range(0, len(rows), BATCH):
+        channel.insert(rows[start : start + BATCH])
+        if progress is not None:
+            progress(name, min(start + BATCH, len(rows)), len(rows))
+    channel.client.flush(channel.name)
+
+
+def milvus_stamp(store: Any) -> dict[str, Any]:
+    """What the collections' vectors and weights depend on: the index's models and configuration."""
+    from housing_kb.index.analysis import ANALYSER_VERSION
+
+    return {
+        "model": store.config.model_id,
+        "dim": store.config.dim,
+        "secondary": store.secondary_model_id or "",
+        "analyser": ANALYSER_VERSION,
+        "generation": store.generation,
+    }
+
+
+def _record(row: Any) -> dict[str, Any]:
+    keys = (
+        "passage_id",
+        "doc_id",
+        "ordinal",
+        "text",
+        "language",
+        "page_start",
+        "page_end",
+        "heading_path",
+        "articles",
+        "paragraphs",
+    )
+    out = {k: row[k] for k in keys}
+    for k in ("heading_path", "articles", "paragraphs"):
+        out[k] = json.loads(out[k]) if out[k] else []
+    return out

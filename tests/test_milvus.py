@@ -1,0 +1,149 @@
+"""The Milvus backend (through milvus-lite, embedded in this process) answers as the embedded one:
+the same hits for the same filters on the dense and BM25 channels, after a migration that copies
+the embedded index without re-embedding; collections of another configuration are refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import document_record
+
+from housing_kb.index.adapters.faiss_vectors import FaissChannel
+from housing_kb.index.filters import Filters, FilterTable
+from housing_kb.index.lexical import LexicalChannel
+from housing_kb.index.lexical_sync import open_lexical, sync_lexical
+from housing_kb.index.protocols import LexicalIndex, VectorIndex
+from housing_kb.index.store import IndexConfig, IndexStore, PassageTagsRecord
+from housing_kb.schema.records import Page, Passage
+
+milvus = pytest.importorskip(
+    "housing_kb.index.adapters.milvus", reason="pymilvus / milvus-lite not installed"
+)
+
+DIM = 8
+CONFIG = IndexConfig(model_id="test-model", dim=DIM, chunker={"target": 10})
+WORDS = {
+    "en": ["tenure", "security", "eviction", "rent", "housing", "informal", "settlement", "upgrading"],
+    "es": ["tenencia", "seguridad", "desalojo", "alquiler", "vivienda", "informal", "asentamiento"],
+    "zh": ["住房", "公积金", "租赁", "保障", "棚户区", "改造"],
+}
+
+
+def _unit(rng: np.random.Generator) -> np.ndarray:
+    v = rng.normal(size=DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def _doc(doc_id, language, countries, regions, n, rng, year):
+    words = WORDS[language]
+    sep = "" if language == "zh" else " "
+    texts = [
+        sep.join(rng.choice(words, size=6).tolist()) + ("。" if language == "zh" else ".") for _ in range(n)
+    ]
+    record = document_record(doc_id, countries=countries, regions=regions, language=language, year=year)
+    pages = [Page(number=1, text=sep.join(texts))]
+    passages = [Passage(doc_id, i, t, 1, 1, 0, len(t), language=language) for i, t in enumerate(texts)]
+    vectors = np.vstack([_unit(rng) for _ in range(n)])
+    tags = [
+        PassageTagsRecord(
+            ["affordability"] if i % 2 else ["security_of_tenure"],
+            countries,
+            regions,
+            {"affordability": 0.9 if i % 2 else 0.2, "security_of_tenure": 0.1 if i % 2 else 0.8},
+        )
+        for i in range(n)
+    ]
+    return record, pages, passages, vectors, tags
+
+
+@pytest.fixture(scope="module")
+def backends(tmp_path_factory):
+    """An embedded index of four documents in three languages, and its copy in milvus-lite."""
+    root = tmp_path_factory.mktemp("milvus")
+    store = IndexStore.open(root / "idx", CONFIG)
+    rng = np.random.default_rng(7)
+    for args in (
+        ("ken-law", "en", ["KEN"], ["africa"], 30, rng, 2012),
+        ("bra-plan", "es", ["BRA"], ["latin_america_caribbean"], 25, rng, 2008),
+        ("chn-reg", "zh", ["CHN"], ["asia_pacific"], 20, rng, 2019),
+        ("zaf-case", "en", ["ZAF"], ["africa"], 5, rng, 0),
+    ):
+        store.replace_document(*_doc(*args), tags_version="v1")
+    store.sync_faiss()
+    sync_lexical(store, show_progress=False)
+    table = FilterTable.from_store(store)
+    lexical = open_lexical(store)
+    target = milvus.MilvusTarget(uri=str(root / "milvus.db"), prefix="t")
+    written = milvus.migrate(store, table, lexical, target)
+    index = milvus.MilvusIndex.connect(target)
+    yield store, table, lexical, index, written
+    index.client.close()
+    store.close()
+
+
+FILTERS = [
+    None,
+    Filters(countries=["KEN"]),
+    Filters(regions=["africa"], components=["affordability"]),
+    Filters(languages=["es", "zh"], year_from=2010),
+    Filters(year_to=2010),
+    Filters(year_from=2000),  # excludes the document of unknown year
+    Filters(document_ids=["chn-reg", "zaf-case"]),
+    Filters(components=["security_of_tenure"], min_confidence=0.5),
+    Filters(countries=["FRA"]),  # valid, no passage
+]
+
+
+def test_migration_copies_every_channel(backends):
+    store, _, lexical, index, written = backends
+    assert written == {"e5": 80, "bm25": len(lexical)}
+    assert index.vectors("e5").count() == store.passage_count() == 80
+    record = index.records([1])[1]
+    assert record["doc_id"] == "ken-law" and record["text"]
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=repr)
+def test_dense_channel_gives_the_same_hits_for_the_same_filters(backends, filters):
+    store, table, _, index, _ = backends
+    embedded, basis = store.dense_channel(None)
+    faiss_channel = FaissChannel(embedded, table, basis)
+    milvus_channel = index.vectors("e5")
+    assert isinstance(faiss_channel, VectorIndex) and isinstance(milvus_channel, VectorIndex)
+    for seed in range(5):
+        q = _unit(np.random.default_rng(100 + seed))
+        want = faiss_channel.search(q, 10, filters)
+        got = milvus_channel.search(q, 10, filters)
+        assert [pid for pid, _ in got] == [pid for pid, _ in want]
+        assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-4)
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=repr)
+@pytest.mark.parametrize(
+    ("query", "language"), [("security of tenure", "en"), ("vivienda alquiler", "es"), ("住房公积金", "zh")]
+)
+def test_bm25_channel_gives_the_same_hits_for_the_same_filters(backends, filters, query, language):
+    _, table, lexical, index, _ = backends
+    embedded = LexicalChannel(lexical, table)
+    distributed = index.lexical()
+    assert isinstance(embedded, LexicalIndex) and isinstance(distributed, LexicalIndex)
+    want = embedded.search(query, 10, filters=filters, language=language)
+    got = distributed.search(query, 10, filters=filters, language=language)
+    assert np.allclose([s for _, s in got], [s for _, s in want], rtol=1e-4)
+    # equal scores may fall on either side of the cut at k: compare the ids above the last score
+    if want:
+        cut = want[-1][1]
+        assert {p for p, s in got if s > cut + 1e-4} == {p for p, s in want if s > cut + 1e-4}
+
+
+def test_a_filter_value_with_a_quote_stays_a_literal(backends):
+    _, _, _, index, _ = backends
+    hostile = Filters(document_ids=['ken-law" or doc_id != "'])
+    assert index.vectors("e5").search(np.ones(DIM, dtype=np.float32), 10, hostile) == []
+
+
+def test_collections_of_another_configuration_are_refused(backends):
+    store, _, _, index, _ = backends
+    index.check(milvus.milvus_stamp(store))
+    other = {**milvus.milvus_stamp(store), "model": "another-model"}
+    with pytest.raises(milvus.MilvusConfigMismatch, match="model"):
+        index.check(other)
