@@ -605,8 +605,8 @@ def mcp(
         server.run("stdio")
 
 
-# registers ask, examples and brief; country and data import; keys, worker and manifest export
-from housing_kb.api import cli_answers, cli_countries, cli_platform  # noqa: E402,F401
+# registers ask, examples and brief; country and data import; migrate; keys, worker and manifest export
+from housing_kb.api import cli_answers, cli_countries, cli_milvus, cli_platform  # noqa: E402,F401
 
 
 def main() -> None:
