@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import faiss
 import numpy as np
@@ -38,12 +38,15 @@ class FaissVectorIndex:
     """One dense channel's vectors in FAISS, searched by inner product."""
 
     def __init__(self, index: faiss.Index) -> None:
-        self.index = index
+        # FAISS's bundled stubs describe only the base classes, not the IndexIDMap2 / HNSW members
+        # used here (id_map, storage, downcasts): the index is typed loosely.
+        self.index: Any = index
 
     @classmethod
     def build(cls, vectors: np.ndarray, ids: np.ndarray, *, ann_min: int) -> FaissVectorIndex:
         """A flat index over ``vectors`` keyed by ``ids`` (ascending), HNSW from ``ann_min`` vectors."""
         dim = vectors.shape[1]
+        inner: Any
         if len(ids) >= ann_min:
             inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
@@ -79,7 +82,8 @@ class FaissVectorIndex:
 
     def vector(self, passage_id: int) -> np.ndarray:
         """The stored vector of one passage (after any projection the channel applies)."""
-        return self.index.reconstruct(int(passage_id))
+        vector: np.ndarray = self.index.reconstruct(int(passage_id))
+        return vector
 
     def ids(self) -> np.ndarray:
         return faiss.vector_to_array(self.index.id_map).astype(np.int64)
@@ -104,9 +108,8 @@ class FaissVectorIndex:
             return self._search_ann(q, k, allowed_ids)
         params = None
         if allowed_ids is not None:
-            params = faiss.SearchParameters(
-                sel=faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64))
-            )
+            selector = faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64))
+            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
             k = min(k, len(allowed_ids))
         scores, ids = self.index.search(q, min(k, self.count()), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
@@ -116,7 +119,7 @@ class FaissVectorIndex:
         own (flat) storage."""
         k = min(k, self.count())
         if allowed_ids is None:
-            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, 3 * k))
+            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, 3 * k))  # type: ignore[attr-defined]
             scores, ids = self.index.search(q, k, params=params)
             return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
         id_map = faiss.vector_to_array(self.index.id_map)  # row -> passage id, ascending
@@ -127,13 +130,14 @@ class FaissVectorIndex:
             rows = np.unique(rows)  # filters hand over sorted ids, so this is rarely paid
         if len(rows) == 0:
             return []
-        storage = faiss.downcast_index(faiss.downcast_index(self.index.index).storage)
+        hnsw: Any = faiss.downcast_index(self.index.index)
+        storage = faiss.downcast_index(hnsw.storage)
         # A bitmap of the allowed rows is the cheapest selector to test during FAISS's own scan of
         # the flat storage (docs/experiments.md, the filtered-search entries).
         mask = np.zeros(storage.ntotal, dtype=bool)
         mask[rows] = True
         bits = np.packbits(mask, bitorder="little")  # must outlive the search: FAISS reads it in place
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(storage.ntotal, faiss.swig_ptr(bits)))
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(storage.ntotal, faiss.swig_ptr(bits)))  # type: ignore[call-arg]
         scores, found = storage.search(q, min(k, len(rows)), params=params)
         del bits
         return [(int(id_map[r]), float(s)) for r, s in zip(found[0], scores[0], strict=True) if r >= 0]

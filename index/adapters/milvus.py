@@ -171,7 +171,8 @@ class MilvusChannel:
         if not self.client.has_collection(self.name):
             return None
         properties = self.client.describe_collection(self.name).get("properties") or {}
-        return json.loads(properties.get(STAMP_PROPERTY, "{}"))
+        stamp: dict[str, Any] = json.loads(properties.get(STAMP_PROPERTY, "{}"))
+        return stamp
 
     def insert(self, rows: list[dict[str, Any]]) -> None:
         for start in range(0, len(rows), BATCH):
