@@ -536,19 +536,13 @@ def _tag(
     tagger: Any, items: Sequence[Any], vectors: np.ndarray, vectors2: np.ndarray | None
 ) -> list[PassageTagsRecord]:
     """Tag records of passages from their stored vectors (the second channel's, when complete)."""
-    tags = tagger.tag(items, vectors, vectors2, second_channel=vectors2 is not None)
-    return [
-        PassageTagsRecord(t.components, t.countries, t.regions, t.component_scores, t.stages, t.stage_scores)
-        for t in tags
-    ]
+    return list(tagger.tag(items, vectors, vectors2, second_channel=vectors2 is not None))
 
 
 def _aggregate(tags: Sequence[PassageTagsRecord]) -> dict[str, Any]:
-    from housing_kb.ingest.tagging.tagger import PassageTags, aggregate_document_tags
+    from housing_kb.ingest.tagging.tagger import aggregate_document_tags
 
-    return aggregate_document_tags(
-        [PassageTags(t.components, t.countries, t.regions, t.component_scores, t.stages) for t in tags]
-    )
+    return aggregate_document_tags(tags)
 
 
 def refresh_passage_kinds(store: IndexStore) -> int:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from housing_kb.ingest.tagging.tagger import (
-    PassageTags,
+    PassageTagsRecord,
     Tagger,
     TagInput,
     aggregate_document_tags,
@@ -181,10 +181,10 @@ def test_malformed_vocabulary_names_the_file(tmp_path: Path) -> None:
 
 def test_aggregate_document_tags() -> None:
     tags = [
-        PassageTags(["affordability", "habitability"], ["BRA"], ["latin_america_caribbean"], {}),
-        PassageTags(["affordability"], [], ["global"], {}),
-        PassageTags([], ["BRA"], ["latin_america_caribbean"], {}),
-        PassageTags(["security_of_tenure"], ["ARG"], ["latin_america_caribbean"], {}),
+        PassageTagsRecord(["affordability", "habitability"], ["BRA"], ["latin_america_caribbean"], {}),
+        PassageTagsRecord(["affordability"], [], ["global"], {}),
+        PassageTagsRecord([], ["BRA"], ["latin_america_caribbean"], {}),
+        PassageTagsRecord(["security_of_tenure"], ["ARG"], ["latin_america_caribbean"], {}),
     ]
     agg = aggregate_document_tags(tags)
     assert agg["passages"] == 4

@@ -190,9 +190,14 @@ class MilvusChannel:
         return int(rows[0]["count(*)"])
 
     def search(self, query: Any, k: int, filters: Filters | None) -> list[tuple[int, float]]:
+        return self.search_where(
+            query, k, expression(filters if filters is not None else Filters(kinds=["all"]))
+        )
+
+    def search_where(self, query: Any, k: int, where: str) -> list[tuple[int, float]]:
+        """Top-k within a Milvus expression (empty: everything)."""
         if k <= 0:
             return []
-        where = expression(filters if filters is not None else Filters(kinds=["all"]))
         found = self.client.search(
             self.name, [query], anns_field="vector", limit=min(k, MAX_K), filter=where, output_fields=[]
         )
@@ -238,10 +243,15 @@ class MilvusVectorIndex:
         return self.channel.count()
 
     def search(self, query: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        return self.channel.search(self.query_vector(query), k, filters)
+
+    def query_vector(self, query: np.ndarray) -> list[float]:
+        """The query as the channel compares it: projected like the channel's passages."""
         q = np.asarray(query, dtype=np.float32).reshape(1, -1)
         if self.basis.size:
             q = project_out(q, self.basis)
-        return self.channel.search(q[0].tolist(), k, filters)
+        vector: list[float] = q[0].tolist()
+        return vector
 
 
 class MilvusLexicalIndex:
@@ -277,11 +287,17 @@ class MilvusLexicalIndex:
         language: str | None = None,
         extra_terms: Sequence[str] = (),
     ) -> list[tuple[int, float]]:
-        counts = Counter(term_id(t) for t in [*analyze_query(query, language), *extra_terms])
-        if not counts:
+        vector = self.query_vector(query, language, extra_terms)
+        if not vector:
             return []
-        hits = self.channel.search({tid: float(n) for tid, n in counts.items()}, k, filters)
+        hits = self.channel.search(vector, k, filters)
         return [h for h in hits if h[1] > 0]
+
+    @staticmethod
+    def query_vector(query: str, language: str | None, extra_terms: Sequence[str] = ()) -> dict[int, float]:
+        """The query as a sparse vector: how often each analysed term occurs in it."""
+        counts = Counter(term_id(t) for t in [*analyze_query(query, language), *extra_terms])
+        return {tid: float(n) for tid, n in counts.items()}
 
 
 # ------------------------------------------------------------------------------------ the deployment

@@ -25,6 +25,7 @@ from housing_kb.ingest.tagging.components import ComponentClassifier
 from housing_kb.ingest.tagging.learned import TaggerModel, default_model_dir, features, variant_for
 from housing_kb.ingest.tagging.vocabulary import default_vocab_dir
 from housing_kb.models.base import Embedder
+from housing_kb.schema.records import PassageTagsRecord
 from housing_kb.schema.vocabulary import COMPONENT_KEYS
 from housing_kb.text.geography import (
     GLOBAL_REGION,
@@ -36,7 +37,7 @@ from housing_kb.text.geography import (
 )
 
 __all__ = [
-    "PassageTags",
+    "PassageTagsRecord",
     "TagInput",
     "Tagger",
     "aggregate_document_tags",
@@ -54,19 +55,6 @@ class TagInput:
     text: str
     language: str | None = None
     document_countries: list[str] = field(default_factory=list)
-
-
-@dataclass
-class PassageTags:
-    """Tags of one passage. ``component_scores`` and ``stage_scores`` hold every label's probability
-    (tagged or not), so filters can ask for a confidence other than the tagging threshold."""
-
-    components: list[str]
-    countries: list[str]
-    regions: list[str]
-    component_scores: dict[str, float]
-    stages: list[str] = field(default_factory=list)
-    stage_scores: dict[str, float] = field(default_factory=dict)
 
 
 def _folder_digest(folder: Path) -> str:
@@ -132,7 +120,7 @@ class Tagger:
         vectors2: np.ndarray | None = None,
         *,
         second_channel: bool = True,
-    ) -> list[PassageTags]:
+    ) -> list[PassageTagsRecord]:
         """Tags for ``items``. ``vectors`` and ``vectors2`` are their stored e5 and USE passage vectors;
         when None and the tagger has the embedder they are computed. ``second_channel=False`` tags
         without USE vectors (an index whose second channel is missing some)."""
@@ -160,7 +148,7 @@ class Tagger:
         for n, item in enumerate(items):
             geo = passage_geography(item.text, item.document_countries, self.gazetteer)
             out.append(
-                PassageTags(
+                PassageTagsRecord(
                     components=decided["components"][n],
                     countries=geo.countries,
                     regions=geo.regions,
@@ -181,7 +169,7 @@ class Tagger:
         return self.components.terms(text, language)
 
 
-def aggregate_document_tags(tags: Sequence[PassageTags]) -> dict:
+def aggregate_document_tags(tags: Sequence[PassageTagsRecord]) -> dict:
     """Document-level aggregates of its passages' tags.
 
     Returns ``{"passages": n, "component_counts": {key: n}, "component_shares": {key: share},
@@ -189,7 +177,7 @@ def aggregate_document_tags(tags: Sequence[PassageTags]) -> dict:
     "regions": [...]}``. Countries and regions are the union over passages (sorted); "global" is kept
     only when no passage has a real region.
 
-    >>> agg = aggregate_document_tags([PassageTags(["affordability"], ["KEN"], ["africa"], {})])
+    >>> agg = aggregate_document_tags([PassageTagsRecord(["affordability"], ["KEN"], ["africa"], {})])
     >>> agg["component_shares"]["affordability"], agg["regions"]
     (1.0, ['africa'])
     """
