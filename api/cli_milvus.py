@@ -42,7 +42,7 @@ def migrate(
         _fail("--to milvus needs pymilvus and milvus-lite: pip install pymilvus milvus-lite")
     from tqdm import tqdm
 
-    from housing_kb.index.filters import FilterTable
+    from housing_kb.index.intent import filter_table_with_mentions
     from housing_kb.index.lexical_sync import open_lexical
     from housing_kb.index.store import IndexStore
 
@@ -55,7 +55,8 @@ def migrate(
         bar = bars.setdefault(channel, tqdm(total=total, desc=f"milvus {channel}", unit="passage"))
         bar.update(done - bar.n)
 
-    written = copy_into(store, FilterTable.from_store(store), open_lexical(store), target, progress=progress)
+    table, _ = filter_table_with_mentions(store)
+    written = copy_into(store, table, open_lexical(store), target, progress=progress)
     for bar in bars.values():
         bar.close()
     summary = ", ".join(f"{channel} {n}" for channel, n in written.items())

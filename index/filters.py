@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +39,8 @@ from housing_kb.schema.vocabulary import (
 # One source of truth for each vocabulary: the tagger's component and stage keys, the manifest's
 # regions (which include "global") and document types.
 COMPONENTS = COMPONENT_KEYS
+#: Filters whose passage ids a table keeps (a search's own, and each language's).
+ALLOWED_CACHE = 256
 STAGES = STAGE_KEYS
 #: Values one filter parameter may repeat: more than any real question needs (there are 249 countries,
 #: but a request listing them all is a scan, not a filter), few enough to bound the work per request.
@@ -80,6 +82,11 @@ class Filters:
     min_confidence: float | None = None
     #: Passage types to admit; empty means the default, body text only ("all": every type).
     kinds: list[str] = field(default_factory=list)
+    #: Restrictions the search engine adds for a query's place intent (never set by the API):
+    #: passages of documents about one of these countries (manifest metadata), and passages that
+    #: name one of these regions in their text (index/intent.py).
+    document_countries: list[str] = field(default_factory=list)
+    named_regions: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # ISO codes are matched upper-case whoever builds the filter (API, CLI, code)
@@ -138,6 +145,8 @@ class Filters:
             or self.document_ids
             or self.year_from is not None
             or self.year_to is not None
+            or self.document_countries
+            or self.named_regions
         )
 
 
@@ -175,6 +184,12 @@ class FilterTable:
         self.row_countries: list[tuple[str, ...]] = []
         self.tagged = False
         self._row_of: dict[int, int] = {}
+        #: Sorted ids of the passages naming a region, for ``Filters.named_regions`` (set by the
+        #: engine's view, which caches them per generation).
+        self.named_region_ids: Callable[[str], np.ndarray] | None = None
+        #: allowed_ids per filter: a search asks each channel with the same few filters, and the
+        #: per-language lists repeat them across queries.
+        self._allowed: dict[str, np.ndarray | None] = {}
 
     @classmethod
     def from_store(cls, store: IndexStore) -> FilterTable:
@@ -330,13 +345,24 @@ class FilterTable:
             keep &= (self.year != 0) & (self.year >= f.year_from)
         if f.year_to is not None:
             keep &= (self.year != 0) & (self.year <= f.year_to)
-        if f.countries:
-            in_country = np.zeros(len(self.ids), dtype=bool)
-            for c in f.countries:
-                rows = self.country_rows.get(c)
-                if rows is not None:
-                    in_country[rows] = True
-            keep &= in_country
+        for countries, by_country in (
+            (f.countries, self.country_rows),
+            (f.document_countries, self.doc_country_rows),
+        ):
+            if countries:
+                in_country = np.zeros(len(self.ids), dtype=bool)
+                for c in countries:
+                    rows = by_country.get(c.upper())
+                    if rows is not None:
+                        in_country[rows] = True
+                keep &= in_country
+        if f.named_regions:
+            if self.named_region_ids is None:
+                raise ValueError(
+                    "named_regions needs the engine's region mentions (FilterTable.named_region_ids)"
+                )
+            naming = np.concatenate([self.named_region_ids(r) for r in f.named_regions])
+            keep &= np.isin(self.ids, naming)
         return keep
 
     def passage_fields(self) -> list[PassageFields]:
@@ -346,6 +372,11 @@ class FilterTable:
         for country, rows in self.doc_country_rows.items():
             for r in rows.tolist():
                 doc_countries[r].append(country)
+        named: list[list[str]] = [[] for _ in self.ids]
+        if self.named_region_ids is not None:
+            for region in REGIONS:
+                for r in np.searchsorted(self.ids, self.named_region_ids(region)).tolist():
+                    named[r].append(region)
 
         def labels(mask: int, keys: Sequence[str]) -> list[str]:
             return [name for b, name in enumerate(keys) if mask >> b & 1]
@@ -364,6 +395,7 @@ class FilterTable:
                 countries=list(self.row_countries[i]),
                 doc_countries=sorted(doc_countries[i]),
                 regions=labels(int(self.region_mask[i]), REGIONS),
+                named_regions=named[i],
                 components=labels(int(self.component_mask[i]), COMPONENTS),
                 stages=labels(int(self.stage_mask[i]), STAGES),
                 component_prob=probabilities(self.component_prob[i], COMPONENTS),
@@ -392,7 +424,13 @@ class FilterTable:
         """Passage ids passing the filters, or None when every passage does."""
         if f.is_empty() and bool(self.shown.all()):
             return None
-        return self.ids[self.row_mask(f)]
+        key = repr(f)
+        cached = self._allowed.get(key)
+        if cached is None:
+            if len(self._allowed) >= ALLOWED_CACHE:
+                self._allowed.clear()
+            cached = self._allowed[key] = self.ids[self.row_mask(f)]
+        return cached
 
     # ------------------------------------------------------------------ facets
     def facets(self, passage_ids: Sequence[int]) -> dict[str, dict[str, int]]:

@@ -115,3 +115,12 @@ def _name_spec(region: str) -> _NameSpec:
             else:
                 prefixes.add(word[:6])
     return _NameSpec(frozenset(prefixes), frozenset(whole), tuple(sorted(cjk)))
+
+
+def filter_table_with_mentions(store: IndexStore) -> tuple[FilterTable, RegionMentions]:
+    """The index's filter table, able to filter on the regions passages name (``named_regions``),
+    and the region mentions it reads them from."""
+    table = FilterTable.from_store(store)
+    mentions = RegionMentions()
+    table.named_region_ids = lambda region: mentions.ids(store, table, region)
+    return table, mentions

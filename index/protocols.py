@@ -71,6 +71,7 @@ class PassageFields(TypedDict):
     countries: list[str]
     doc_countries: list[str]
     regions: list[str]
+    named_regions: list[str]  # regions the passage's text names (index/intent.py)
     components: list[str]
     stages: list[str]
     component_prob: dict[str, float]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -33,7 +33,7 @@ from housing_kb.index.fusion import (
 )
 from housing_kb.index.highlight import has_words, highlight_text
 from housing_kb.index.hits import Hit, SearchResult, hit_from_row
-from housing_kb.index.intent import RegionMentions
+from housing_kb.index.intent import RegionMentions, filter_table_with_mentions
 from housing_kb.index.relevance import Relevance, default_model
 from housing_kb.index.relevance import features as relevance_features
 from housing_kb.index.store import (
@@ -113,6 +113,9 @@ class IndexView:
     #: Channels left out because they are still being filled: name -> "N of M passages".
     catching_up: dict[str, str] = field(default_factory=dict)
     regions: RegionMentions = field(default_factory=RegionMentions)
+    #: The search channels by name, behind the protocols of index/protocols.py: "e5" and "use"
+    #: (VectorIndex), "bm25" (LexicalIndex). The engine knows no engine beneath them.
+    channels: dict[str, Any] = field(default_factory=dict)
     doc_counts: dict[str, tuple[int, int]] | None = None
     suggester: Any = None
     country_data: Any = None
@@ -188,8 +191,7 @@ class SearchEngine:
 
     def _load_view(self, store: IndexStore) -> IndexView:
         generation = store.generation
-        table = FilterTable.from_store(store)
-        store.faiss_index()
+        table, regions = filter_table_with_mentions(store)
         lexical = _open_lexical(store)
         secondary, catching_up = self._second_channel(store, len(table))
         translator = self._load_translator(store, secondary, lexical)
@@ -202,6 +204,8 @@ class SearchEngine:
             translator=translator,
             secondary=secondary,
             catching_up=catching_up,
+            regions=regions,
+            channels=embedded_channels(store, table, lexical, secondary),
         )
 
     def _second_channel(self, store: IndexStore, passages: int) -> tuple[Any, dict[str, str]]:
@@ -335,17 +339,20 @@ class SearchEngine:
         self._view.table.validate(filters)
         if mode != "dense" and self._view.lexical is None:
             mode = "dense"  # no BM25 channel built yet: degrade rather than fail
-        allowed = self._view.table.allowed_ids(filters)
         want = offset + k
         pool = max(self.config.pool, want * (3 if group_by_document else 1))
         qlang = detect_query_language(query)
-        places, regions, place_ids = (
-            self._place_intent(query, allowed) if boost_places and not filters.countries else ([], [], None)
+        places, regions, place_filters, place_ids = (
+            self._place_intent(query, filters)
+            if boost_places and not filters.countries
+            else ([], [], None, None)
         )
-        ranked, translations, channels = self._ranked(query, qlang, mode, pool, allowed, place_ids)
+        ranked, translations, channels = self._ranked(
+            query, qlang, mode, pool, filters, place_filters, place_ids
+        )
         # Hits are not cut at the floor: a passage's own cosines judge it less well than the query's
         # best do, and cutting cost the dev set 0.04 nDCG@10 (README, "Honest relevance").
-        relevance, total = self._relevance(query, channels, allowed)
+        relevance, total = self._relevance(query, channels, filters)
         query_language = qlang or script_language(query)
         # Editions and diversity only reorder and drop candidates, so one lookup of their documents serves both.
         doc_of = self._doc_of(ranked)
@@ -395,28 +402,26 @@ class SearchEngine:
         }
 
     def _place_intent(
-        self, query: str, allowed: np.ndarray | None
-    ) -> tuple[list[str], list[str], np.ndarray | None]:
-        """(countries, regions, passage ids) the query's place intent favours, within ``allowed``.
+        self, query: str, filters: Filters
+    ) -> tuple[list[str], list[str], Filters | None, np.ndarray | None]:
+        """(countries, regions, filters, passage ids) of the passages the query's place intent
+        favours, within ``filters``.
 
         Countries are read directly or through a state, province, municipality, large city or
         capital, in any of the gazetteer's languages. A named country favours the passages of
         documents about it. A query that names no country but a region ("Europe", "América Latina",
-        "المنطقة العربية") favours the passages that name that region (dev set: nDCG@10 0.417 -> 0.427;
-        see index/intent.py)."""
+        "المنطقة العربية") favours the passages that name that region (index/intent.py)."""
         match = Gazetteer.with_places().find(query)
         if match.countries:
-            ids = self._view.table.document_country_ids(match.countries, allowed)
-            return (match.countries, [], ids) if len(ids) else ([], [], None)
+            place = replace(filters, document_countries=list(match.countries))
+            ids = self._view.table.allowed_ids(place)
+            return (match.countries, [], place, ids) if ids is not None and len(ids) else ([], [], None, None)
         regions = [r for r in match.regions if r != GLOBAL_REGION]
         if not regions:
-            return [], [], None
-        ids = np.unique(
-            np.concatenate([self._view.regions.ids(self.store, self._view.table, r) for r in regions])
-        )
-        if allowed is not None:
-            ids = np.intersect1d(ids, allowed, assume_unique=True)
-        return ([], regions, ids) if len(ids) else ([], [], None)
+            return [], [], None, None
+        place = replace(filters, named_regions=regions)
+        ids = self._view.table.allowed_ids(place)
+        return ([], regions, place, ids) if ids is not None and len(ids) else ([], [], None, None)
 
     def _ranked(
         self,
@@ -424,7 +429,8 @@ class SearchEngine:
         qlang: str | None,
         mode: str,
         pool: int,
-        allowed: np.ndarray | None,
+        filters: Filters,
+        place_filters: Filters | None = None,
         place_ids: np.ndarray | None = None,
     ) -> tuple[list[tuple[int, float]], list[Translation], dict[str, list[tuple[int, float]]]]:
         """The fused ranking, the query's word translations that joined its BM25 query, and each
@@ -432,10 +438,10 @@ class SearchEngine:
         qvec2, translations = None, []
         if mode == "hybrid" and self.secondary is not None:
             qvec2, translations = self._second_channel_query(query, qlang)
-        boost = place_ids is not None and self.config.place_boost > 0
-        sets = [allowed, place_ids] if boost else [allowed]
+        boost = place_filters is not None and place_ids is not None and self.config.place_boost > 0
+        scopes = [filters, place_filters] if boost else [filters]
         extra = translation_terms(translations)
-        channels, *local = self._channels(query, qlang, mode, pool, sets, qvec2, extra)
+        channels, *local = self._channels(query, qlang, mode, pool, scopes, qvec2, extra)
         if not boost:
             if len(channels) == 1:
                 return next(iter(channels.values())), translations, channels
@@ -452,7 +458,7 @@ class SearchEngine:
         method = self.config.fusion if len(channels) > 1 else "weighted"
         fused = fuse(channels, method, weights)
         bonus = self.config.place_boost if method == "weighted" else self.config.place_boost / (RRF_K + 1)
-        inside = set(place_ids.tolist())
+        inside = set(place_ids.tolist()) if place_ids is not None else set()
         boosted = [(pid, sc + bonus if pid in inside else sc) for pid, sc in fused]
         boosted.sort(key=lambda kv: -kv[1])
         return boosted[: pool * 2], translations, channels
@@ -473,31 +479,29 @@ class SearchEngine:
         qlang: str | None,
         mode: str,
         pool: int,
-        id_sets: list[np.ndarray | None],
+        scopes: list[Filters],
         qvec2: np.ndarray | None,
         extra_terms: list[str] | None = None,
     ) -> list[dict[str, list[tuple[int, float]]]]:
-        """Each channel's top ``pool`` within ``id_sets[0]`` (None: unfiltered), and within each further
-        (place-restricted) set the top of the mode's main channel: e5, or BM25 in lexical mode.
-        ``extra_terms`` (the query's translated terms) join the hybrid BM25 query; lexical mode stays
-        literal, matching the words typed."""
-        out: list[dict[str, list[tuple[int, float]]]] = [{} for _ in id_sets]
+        """Each channel's top ``pool`` within ``scopes[0]``, and within each further (place-restricted)
+        scope the top of the mode's main channel: e5, or BM25 in lexical mode. ``extra_terms`` (the
+        query's translated terms) join the hybrid BM25 query; lexical mode stays literal, matching the
+        words typed."""
+        channels = self._view.channels
+        out: list[dict[str, list[tuple[int, float]]]] = [{} for _ in scopes]
         if mode in ("dense", "hybrid"):
-            for channels, ids in zip(out, id_sets, strict=True):
-                channels["dense"] = self._dense(query, pool, ids)
+            for lists, scope in zip(out, scopes, strict=True):
+                lists["dense"] = self._dense(query, pool, scope)
         if qvec2 is not None:
             # The place-restricted lists come from e5 alone: adding USE's and BM25's changed nothing
-            # on the dev set (nDCG@10 0.427 either way) and USE's costs an exact scan (2-3 ms at 100k).
-            out[0]["dense2"] = self.store.search_dense(
-                qvec2, pool, id_sets[0], model_id=self.secondary.model_id
-            )
+            # on the dev set (docs/experiments.md, place intent).
+            out[0]["dense2"] = channels["use"].search(qvec2, pool, scopes[0])
         if mode == "lexical":
-            lists = self._view.lexical.search_sets(query, pool, id_sets, language=qlang)
-            for channels, ranked in zip(out, lists, strict=True):
-                channels["lexical"] = ranked
+            for lists, scope in zip(out, scopes, strict=True):
+                lists["lexical"] = channels["bm25"].search(query, pool, filters=scope, language=qlang)
         elif mode == "hybrid":
-            out[0]["lexical"] = self._view.lexical.search(
-                query, pool, allowed_ids=id_sets[0], language=qlang, extra_terms=extra_terms or ()
+            out[0]["lexical"] = channels["bm25"].search(
+                query, pool, filters=scopes[0], language=qlang, extra_terms=extra_terms or ()
             )
         return out
 
@@ -516,7 +520,7 @@ class SearchEngine:
         self,
         query: str,
         channels: dict[str, list[tuple[int, float]]],
-        allowed: np.ndarray | None,
+        filters: Filters,
     ) -> tuple[Relevance | None, int | None]:
         """The query's relevance from the raw scores of its nearest passages, and how many of the
         first ``pool`` passages of the e5 and USE channels pass the floor on their own scores: the
@@ -525,7 +529,7 @@ class SearchEngine:
         model = default_model()
         if model is None or model.model_id != self.store.config.model_id or self.secondary is None:
             return None, None
-        e5, use, lexical = self._relevance_inputs(query, channels, allowed)
+        e5, use, lexical = self._relevance_inputs(query, channels, filters)
         if not e5 or not use:
             return Relevance(best=0.0, label="none"), 0
         e5_of, use_of, lexical_of = dict(e5), dict(use), dict(lexical)
@@ -546,20 +550,20 @@ class SearchEngine:
         return relevance, int(passing)
 
     def _relevance_inputs(
-        self, query: str, channels: dict[str, list[tuple[int, float]]], allowed: np.ndarray | None
+        self, query: str, channels: dict[str, list[tuple[int, float]]], filters: Filters
     ) -> tuple[list[tuple[int, float]], list[tuple[int, float]], list[tuple[int, float]]]:
         """The first ``pool`` passages of e5, USE and BM25 with their raw scores: the search's own
         lists, or searched here for a channel the mode did not use."""
         pool = self.config.pool
-        e5 = channels.get("dense") or self._dense(query, pool, allowed)
+        e5 = channels.get("dense") or self._dense(query, pool, filters)
         use = channels.get("dense2")
         if use is None:
             qvec2 = self.secondary.embed_queries([query])[0]
-            use = self.store.search_dense(qvec2, pool, allowed, model_id=self.secondary.model_id)
+            use = self._view.channels["use"].search(qvec2, pool, filters)
         lexical = channels.get("lexical")
-        if lexical is None and self._view.lexical is not None:
-            lexical = self._view.lexical.search(
-                query, pool, allowed_ids=allowed, language=detect_query_language(query)
+        if lexical is None and "bm25" in self._view.channels:
+            lexical = self._view.channels["bm25"].search(
+                query, pool, filters=filters, language=detect_query_language(query)
             )
         return e5[:pool], use[:pool], (lexical or [])[:pool]
 
@@ -567,10 +571,10 @@ class SearchEngine:
         """The relevance model's inputs for a query, as a hybrid search computes them (for fitting)."""
         if not self._pinned:
             return self.pinned().relevance_features(query, filters)
-        allowed = self._view.table.allowed_ids(filters or Filters())
+        filters = filters or Filters()
         qlang = detect_query_language(query)
-        _, _, channels = self._ranked(query, qlang, "hybrid", self.config.pool, allowed)
-        e5, use, lexical = self._relevance_inputs(query, channels, allowed)
+        _, _, channels = self._ranked(query, qlang, "hybrid", self.config.pool, filters)
+        e5, use, lexical = self._relevance_inputs(query, channels, filters)
         return relevance_features(
             max((s for _, s in e5), default=0.0),
             max((s for _, s in use), default=0.0),
@@ -578,21 +582,20 @@ class SearchEngine:
             query,
         )
 
-    def _dense(self, query: str, pool: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+    def _dense(self, query: str, pool: int, filters: Filters) -> list[tuple[int, float]]:
         qvec = self.query_vector(query)
+        e5 = self._view.channels["e5"]
         if self.config.dense_strategy == "global" or len(self._view.table.languages) < 2:
-            return self.store.search_dense(qvec, pool, allowed)
+            return e5.search(qvec, pool, filters)
         # Per-language retrieval counters e5's preference for passages in the query's own language:
         # each language competes only with itself, then the lists are merged.
         lists = []
-        for code, lang in enumerate(self._view.table.languages):
-            rows = self._view.table.language == code
-            ids = self._view.table.ids[rows]
-            if allowed is not None:
-                ids = np.intersect1d(ids, allowed, assume_unique=True)
-            if len(ids) == 0:
+        for lang in self._view.table.languages:
+            if filters.languages and lang not in filters.languages:
                 continue
-            lists.append((lang, self.store.search_dense(qvec, pool, ids)))
+            ranked = e5.search(qvec, pool, replace(filters, languages=[lang]))
+            if ranked:
+                lists.append((lang, ranked))
         return merge_language_lists(lists, self.config.dense_strategy, pool)
 
     # ------------------------------------------------------------------ facets and suggest
@@ -682,6 +685,21 @@ def _check_model(store: IndexStore, embedder: Any, settings: Settings) -> None:
             f"but queries would be embedded with {embedder.model_id}; they cannot be compared. "
             "Set --embedder / HOUSING_KB_EMBEDDER to the index's model or rebuild the index."
         )
+
+
+def embedded_channels(store: IndexStore, table: FilterTable, lexical: Any, secondary: Any) -> dict[str, Any]:
+    """The embedded backend's channels: FAISS for e5 and USE, bm25s for BM25, filtered by ``table``."""
+    from housing_kb.index.adapters.faiss_vectors import FaissChannel
+    from housing_kb.index.lexical import LexicalChannel
+
+    e5, basis = store.dense_channel(None)
+    channels: dict[str, Any] = {"e5": FaissChannel(e5, table, basis)}
+    if secondary is not None:
+        use, basis2 = store.dense_channel(secondary.model_id)
+        channels["use"] = FaissChannel(use, table, basis2)
+    if lexical is not None:
+        channels["bm25"] = LexicalChannel(lexical, table)
+    return channels
 
 
 def _open_lexical(store: IndexStore) -> Any:

@@ -9,7 +9,8 @@ import pytest
 from conftest import document_record
 
 from housing_kb.index.adapters.faiss_vectors import FaissChannel
-from housing_kb.index.filters import Filters, FilterTable
+from housing_kb.index.filters import Filters
+from housing_kb.index.intent import filter_table_with_mentions
 from housing_kb.index.lexical import LexicalChannel
 from housing_kb.index.lexical_sync import open_lexical, sync_lexical
 from housing_kb.index.protocols import LexicalIndex, VectorIndex
@@ -23,7 +24,7 @@ milvus = pytest.importorskip(
 DIM = 8
 CONFIG = IndexConfig(model_id="test-model", dim=DIM, chunker={"target": 10})
 WORDS = {
-    "en": ["tenure", "security", "eviction", "rent", "housing", "informal", "settlement", "upgrading"],
+    "en": ["tenure", "security", "eviction", "rent", "housing", "informal", "settlement", "Africa"],
     "es": ["tenencia", "seguridad", "desalojo", "alquiler", "vivienda", "informal", "asentamiento"],
     "zh": ["住房", "公积金", "租赁", "保障", "棚户区", "改造"],
 }
@@ -71,7 +72,7 @@ def backends(tmp_path_factory):
         store.replace_document(*_doc(*args), tags_version="v1")
     store.sync_faiss()
     sync_lexical(store, show_progress=False)
-    table = FilterTable.from_store(store)
+    table, _ = filter_table_with_mentions(store)
     lexical = open_lexical(store)
     target = milvus.MilvusTarget(uri=str(root / "milvus.db"), prefix="t")
     written = milvus.migrate(store, table, lexical, target)
@@ -91,6 +92,9 @@ FILTERS = [
     Filters(document_ids=["chn-reg", "zaf-case"]),
     Filters(components=["security_of_tenure"], min_confidence=0.5),
     Filters(countries=["FRA"]),  # valid, no passage
+    # the restrictions the engine adds for a query's place intent
+    Filters(document_countries=["KEN", "BRA"]),
+    Filters(named_regions=["africa"]),
 ]
 
 
@@ -135,6 +139,12 @@ def test_bm25_channel_gives_the_same_hits_for_the_same_filters(backends, filters
         assert {p for p, s in got if s > cut + 1e-4} == {p for p, s in want if s > cut + 1e-4}
 
 
+def test_some_passages_name_a_region(backends):
+    _, table, _, _, _ = backends
+    named = table.allowed_ids(Filters(named_regions=["africa"]))
+    assert 0 < len(named) < len(table)  # the region filter above is not vacuous
+
+
 def test_a_filter_value_with_a_quote_stays_a_literal(backends):
     _, _, _, index, _ = backends
     hostile = Filters(document_ids=['ken-law" or doc_id != "'])
@@ -147,3 +157,50 @@ def test_collections_of_another_configuration_are_refused(backends):
     other = {**milvus.milvus_stamp(store), "model": "another-model"}
     with pytest.raises(milvus.MilvusConfigMismatch, match="model"):
         index.check(other)
+
+
+# ----------------------------------------------------------------------------- the engine on Milvus
+from test_api import api_settings  # noqa: E402, F401  (the small real index of the API tests)
+
+ENGINE_QUERIES = [
+    ("How do residents of Mukuru face eviction?", None),
+    ("租赁合同登记备案", None),
+    ("وزارة الإسكان", None),
+    ("cooperativa de vivienda", None),
+    ("informal settlements in Kenya", None),  # place intent: a country
+    ("informal settlements in Africa", None),  # place intent: a region
+    ("flooding", Filters(countries=["UGA", "KEN"])),
+    ("housing law", Filters(document_types=["law"], year_from=2020)),
+    ("housing", Filters(languages=["zh", "ar"])),
+]
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_the_search_engine_answers_alike_on_both_backends(api_settings, e5_embedder, tmp_path):  # noqa: F811
+    """The whole engine (translation, per-language lists, place intent, relevance) on Milvus's
+    channels, every restriction pushed down as an expression, gives the embedded engine's hits."""
+    import dataclasses
+
+    from housing_kb.index.search import SearchEngine
+
+    engine = SearchEngine.open(api_settings, embedder=e5_embedder)
+    target = milvus.MilvusTarget(uri=str(tmp_path / "engine.db"), prefix="engine")
+    milvus.migrate(engine.store, engine.filter_table, engine.lexical, target)
+    index = milvus.MilvusIndex.connect(target)
+    embedded = engine.pinned()
+    on_milvus = engine.pinned()
+    on_milvus._view = dataclasses.replace(on_milvus.view, channels=index.search_channels())
+    assert set(on_milvus.view.channels) == set(embedded.view.channels) == {"e5", "use", "bm25"}
+    boosted: set[str] = set()
+    for query, filters in ENGINE_QUERIES:
+        for mode in ("hybrid", "dense", "lexical"):
+            want = embedded.search(query, k=10, filters=filters, mode=mode)
+            got = on_milvus.search(query, k=10, filters=filters, mode=mode)
+            assert [h.passage_id for h in got.hits] == [h.passage_id for h in want.hits], (query, mode)
+            assert got.boosted_countries == want.boosted_countries
+            assert got.boosted_regions == want.boosted_regions
+            assert got.total == want.total
+            boosted |= set(got.boosted_countries) | set(got.boosted_regions)
+    assert {"KEN", "africa"} <= boosted  # the place-intent restrictions were exercised
+    index.client.close()

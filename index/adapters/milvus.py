@@ -80,6 +80,8 @@ def expression(f: Filters) -> str:
     for values, field in (
         (f.regions, "regions"),
         (f.countries, "countries"),
+        ([c.upper() for c in f.document_countries], "doc_countries"),
+        (f.named_regions, "named_regions"),
     ):
         if values:
             parts.append(f"array_contains_any({field}, {_list(values)})")
@@ -152,6 +154,7 @@ class MilvusChannel:
             ("countries", MAX_COUNTRIES),
             ("doc_countries", MAX_COUNTRIES),
             ("regions", MAX_LABELS),
+            ("named_regions", MAX_LABELS),
             ("components", MAX_LABELS),
             ("stages", MAX_LABELS),
         ):
@@ -340,6 +343,15 @@ class MilvusIndex:
 
     def lexical(self) -> MilvusLexicalIndex:
         return MilvusLexicalIndex(self.channel("bm25"))
+
+    def search_channels(self) -> dict[str, MilvusVectorIndex | MilvusLexicalIndex]:
+        """The channels by the names the search engine asks for (``IndexView.channels``)."""
+        out: dict[str, MilvusVectorIndex | MilvusLexicalIndex] = {"e5": self.vectors("e5")}
+        if self.client.has_collection(self.channel("use").name):
+            out["use"] = self.vectors("use")
+        if self.client.has_collection(self.channel("bm25").name):
+            out["bm25"] = self.lexical()
+        return out
 
     def records(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         return self.channel("e5").records(ids)
