@@ -21,14 +21,16 @@ def migrate(
         str | None,
         typer.Option(
             help="Milvus: a server URI (http://host:19530) or a milvus-lite file "
-            "(default: milvus.db beside the index).",
-            envvar="HOUSING_KB_MILVUS_URI",
+            "[default: HOUSING_KB_MILVUS_URI, else milvus.db beside the index].",
         ),
     ] = None,
     token: Annotated[
-        str, typer.Option(help="Milvus token (user:password).", envvar="HOUSING_KB_MILVUS_TOKEN")
-    ] = "",
-    prefix: Annotated[str, typer.Option(help="Collection name prefix.")] = "housing_kb",
+        str | None, typer.Option(help="Milvus token, user:password [default: HOUSING_KB_MILVUS_TOKEN].")
+    ] = None,
+    prefix: Annotated[
+        str | None,
+        typer.Option(help="Collection name prefix [default: HOUSING_KB_MILVUS_PREFIX, else housing_kb]."),
+    ] = None,
     index: IndexOpt = None,
 ) -> None:
     """Copy the embedded index (FAISS vectors, BM25 weights, filterable fields, passage texts and
@@ -48,7 +50,11 @@ def migrate(
 
     s = _settings(index)
     store = IndexStore.open(s.index_dir, readonly=True)
-    target = MilvusTarget(uri=uri or str(s.index_dir.parent / "milvus.db"), token=token, prefix=prefix)
+    target = MilvusTarget(
+        uri=uri or s.milvus_target_uri,
+        token=s.milvus_token if token is None else token,
+        prefix=prefix or s.milvus_prefix,
+    )
     bars: dict[str, tqdm] = {}
 
     def progress(channel: str, done: int, total: int) -> None:
@@ -60,4 +66,4 @@ def migrate(
     for bar in bars.values():
         bar.close()
     summary = ", ".join(f"{channel} {n}" for channel, n in written.items())
-    typer.echo(f"copied into Milvus at {target.uri} (prefix {prefix}): {summary} passages")
+    typer.echo(f"copied into Milvus at {target.uri} (prefix {target.prefix}): {summary} passages")

@@ -66,6 +66,17 @@ def _query_engine() -> str:
     return value
 
 
+BACKENDS = ("embedded", "milvus")
+
+
+def _backend() -> str:
+    """HOUSING_KB_BACKEND, validated."""
+    value = os.environ.get("HOUSING_KB_BACKEND", "").strip().lower() or BACKENDS[0]
+    if value not in BACKENDS:
+        raise ValueError(f"HOUSING_KB_BACKEND must be one of {', '.join(BACKENDS)}, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where things live. Every field has an environment variable and a CLI option."""
@@ -92,6 +103,15 @@ class Settings:
     query_engine: str = "onnx"
     #: The data directory, when it is not the index's parent (a contribution's staging index).
     data_root: Path | None = None
+    #: Where search runs (HOUSING_KB_BACKEND): "embedded" (FAISS and bm25s in the process) or
+    #: "milvus" (the collections `housing-kb migrate --to milvus` wrote; docs/architecture.md).
+    backend: str = "embedded"
+    #: The Milvus deployment (HOUSING_KB_MILVUS_URI: http://host:19530, or a milvus-lite file;
+    #: default: milvus.db beside the index), its token (HOUSING_KB_MILVUS_TOKEN, user:password) and
+    #: collection name prefix (HOUSING_KB_MILVUS_PREFIX).
+    milvus_uri: str = ""
+    milvus_token: str = ""
+    milvus_prefix: str = "housing_kb"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -104,7 +124,16 @@ class Settings:
             embedder=os.environ.get("HOUSING_KB_EMBEDDER", d.embedder),
             second_embedder=os.environ.get("HOUSING_KB_SECOND_EMBEDDER", d.second_embedder),
             query_engine=_query_engine(),
+            backend=_backend(),
+            milvus_uri=os.environ.get("HOUSING_KB_MILVUS_URI", "").strip(),
+            milvus_token=os.environ.get("HOUSING_KB_MILVUS_TOKEN", "").strip(),
+            milvus_prefix=os.environ.get("HOUSING_KB_MILVUS_PREFIX", "").strip() or d.milvus_prefix,
         )
+
+    @property
+    def milvus_target_uri(self) -> str:
+        """The Milvus URI, defaulting to a milvus-lite file beside the index."""
+        return self.milvus_uri or str(self.index_dir.parent / "milvus.db")
 
     @property
     def models_dir(self) -> Path:

@@ -138,6 +138,8 @@ class SearchEngine:
         #: Why the index now at the path was not taken up (another model), else None.
         self.refused_swap: str | None = None
         self.config = SearchConfig()
+        #: The Milvus connection when the backend is Milvus (one per engine, shared by its views).
+        self._milvus: Any = None
         _single_threaded_faiss()
         _single_threaded_blas()
         self._view = self._load_view(store)
@@ -205,8 +207,29 @@ class SearchEngine:
             secondary=secondary,
             catching_up=catching_up,
             regions=regions,
-            channels=embedded_channels(store, table, lexical, secondary),
+            channels=self._channels_of(store, table, lexical, secondary),
         )
+
+    def _channels_of(
+        self, store: IndexStore, table: FilterTable, lexical: Any, secondary: Any
+    ) -> dict[str, Any]:
+        """The search channels of the configured backend, for this state of the index."""
+        if self.settings.backend != "milvus":
+            return embedded_channels(store, table, lexical, secondary)
+        from housing_kb.index.adapters.milvus import MilvusIndex, MilvusTarget, milvus_stamp
+
+        if self._milvus is None:
+            s = self.settings
+            self._milvus = MilvusIndex.connect(
+                MilvusTarget(uri=s.milvus_target_uri, token=s.milvus_token, prefix=s.milvus_prefix)
+            )
+        self._milvus.check(milvus_stamp(store))  # collections of another state are refused, not mixed
+        channels = self._milvus.search_channels()
+        if secondary is None:
+            channels.pop("use", None)
+        if lexical is None:
+            channels.pop("bm25", None)
+        return channels
 
     def _second_channel(self, store: IndexStore, passages: int) -> tuple[Any, dict[str, str]]:
         """The second channel's embedder when its vectors cover every passage; otherwise None, with the

@@ -4,6 +4,13 @@ the embedded index without re-embedding; collections of another configuration ar
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
 import numpy as np
 import pytest
 from conftest import document_record
@@ -204,3 +211,106 @@ def test_the_search_engine_answers_alike_on_both_backends(api_settings, e5_embed
             boosted |= set(got.boosted_countries) | set(got.boosted_regions)
     assert {"KEN", "africa"} <= boosted  # the place-intent restrictions were exercised
     index.client.close()
+
+
+def _wait_for(url: str, process: subprocess.Popen, seconds: float = 240) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args} exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {seconds} s")
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_two_api_processes_on_one_milvus_answer_identically(api_settings, e5_embedder, tmp_path):  # noqa: F811
+    """milvus-lite as a local server, the index migrated into it over gRPC, and two `housing-kb serve`
+    processes with HOUSING_KB_BACKEND=milvus: the same requests get the same answers, which are the
+    embedded engine's."""
+    from conftest import free_port, serve_in_thread
+
+    from housing_kb.index.search import SearchEngine
+
+    milvus_port = free_port()
+    uri = f"http://127.0.0.1:{milvus_port}"
+    lite = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "milvus-lite"),
+            "server",
+            "--data-dir",
+            str(tmp_path / "lite"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(milvus_port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    servers: list[subprocess.Popen] = []
+    try:
+        engine = SearchEngine.open(api_settings, embedder=e5_embedder)
+        deadline = time.time() + 60
+        while True:  # the gRPC server is up when a client connects
+            try:
+                milvus.migrate(
+                    engine.store, engine.filter_table, engine.lexical, milvus.MilvusTarget(uri=uri)
+                )
+                break
+            except Exception:
+                if time.time() > deadline or lite.poll() is not None:
+                    raise
+                time.sleep(0.5)
+        env = os.environ | {
+            "HOUSING_KB_INDEX": str(api_settings.index_dir),
+            "HOUSING_KB_CACHE": str(api_settings.cache_dir),
+            "HOUSING_KB_BACKEND": "milvus",
+            "HOUSING_KB_MILVUS_URI": uri,
+            "HOUSING_KB_RATE_LIMIT": "off",
+            "HOUSING_KB_WORKER": "off",
+        }
+        urls = []
+        for _ in range(2):
+            port = free_port()
+            servers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "housing_kb.api.cli", "serve", "--port", str(port)],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        for url, process in zip(urls, servers, strict=True):
+            _wait_for(f"{url}/v1/health", process)
+        requests = [
+            {"q": "How do residents of Mukuru face eviction?"},
+            {"q": "租赁合同登记备案", "language": "zh"},
+            {"q": "informal settlements in Kenya", "region": "africa"},
+            {"q": "housing law", "document_type": "law", "year_from": 2020},
+        ]
+        from housing_kb.api.app import create_app
+
+        with serve_in_thread(create_app(api_settings, engine=engine, worker=False)) as embedded_url:
+            for params in requests:
+                answers = [
+                    httpx.get(f"{url}/v1/search", params=params, timeout=120).json()
+                    for url in [*urls, embedded_url]
+                ]
+                ids = [[h["passage_id"] for h in a["hits"]] for a in answers]
+                assert ids[0] and ids[0] == ids[1] == ids[2], params
+                assert [h["score"] for h in answers[0]["hits"]] == [h["score"] for h in answers[1]["hits"]]
+    finally:
+        for process in [*servers, lite]:
+            process.terminate()
+        for process in [*servers, lite]:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -32,6 +32,7 @@ from housing_kb.index.analysis import analyze_query
 from housing_kb.index.filters import Filters
 from housing_kb.index.language_neutral import project_out
 from housing_kb.index.protocols import PassageFields
+from housing_kb.index.store import IndexError_
 from housing_kb.schema.vocabulary import KINDS
 
 #: Rows per insert: large enough to amortise a round trip, small enough for a gRPC message.
@@ -49,8 +50,9 @@ STAMP_PROPERTY = "housing_kb.stamp"
 MAX_K = 16384
 
 
-class MilvusConfigMismatch(Exception):
-    """The collections were written for another model or configuration."""
+# mypy sees the project's mapped packages (housing_kb.index -> index/) as untyped imports.
+class MilvusConfigMismatch(IndexError_):  # type: ignore[misc]
+    """The collections were written for another model, configuration or state of the index."""
 
 
 def expression(f: Filters) -> str:
