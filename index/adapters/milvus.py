@@ -340,11 +340,17 @@ class MilvusIndex:
             )
 
     def vectors(self, name: str) -> MilvusVectorIndex:
-        channel = self.channel(name)
+        channel = self._loaded(self.channel(name))
         return MilvusVectorIndex(channel, self._read_basis(channel.name))
 
     def lexical(self) -> MilvusLexicalIndex:
-        return MilvusLexicalIndex(self.channel("bm25"))
+        return MilvusLexicalIndex(self._loaded(self.channel("bm25")))
+
+    def _loaded(self, channel: MilvusChannel) -> MilvusChannel:
+        # Milvus serves a collection only once it is loaded into memory; one written by another
+        # process, or kept across a restart of Milvus, starts released.
+        self.client.load_collection(channel.name)
+        return channel
 
     def search_channels(self) -> dict[str, MilvusVectorIndex | MilvusLexicalIndex]:
         """The channels by the names the search engine asks for (``IndexView.channels``)."""
@@ -356,7 +362,7 @@ class MilvusIndex:
         return out
 
     def records(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        return self.channel("e5").records(ids)
+        return self._loaded(self.channel("e5")).records(ids)
 
     def write_basis(self, channel: str, basis: np.ndarray) -> None:
         name = f"{self.target.prefix}_{channel}_basis"
@@ -371,6 +377,7 @@ class MilvusIndex:
         name = f"{channel_name}_basis"
         if not self.client.has_collection(name):
             return None
+        self.client.load_collection(name)
         rows = self.client.query(name, filter="id >= 0", output_fields=["vector"])
         rows.sort(key=lambda r: r["id"])
         return np.asarray([r["vector"] for r in rows], dtype=np.float32)
