@@ -5,14 +5,15 @@ Every route depends on :func:`reader` or on ``require(role)``. Reading is public
 ``limits`` library's moving window, in process memory by default or in a shared store
 (``HOUSING_KB_RATE_LIMIT_STORAGE=redis://...``) when several servers must count together.
 
->>> _limit("HOUSING_KB_UNSET_FOR_DOCTEST", "10/second").amount
+>>> _limit("10/second").amount
 10
+>>> _limit("off") is None
+True
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,10 +22,7 @@ from fastapi import Request
 from limits import RateLimitItem, parse, storage, strategies
 
 from housing_kb.api.keys import ApiKey, KeyStore, Role, role_allows
-
-DEFAULT_RATE_LIMIT = "300/minute"
-DEFAULT_KEY_RATE_LIMIT = "1200/minute"
-_OFF = ("", "0", "off", "none", "false", "no")
+from housing_kb.config import RATE_LIMIT_OFF, Settings
 
 
 class AccessDenied(Exception):
@@ -42,14 +40,9 @@ class RateLimited(Exception):
         super().__init__(message)
 
 
-def _limit(variable: str, default: str) -> RateLimitItem | None:
-    raw = os.environ.get(variable, default).strip()
-    if raw.lower() in _OFF:
-        return None
-    try:
-        return parse(raw)
-    except ValueError as exc:
-        raise ValueError(f'{variable}={raw!r} is not a rate such as "300/minute" or "10/second"') from exc
+def _limit(rate: str) -> RateLimitItem | None:
+    """The limit a setting names (already validated by :class:`Settings`), or None when it is off."""
+    return None if rate.strip().lower() in RATE_LIMIT_OFF else parse(rate)
 
 
 @dataclass
@@ -64,14 +57,15 @@ class AccessPolicy:
     limiter: strategies.RateLimiter | None = None
 
     @classmethod
-    def from_env(cls, keys: KeyStore) -> AccessPolicy:
-        uri = os.environ.get("HOUSING_KB_RATE_LIMIT_STORAGE", "memory://")
+    def from_settings(cls, settings: Settings, keys: KeyStore) -> AccessPolicy:
         return cls(
             keys=keys,
-            require_key=os.environ.get("HOUSING_KB_REQUIRE_KEY", "").strip().lower() in ("1", "true", "yes"),
-            per_address=_limit("HOUSING_KB_RATE_LIMIT", DEFAULT_RATE_LIMIT),
-            per_key=_limit("HOUSING_KB_KEY_RATE_LIMIT", DEFAULT_KEY_RATE_LIMIT),
-            limiter=strategies.MovingWindowRateLimiter(storage.storage_from_string(uri)),
+            require_key=settings.require_key,
+            per_address=_limit(settings.rate_limit),
+            per_key=_limit(settings.key_rate_limit),
+            limiter=strategies.MovingWindowRateLimiter(
+                storage.storage_from_string(settings.rate_limit_storage)
+            ),
         )
 
     def key_of(self, request: Request) -> ApiKey | None:

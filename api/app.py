@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,12 +22,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from housing_kb import __version__
 from housing_kb.api.access import AccessDenied, AccessPolicy, RateLimited, reader
 from housing_kb.api.contributions import ContributionStore
-from housing_kb.api.guards import MAX_BODY_BYTES, BodyLimit, TrustedHostMiddleware, allowed_hosts
+from housing_kb.api.guards import BodyLimit, TrustedHostMiddleware, allowed_hosts
 from housing_kb.api.keys import KeyStore
 from housing_kb.api.routers import admin, answers, contributions, countries, documents, meta, search
 from housing_kb.api.throttle import Busy
 from housing_kb.api.worker import Worker, WorkerThread
-from housing_kb.config import Settings, env_int, env_off
+from housing_kb.config import Settings
 from housing_kb.index.filters import InvalidFilter
 from housing_kb.index.search import SearchEngine
 from housing_kb.index.store import IndexError_
@@ -38,11 +37,6 @@ STATIC_DIR = Path(__file__).parent / "static"
 API_PREFIX = "/v1"
 #: Routers that were served without a prefix before /v1: their old paths stay for one release, deprecated.
 READING_ROUTERS = (search.router, documents.router, meta.router, answers.router)
-
-
-def cors_origins_from_env() -> list[str]:
-    raw = os.environ.get("HOUSING_KB_CORS_ORIGINS", "")
-    return [o.strip() for o in raw.split(",") if o.strip()]
 
 
 def create_app(
@@ -58,10 +52,11 @@ def create_app(
     ``bind`` is the address the server listens on: with ``HOUSING_KB_ALLOWED_HOSTS`` unset, the
     ``Host`` header must name it or a loopback name (api/guards.py). ``worker`` runs the contribution
     worker in a thread of the server while it serves (default: unless ``HOUSING_KB_WORKER=off``, for a
-    deployment that runs ``housing-kb worker`` processes instead), or this :class:`Worker`."""
+    deployment that runs ``housing-kb worker`` processes instead), or this :class:`Worker`. Every other
+    setting comes from ``settings`` (``cors_origins``, when given, replaces HOUSING_KB_CORS_ORIGINS)."""
     settings = settings or Settings.from_env()
     if worker is None:
-        worker = not env_off("HOUSING_KB_WORKER")
+        worker = settings.worker
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -95,11 +90,12 @@ def create_app(
         engine.warm_up()
     app.state.engine = engine
     app.state.settings = settings
-    app.state.access = AccessPolicy.from_env(KeyStore(settings.platform_db))
+    app.state.access = AccessPolicy.from_settings(settings, KeyStore(settings.platform_db))
     app.state.contributions = ContributionStore(settings.platform_db)
-    app.state.max_upload_bytes = env_int("HOUSING_KB_MAX_UPLOAD_MB", 50, minimum=1) * 1024 * 1024
-    app.state.allow_private_urls = os.environ.get("HOUSING_KB_ALLOW_PRIVATE_URLS", "") == "1"
-    origins = cors_origins if cors_origins is not None else cors_origins_from_env()
+    app.state.max_upload_bytes = settings.max_upload_mb * 1024 * 1024
+    app.state.allow_private_urls = settings.allow_private_urls
+    answers.limit_briefs(settings)
+    origins = cors_origins if cors_origins is not None else list(settings.cors_origins)
     if origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["*"]
@@ -107,13 +103,13 @@ def create_app(
     # The last added runs first: a foreign Host is refused before its body is read.
     app.add_middleware(
         BodyLimit,
-        max_bytes=env_int("HOUSING_KB_MAX_BODY_BYTES", MAX_BODY_BYTES, minimum=1024),
+        max_bytes=settings.max_body_bytes,
         uploads=(f"{API_PREFIX}/documents",),
         max_upload_bytes=app.state.max_upload_bytes,
     )
     app.add_middleware(
         TrustedHostMiddleware,
-        allowed_hosts=allowed_hosts(bind, os.environ.get("HOUSING_KB_ALLOWED_HOSTS", "")),
+        allowed_hosts=allowed_hosts(bind, ",".join(settings.allowed_hosts)),
     )
 
     @app.exception_handler(InvalidFilter)

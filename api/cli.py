@@ -19,10 +19,8 @@ from __future__ import annotations
 import gc as garbage_collector
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -30,7 +28,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from housing_kb.config import DEFAULT_SECOND_EMBEDDER as DEFAULT_SECOND
-from housing_kb.config import Settings
+from housing_kb.config import ConfigError, Settings, current_settings
 
 app = typer.Typer(
     name="housing-kb",
@@ -101,12 +99,20 @@ def _settings(
         changes["manifest_path"] = manifest
     if embedder:
         changes["embedder"] = embedder
-    return replace(s, **changes)
+    return s.with_(**changes) if changes else s
 
 
 def _fail(message: str, code: int = 2) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def _debug() -> bool:
+    """HOUSING_KB_DEBUG (a value that is not on or off is an error of its own: off)."""
+    try:
+        return current_settings().debug
+    except ConfigError:
+        return False
 
 
 def user_errors(func: F) -> F:
@@ -120,7 +126,7 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except (IndexError_, ManifestError, FileNotFoundError, ValueError) as exc:
-            if os.environ.get("HOUSING_KB_DEBUG"):
+            if _debug():
                 raise
             _fail(str(exc))
         except KeyboardInterrupt:
@@ -222,7 +228,7 @@ def ingest(
 
     s = _settings(index, corpus_dir, manifest, embedder)
     if second_embedder:
-        s = replace(s, second_embedder=second_embedder)
+        s = s.with_(second_embedder=second_embedder)
     # The manifest first: a broken file is reported at once, not after loading the models. A bad
     # entry fails alone (listed with the run's failures); the rest is ingested.
     declared = collection_manifest(s.manifest_path, s.platform_db)
@@ -357,7 +363,7 @@ def search(
         "year_from": year_from,
         "year_to": year_to,
     }
-    remote = Server.from_option(server)
+    remote = Server.from_option(server, _settings())
     if remote is not None:
         from housing_kb.api.remote import hit_from_api
 
@@ -569,12 +575,10 @@ def serve(
     """Serve the HTTP API (/search, /facets, /documents, /passages, /suggest, /health, /docs) and the search page."""
     import uvicorn
 
-    from housing_kb.api.app import cors_origins_from_env, create_app
+    from housing_kb.api.app import create_app
 
     s = _settings(index, embedder=embedder)
-    application = create_app(
-        s, cors_origins=list(cors_origin) if cors_origin else cors_origins_from_env(), bind=host
-    )
+    application = create_app(s, cors_origins=list(cors_origin) if cors_origin else None, bind=host)
     typer.echo(f"Serving {s.index_dir} on http://{host}:{port}/ (API docs at /docs). Ctrl-C to stop.")
     uvicorn.run(application, host=host, port=port, log_level="warning")
 

@@ -52,7 +52,7 @@ def ask(
 
     if group_by not in ("auto", "country", "component", "none"):
         _fail(f"--group-by must be auto, country, component or none (got {group_by!r})")
-    remote = Server.from_option(server)
+    remote = Server.from_option(server, _settings())
     if remote is not None:
         data = remote.get_json(
             "/v1/ask",
@@ -67,7 +67,7 @@ def ask(
         )
     else:
         try:
-            llm = LLMConfig.from_env() if synthesis else None
+            llm = LLMConfig.from_settings(_settings(index, embedder=embedder)) if synthesis else None
         except SynthesisError as exc:
             _fail(str(exc))
         data = answer_question(
@@ -118,7 +118,7 @@ def examples(
         "same_region": same_region,
         "shared_components": shared_components,
     }
-    remote = Server.from_option(server)
+    remote = Server.from_option(server, _settings())
     if remote is not None:
         data = remote.get_json("/v1/examples", params | {"q": topic, "passage_id": passage})
     else:
@@ -153,12 +153,13 @@ def brief(
     server: ServerOpt = None,
 ) -> None:
     """A cited evidence brief: summary, evidence per adequacy component, examples, gap map, references."""
-    from housing_kb.index.briefs import FORMATS, build_brief, heatmap_png, render_brief, slug
+    from housing_kb.index.briefs import FORMATS, build_brief, render_brief, slug
+    from housing_kb.index.gaps import heatmap_png
 
     if fmt not in FORMATS:
         _fail(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
     out = output or Path(f"brief-{slug(topic)}.{FORMATS[fmt][1]}")
-    remote = Server.from_option(server)
+    remote = Server.from_option(server, _settings())
     if remote is not None:
         body = {"topic": topic, "format": fmt, "examples": examples_n, "per_component": per_component}
         body["force"] = force

@@ -67,7 +67,7 @@ def country(
 ) -> None:
     """A country housing profile: the SDG housing figures (latest, trend, urban/rural, region, world, source)
     and what the collection holds about the country, with its evidence gaps."""
-    remote = Server.from_option(server)
+    remote = Server.from_option(server, _settings())
     if remote is not None:
         profile = remote.get_json(f"/v1/countries/{iso3.strip().upper()}", {})
     else:

@@ -46,7 +46,7 @@ def gists(
     if not language or not texts:
         return [None] * len(texts), None
     try:
-        config = LLMConfig.from_env()
+        config = LLMConfig.from_settings(engine.settings)
     except SynthesisError as exc:
         return [None] * len(texts), str(exc)
     if config is None:

@@ -2,25 +2,23 @@
 ``ask``, ``examples`` and ``brief`` call its HTTP API instead of opening the index, and print what
 they would print locally (the server already holds the models and the index in memory).
 
->>> server = Server.from_option("http://127.0.0.1:8000")    # doctest: +SKIP
+>>> server = Server.from_option("http://127.0.0.1:8000", Settings())    # doctest: +SKIP
 >>> server.get_json("/v1/search", {"q": "security of tenure", "k": 3})["hits"][0]["passage_id"]  # doctest: +SKIP
 'ohchr-fs21:12:3f2a9c1b'
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from housing_kb.config import Settings
 from housing_kb.index.hits import DocumentRef, Hit
 
-#: Environment variable naming a running server the CLI should use.
+#: The setting naming a running server the CLI should use (Settings.server).
 SERVER_ENV = "HOUSING_KB_SERVER"
-#: Environment variable holding the API key to send, for a server that needs one to read.
-API_KEY_ENV = "HOUSING_KB_API_KEY"
 #: Seconds to wait for an answer; a brief as PDF is the slowest request.
 TIMEOUT_S = 120.0
 
@@ -32,21 +30,23 @@ class ServerError(ValueError):
 @dataclass(frozen=True)
 class Server:
     url: str
+    #: The API key sent as a bearer token (HOUSING_KB_API_KEY), for a server that needs one to read.
+    api_key: str = field(default="", repr=False)
 
     @classmethod
-    def from_option(cls, option: str | None) -> Server | None:
-        """The server named by ``--server``, else by ``HOUSING_KB_SERVER``, else None (work locally)."""
-        url = (option or os.environ.get(SERVER_ENV, "")).strip().rstrip("/")
+    def from_option(cls, option: str | None, settings: Settings) -> Server | None:
+        """The server named by ``--server``, else by ``HOUSING_KB_SERVER`` (``settings.server``), else
+        None (work locally); it is sent ``settings.api_key``."""
+        url = (option or settings.server).strip().rstrip("/")
         if not url:
             return None
         if not url.startswith(("http://", "https://")):
             raise ServerError(f"--server / {SERVER_ENV} must be an http(s) URL (got {url!r})")
-        return cls(url)
+        return cls(url, api_key=settings.api_key)
 
     def _call(self, method: str, path: str, params: dict[str, Any], body: dict[str, Any] | None = None):
         query = {k: v for k, v in params.items() if v is not None and v != []}
-        key = os.environ.get(API_KEY_ENV, "").strip()
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         try:
             response = httpx.request(
                 method, self.url + path, params=query, json=body, headers=headers, timeout=TIMEOUT_S

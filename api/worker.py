@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +153,7 @@ class Worker:
     def _process(self, job: Job, contribution: Contribution) -> None:
         staging = self.staging_dir(contribution.document_id)
         shutil.rmtree(staging, ignore_errors=True)
-        staged = replace(self.settings, index_dir=staging / "index", data_root=self.settings.data_dir)
+        staged = self.settings.with_(index_dir=staging / "index", data_root=self.settings.data_dir)
         report = self._ingest(
             staged,
             contribution,

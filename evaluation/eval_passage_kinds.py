@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 from sklearn.metrics import cohen_kappa_score
@@ -104,7 +103,7 @@ def index_report(index_dir: Path | None) -> dict:
 
     settings = Settings.from_env()
     if index_dir is not None:
-        settings = replace(settings, index_dir=index_dir)
+        settings = settings.with_(index_dir=index_dir)
     engine = SearchEngine.open(settings, load_query_embedder(settings))
     kinds = Counter(KINDS[k] for k in engine.filter_table.kind.tolist())
     total = sum(kinds.values())

@@ -600,7 +600,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     settings = Settings.from_env()
     if args.index:
-        settings = replace(settings, index_dir=args.index)
+        settings = settings.with_(index_dir=args.index)
     try:
         questions = load_questions(args.questions or default_questions_path(settings))
         return _evaluate(args, settings, questions)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.index is not None:
-        settings = replace(settings, index_dir=args.index)
+        settings = settings.with_(index_dir=args.index)
     engine = SearchEngine.open(settings, load_query_embedder(settings))
     if engine.secondary is None:
         raise SystemExit("the index has no USE channel: run `housing-kb ingest` first")

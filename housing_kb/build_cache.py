@@ -39,9 +39,9 @@ def cache_key(parts: Iterable[str | bytes | Path]) -> str:
 
 def cached(kind: str, parts: Iterable[str | bytes | Path], build: Callable[[], T]) -> T:
     """``build()``, or the copy an earlier process stored for the same ``parts``."""
-    from housing_kb.config import Settings
+    from housing_kb.config import current_settings
 
-    target = Settings.from_env().cache_dir / "built" / f"{kind}-{cache_key(parts)}.pickle"
+    target = current_settings().cache_dir / "built" / f"{kind}-{cache_key(parts)}.pickle"
     try:
         with target.open("rb") as fh:
             # Tens of thousands of new objects would trigger collection after collection while loading.

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from housing_kb.config import Settings, env_int
+from housing_kb.config import Settings, current_settings
 from housing_kb.index.adapters.faiss_vectors import single_threaded
 from housing_kb.index.analysis import analyze_query, detect_query_language
 from housing_kb.index.filters import Filters, FilterTable, InvalidFilter
@@ -270,7 +270,7 @@ class SearchEngine:
         if lexicon is None:
             return None
         # HOUSING_KB_TRANSLATION_CACHE words keep their translations; 0 (as the latency benchmark runs): none.
-        cache_size = env_int("HOUSING_KB_TRANSLATION_CACHE", 8192)
+        cache_size = self.settings.translation_cache
         return QueryTranslator(lexicon, secondary, cache_size=cache_size)
 
     @property
@@ -687,7 +687,7 @@ class SearchEngine:
 def _single_threaded_faiss() -> None:
     """One OpenMP thread for FAISS per request thread (HOUSING_KB_FAISS_THREADS overrides it): for a
     single query vector its threads cost more than they give (docs/results.md, search profile)."""
-    single_threaded(env_int("HOUSING_KB_FAISS_THREADS", 1, minimum=1))
+    single_threaded(current_settings().faiss_threads)
 
 
 def _single_threaded_blas() -> None:
@@ -698,7 +698,7 @@ def _single_threaded_blas() -> None:
     overrides it; ingestion sets its own threads."""
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(limits=env_int("HOUSING_KB_BLAS_THREADS", 1, minimum=1), user_api="blas")
+    threadpool_limits(limits=current_settings().blas_threads, user_api="blas")
 
 
 def _check_model(store: IndexStore, embedder: Any, settings: Settings) -> None:

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from housing_kb.config import env_int, env_off
+from housing_kb.config import current_settings
 from housing_kb.files import atomic_write_bytes
 from housing_kb.index.adapters.faiss_vectors import FaissVectorIndex
 from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_context, with_context
@@ -956,14 +956,14 @@ ANN_MIN_DEFAULT = 50_000
 
 def ann_threshold() -> int:
     """Passages from which dense channels use HNSW (HOUSING_KB_ANN_MIN; 0 turns it off)."""
-    value = env_int("HOUSING_KB_ANN_MIN", ANN_MIN_DEFAULT)
+    value = current_settings().ann_min
     return value if value > 0 else 1 << 62
 
 
 def language_neutral() -> bool:
     """Whether the e5 channel's vectors are made language-neutral (HOUSING_KB_LANGUAGE_NEUTRAL, on
     unless 0 / false / no / off; index/language_neutral.py). Changing it rebuilds the FAISS file."""
-    return not env_off("HOUSING_KB_LANGUAGE_NEUTRAL")
+    return current_settings().language_neutral
 
 
 def _document_from_row(row: sqlite3.Row) -> DocumentRecord:

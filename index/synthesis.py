@@ -6,26 +6,29 @@ data files in ``prompts/synthesis/``. Every generated sentence must cite a retri
 ``[p:PASSAGE_ID]``; a sentence that cites nothing, or only ids that were not retrieved, is dropped
 and counted, so the reader sees only claims that point at evidence.
 
->>> config = LLMConfig.from_env()                                  # doctest: +SKIP
+>>> config = LLMConfig.from_settings(Settings())                   # doctest: +SKIP
 >>> synthesize("How is tenure secured?", hits, config).dropped     # doctest: +SKIP
 0
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from string import Template
+from typing import TYPE_CHECKING
 
 import httpx
 
 from housing_kb.index.hits import Hit
 from housing_kb.text.sentences import split_sentences
+
+if TYPE_CHECKING:
+    from housing_kb.config import Settings
 
 _CITATION = re.compile(r"\[p:\s*([^\]\s]+)\s*\]")
 LANGUAGE_NAMES = {
@@ -54,20 +57,22 @@ class LLMConfig:
     max_sentences: int = 6
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> LLMConfig | None:
-        """The configured endpoint, or None when ``HOUSING_KB_LLM_BASE_URL`` is unset.
+    def from_settings(cls, settings: Settings) -> LLMConfig | None:
+        """The endpoint ``settings`` configure, or None when ``HOUSING_KB_LLM_BASE_URL`` is unset.
 
-        >>> LLMConfig.from_env({}) is None
+        >>> from housing_kb.config import Settings
+        >>> LLMConfig.from_settings(Settings(llm_base_url="")) is None
         True
+        >>> LLMConfig.from_settings(Settings(llm_base_url="http://x/v1/", llm_model="m")).base_url
+        'http://x/v1'
         """
-        env = os.environ if env is None else env
-        base = env.get("HOUSING_KB_LLM_BASE_URL", "").strip()
+        base = settings.llm_base_url.strip()
         if not base:
             return None
-        model = env.get("HOUSING_KB_LLM_MODEL", "").strip()
+        model = settings.llm_model.strip()
         if not model:
             raise SynthesisError("HOUSING_KB_LLM_BASE_URL is set but HOUSING_KB_LLM_MODEL is not")
-        return cls(base_url=base.rstrip("/"), model=model, api_key=env.get("HOUSING_KB_LLM_API_KEY") or None)
+        return cls(base_url=base.rstrip("/"), model=model, api_key=settings.llm_api_key.strip() or None)
 
 
 @dataclass

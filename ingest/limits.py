@@ -19,7 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from housing_kb.config import env_int
+from housing_kb.config import Settings
 from housing_kb.ingest.documents import DocumentError
 
 
@@ -44,16 +44,20 @@ class DocumentLimits:
     max_zip_members: int = 5000
 
     @classmethod
-    def from_env(cls) -> DocumentLimits:
-        d = cls()
+    def from_settings(cls, settings: Settings) -> DocumentLimits:
+        """The limits ``settings`` set (HOUSING_KB_MAX_*).
+
+        >>> DocumentLimits.from_settings(Settings(max_pages=7)).max_pages
+        7
+        """
         return cls(
-            max_mb=env_int("HOUSING_KB_MAX_DOCUMENT_MB", d.max_mb, minimum=1),
-            max_pages=env_int("HOUSING_KB_MAX_PAGES", d.max_pages, minimum=1),
-            max_chars=env_int("HOUSING_KB_MAX_CHARS", d.max_chars, minimum=1),
-            max_passages=env_int("HOUSING_KB_MAX_PASSAGES", d.max_passages, minimum=1),
-            max_zip_member_mb=env_int("HOUSING_KB_MAX_ZIP_MEMBER_MB", d.max_zip_member_mb, minimum=1),
-            max_zip_total_mb=env_int("HOUSING_KB_MAX_ZIP_TOTAL_MB", d.max_zip_total_mb, minimum=1),
-            max_zip_members=env_int("HOUSING_KB_MAX_ZIP_MEMBERS", d.max_zip_members, minimum=1),
+            max_mb=settings.max_document_mb,
+            max_pages=settings.max_pages,
+            max_chars=settings.max_chars,
+            max_passages=settings.max_passages,
+            max_zip_member_mb=settings.max_zip_member_mb,
+            max_zip_total_mb=settings.max_zip_total_mb,
+            max_zip_members=settings.max_zip_members,
         )
 
     def check_chars(self, name: str, chars: int) -> None:

@@ -238,7 +238,7 @@ def run_ingest(
     started = time.time()
     manifest = manifest or load_manifest(settings.manifest_path, strict=False)
     chunker = chunker or ChunkerConfig()
-    limits = limits or DocumentLimits.from_env()
+    limits = limits or DocumentLimits.from_settings(settings)
     if chunker.max_tokens + 8 > embedder.max_tokens:
         raise ValueError(
             f"chunker max_tokens={chunker.max_tokens} does not fit the model's {embedder.max_tokens}-token input"

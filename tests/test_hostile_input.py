@@ -19,7 +19,8 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 
 from housing_kb.api.throttle import Busy, WorkGate
-from housing_kb.index.briefs import _md_escape
+from housing_kb.config import Settings
+from housing_kb.index.brief_markdown import _md_escape
 from housing_kb.index.highlight import has_words
 from housing_kb.index.lock import IndexLocked, writer_lock
 from housing_kb.ingest.documents import DocumentError
@@ -234,7 +235,7 @@ def test_text_file_far_over_the_character_limit_is_refused_unread(tmp_path: Path
 def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOUSING_KB_MAX_PAGES", "7")
     monkeypatch.setenv("HOUSING_KB_MAX_ZIP_MEMBER_MB", "3")
-    limits = DocumentLimits.from_env()
+    limits = DocumentLimits.from_settings(Settings.from_env())
     assert (limits.max_pages, limits.max_zip_member_mb, limits.max_chars) == (
         7,
         3,

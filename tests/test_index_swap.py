@@ -9,7 +9,6 @@ returned other passages.
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -46,8 +45,7 @@ def settings(tmp_path: Path, corpus_dir: Path, model_settings: Settings) -> Sett
         manifest_entry(f"udhr-{lang}", f"udhr_{lang}.txt", root, document_type="rights_text")
         for lang in ("eng", "fra")
     ]
-    return replace(
-        model_settings,
+    return model_settings.with_(
         corpus_dir=root,
         manifest_path=write_manifest(tmp_path / "manifest.yaml", entries),
         index_dir=tmp_path / "index",

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -52,8 +51,7 @@ def settings(tmp_path: Path, small_corpus, model_settings: Settings) -> Settings
     root, entries = small_corpus
     corpus = tmp_path / "corpus"
     shutil.copytree(root, corpus)
-    return replace(
-        model_settings,
+    return model_settings.with_(
         corpus_dir=corpus,
         manifest_path=write_manifest(tmp_path / "manifest.yaml", entries),
         index_dir=tmp_path / "index",

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -62,8 +61,7 @@ def small_index(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
         ),
     ]
     work = tmp_path_factory.mktemp("integrations-index")
-    settings = replace(
-        model_settings,
+    settings = model_settings.with_(
         corpus_dir=root,
         manifest_path=write_manifest(work / "manifest.yaml", entries),
         index_dir=work / "index",

@@ -4,7 +4,6 @@ No model or index is needed: the app is built around an engine that is never ope
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -34,7 +33,7 @@ FILTER_VALUES = {
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return replace(Settings.from_env(), index_dir=tmp_path_factory.mktemp("openapi") / "index")
+    return Settings.from_env().with_(index_dir=tmp_path_factory.mktemp("openapi") / "index")
 
 
 @pytest.fixture(scope="module")

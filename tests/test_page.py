@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import copy_into, manifest_entry, serve_in_thread, write_manifest
+from conftest import copy_into, manifest_entry, serve_in_thread, use_llm, write_manifest
 
 from housing_kb.api.app import create_app
 from housing_kb.api.keys import KeyStore
@@ -100,8 +99,7 @@ def page_index(tmp_path_factory, corpus_dir, e5_embedder, use_embedder, model_se
             )
         )
     work = tmp_path_factory.mktemp("page-index")
-    settings = replace(
-        model_settings,
+    settings = model_settings.with_(
         corpus_dir=root,
         manifest_path=write_manifest(work / "manifest.yaml", entries),
         index_dir=work / "index",
@@ -112,12 +110,17 @@ def page_index(tmp_path_factory, corpus_dir, e5_embedder, use_embedder, model_se
 
 
 @pytest.fixture(scope="module")
-def base_url(page_index, e5_embedder, use_embedder):
+def page_engine(page_index, e5_embedder):
+    return SearchEngine.open(page_index, embedder=e5_embedder)
+
+
+@pytest.fixture(scope="module")
+def base_url(page_index, page_engine, e5_embedder, use_embedder):
     """A real uvicorn server on a free loopback port, serving the API and the page, with its
     contribution worker (sharing the session's models)."""
     app = create_app(
         page_index,
-        engine=SearchEngine.open(page_index, embedder=e5_embedder),
+        engine=page_engine,
         cors_origins=[],
         worker=Worker(page_index, embedder=e5_embedder, secondary=use_embedder),
     )
@@ -270,12 +273,13 @@ def test_a_question_with_no_good_match_says_so_and_offers_topics(page, base_url)
     assert page.locator("#gap-panel").is_hidden()
 
 
-def test_a_card_in_another_language_shows_a_labelled_machine_translation(page, base_url, monkeypatch):
+def test_a_card_in_another_language_shows_a_labelled_machine_translation(
+    page, base_url, page_engine, monkeypatch
+):
     from chat_stub import ChatStub
 
     with ChatStub() as stub:
-        monkeypatch.setenv("HOUSING_KB_LLM_BASE_URL", stub.base_url)
-        monkeypatch.setenv("HOUSING_KB_LLM_MODEL", "stub-translator")
+        use_llm(monkeypatch, page_engine, stub.base_url, "stub-translator")
         open_page(page, base_url + "?q=" + "وزارة الإسكان")
         page.wait_for_function(RESULTS_READY)
         card = page.locator("#results > li[data-language=ar]").first
@@ -463,11 +467,11 @@ def _artifact(name: str) -> Path:
 
 
 def test_without_translation_a_foreign_card_says_what_it_is_and_which_words_matched(
-    page, base_url, monkeypatch
+    page, base_url, page_engine, monkeypatch
 ):
     # No endpoint: an Arabic reader of an English card still sees its country, type and year in the
     # interface language and the question's words it matched, in both languages.
-    monkeypatch.delenv("HOUSING_KB_LLM_BASE_URL", raising=False)
+    use_llm(monkeypatch, page_engine, "")
     open_page(page, base_url + "?q=" + "التعاونيات السكنية")
     page.wait_for_function(RESULTS_READY)
     page.select_option("#ui-lang", "ar")

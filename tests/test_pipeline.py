@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -92,8 +91,7 @@ def fixture_corpus(tmp_path_factory, corpus_dir: Path) -> tuple[Path, list[dict]
 def base_index(tmp_path_factory, fixture_corpus, e5_embedder, model_settings) -> tuple[Settings, object]:
     corpus, entries = fixture_corpus
     work = tmp_path_factory.mktemp("base")
-    settings = replace(
-        model_settings,
+    settings = model_settings.with_(
         corpus_dir=corpus,
         manifest_path=_write_manifest(work / "manifest.yaml", entries),
         index_dir=work / "index",
@@ -112,7 +110,7 @@ def workspace(tmp_path, base_index, fixture_corpus) -> Settings:
     shutil.copytree(settings.index_dir, tmp_path / "index")
     manifest = tmp_path / "manifest.yaml"
     shutil.copy(settings.manifest_path, manifest)
-    return replace(settings, corpus_dir=corpus, index_dir=tmp_path / "index", manifest_path=manifest)
+    return settings.with_(corpus_dir=corpus, index_dir=tmp_path / "index", manifest_path=manifest)
 
 
 def _cli(settings: Settings, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:

