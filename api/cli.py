@@ -258,6 +258,10 @@ def ingest(
     for line in result.summary_lines():
         typer.echo(line)
     typer.echo(f"Run report: {s.index_dir / 'ingest_report.json'}")
+    if s.backend == "milvus":
+        from housing_kb.api.cli_milvus import sync_milvus
+
+        sync_milvus(s, progress=progress)
     if report:
         report.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
     if not result.ok:

@@ -6,11 +6,12 @@ housing-kb migrate --to milvus --uri http://milvus:19530 --token root:Milvus
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from housing_kb.api.cli import IndexOpt, _fail, _settings, app, user_errors
+from housing_kb.config import Settings
 
 
 @app.command()
@@ -34,36 +35,42 @@ def migrate(
     index: IndexOpt = None,
 ) -> None:
     """Copy the embedded index (FAISS vectors, BM25 weights, filterable fields, passage texts and
-    citations) into a distributed engine, without re-embedding. The target's collections are replaced."""
+    citations) into a distributed engine, without re-embedding. The target's collections are replaced;
+    `housing-kb ingest` with HOUSING_KB_BACKEND=milvus then keeps them in step, writing only what changed."""
     if to.strip().lower() != "milvus":
         _fail(f"--to: unknown engine {to!r}; the one supported is milvus")
     try:
         from housing_kb.index.adapters.milvus import MilvusTarget
-        from housing_kb.index.adapters.milvus import migrate as copy_into
     except ImportError:
         _fail("--to milvus needs pymilvus and milvus-lite: pip install pymilvus milvus-lite")
-    from tqdm import tqdm
-
-    from housing_kb.index.intent import filter_table_with_mentions
-    from housing_kb.index.lexical_sync import open_lexical
-    from housing_kb.index.store import IndexStore
-
     s = _settings(index)
-    store = IndexStore.open(s.index_dir, readonly=True)
     target = MilvusTarget(
         uri=uri or s.milvus_target_uri,
         token=s.milvus_token if token is None else token,
         prefix=prefix or s.milvus_prefix,
     )
+    sync_milvus(s, target=target, replace=True)
+
+
+def sync_milvus(
+    settings: Settings, *, target: Any = None, replace: bool = False, progress: bool = True
+) -> None:
+    """Write the index's current state into Milvus, with a progress bar per channel."""
+    from tqdm import tqdm
+
+    from housing_kb.index.adapters.milvus import sync_settings
+
     bars: dict[str, tqdm] = {}
 
-    def progress(channel: str, done: int, total: int) -> None:
-        bar = bars.setdefault(channel, tqdm(total=total, desc=f"milvus {channel}", unit="passage"))
+    def advance(channel: str, done: int, total: int) -> None:
+        bar = bars.setdefault(
+            channel, tqdm(total=total, desc=f"milvus {channel}", unit="passage", disable=not progress)
+        )
         bar.update(done - bar.n)
 
-    table, _ = filter_table_with_mentions(store)
-    written = copy_into(store, table, open_lexical(store), target, progress=progress)
-    for bar in bars.values():
-        bar.close()
-    summary = ", ".join(f"{channel} {n}" for channel, n in written.items())
-    typer.echo(f"copied into Milvus at {target.uri} (prefix {target.prefix}): {summary} passages")
+    try:
+        target, report = sync_settings(settings, target=target, replace=replace, progress=advance)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    typer.echo(f"Milvus at {target.uri} (prefix {target.prefix}): {report.summary()}")

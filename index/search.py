@@ -169,7 +169,17 @@ class SearchEngine:
             if not store.is_current():
                 store = self._reopen(store)
             if store is not view.store or store.generation != view.generation:
+                if not self._backend_has(store):
+                    return  # Milvus is still being synced to this state: answer from the last whole one
                 self._view = self._load_view(store)
+
+    def _backend_has(self, store: IndexStore) -> bool:
+        """Whether the search backend holds this state of the index (the embedded one always does)."""
+        if self.settings.backend != "milvus" or self._milvus is None:
+            return True
+        from housing_kb.index.adapters.milvus import milvus_stamp
+
+        return self._milvus.holds(milvus_stamp(store))
 
     def pinned(self) -> SearchEngine:
         """A copy of this engine that reads the current view until it is dropped (one per request)."""

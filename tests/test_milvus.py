@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import document_record
+from conftest import document_record, manifest_entry, write_manifest
 
 from housing_kb.index.adapters.faiss_vectors import FaissChannel
-from housing_kb.index.filters import Filters
+from housing_kb.index.filters import Filters, FilterTable
 from housing_kb.index.intent import filter_table_with_mentions
 from housing_kb.index.lexical import LexicalChannel
 from housing_kb.index.lexical_sync import open_lexical, sync_lexical
@@ -164,6 +164,61 @@ def test_collections_of_another_configuration_are_refused(backends):
     other = {**milvus.milvus_stamp(store), "model": "another-model"}
     with pytest.raises(milvus.MilvusConfigMismatch, match="model"):
         index.check(other)
+
+
+def _changed(store: IndexStore) -> tuple[FilterTable, LexicalChannel | None]:
+    """What an ingest leaves behind: FAISS files and BM25 in step with the records."""
+    store.sync_faiss()
+    sync_lexical(store, show_progress=False)
+    table, _ = filter_table_with_mentions(store)
+    return table, open_lexical(store)
+
+
+def test_a_sync_writes_only_what_the_index_changed(tmp_path):
+    """Ingest's sync: unchanged passages are skipped, new ones written, removed ones deleted, retagged
+    ones rewritten; the stamp's generation moves last, and the channel then answers as FAISS does."""
+    store = IndexStore.open(tmp_path / "idx", CONFIG)
+    rng = np.random.default_rng(11)
+    store.replace_document(*_doc("ken-law", "en", ["KEN"], ["africa"], 12, rng, 2012), tags_version="v1")
+    store.replace_document(*_doc("chn-reg", "zh", ["CHN"], ["asia_pacific"], 8, rng, 2019), tags_version="v1")
+    target = milvus.MilvusTarget(uri=str(tmp_path / "sync.db"), prefix="s")
+    first = milvus.sync(store, *_changed(store), target)
+    assert first.written["e5"] == 20 and first.recreated == ["e5", "bm25"]
+
+    again = milvus.sync(store, *_changed(store), target)
+    assert (again.written["e5"], again.unchanged["e5"], again.deleted["e5"]) == (0, 20, 0)
+    assert not again.recreated
+
+    store.replace_document(*_doc("zaf-case", "en", ["ZAF"], ["africa"], 5, rng, 2001), tags_version="v1")
+    store.delete_documents(["chn-reg"])
+    table, lexical = _changed(store)
+    index = milvus.MilvusIndex.connect(target)
+    assert not index.holds(milvus.milvus_stamp(store))  # servers keep their last state meanwhile
+    report = milvus.sync(store, table, lexical, target)
+    assert (report.written["e5"], report.deleted["e5"], report.unchanged["e5"]) == (5, 8, 12)
+    assert index.holds(milvus.milvus_stamp(store))
+    index.check(milvus.milvus_stamp(store))
+    assert index.vectors("e5").count() == store.passage_count() == 17
+    assert report.written["bm25"] + report.unchanged["bm25"] == len(lexical)
+
+    first_passage = store.passages_of("ken-law")[0]["id"]
+    store.update_tags([(first_passage, PassageTagsRecord(["habitability"], ["KEN"], ["africa"], {}))], "v2")
+    table, lexical = _changed(store)
+    retagged = milvus.sync(store, table, lexical, target)
+    assert retagged.written["e5"] == 1
+    embedded, basis = store.dense_channel(None)
+    faiss_channel = FaissChannel(embedded, table, basis)
+    query = _unit(np.random.default_rng(3))
+    for filters in (None, Filters(components=["habitability"]), Filters(countries=["ZAF"])):
+        want = faiss_channel.search(query, 10, filters)
+        got = index.vectors("e5").search(query, 10, filters)
+        assert [pid for pid, _ in got] == [pid for pid, _ in want], filters
+        assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-4)
+    assert [pid for pid, _ in index.vectors("e5").search(query, 5, Filters(components=["habitability"]))] == [
+        first_passage
+    ]
+    index.client.close()
+    store.close()
 
 
 # ----------------------------------------------------------------------------- the engine on Milvus
@@ -314,3 +369,56 @@ def test_two_api_processes_on_one_milvus_answer_identically(api_settings, e5_emb
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@pytest.mark.model
+def test_ingest_keeps_milvus_in_step(tmp_path, monkeypatch, model_settings, e5_model_dir):
+    """`housing-kb ingest` with the Milvus backend writes the run's changes into the collections:
+    everything the first time, nothing for an unchanged corpus, then only an edited document's
+    passages."""
+    from typer.testing import CliRunner
+
+    from housing_kb.api.cli import app
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    law = corpus / "tenure-act.md"
+    law.write_text(
+        "# Tenure Act\n\nArticle 1. Every household in an informal settlement may apply for a title.\n\n"
+        "Article 2. No eviction shall take place without notice and consultation.\n",
+        encoding="utf-8",
+    )
+    manifest = write_manifest(
+        tmp_path / "manifest.yaml", [manifest_entry("tenure-act", "tenure-act.md", corpus)]
+    )
+    db = tmp_path / "milvus.db"
+    for name, value in {
+        "HOUSING_KB_INDEX": tmp_path / "index",
+        "HOUSING_KB_CORPUS_DIR": corpus,
+        "HOUSING_KB_MANIFEST": manifest,
+        "HOUSING_KB_CACHE": model_settings.cache_dir,
+        "HOUSING_KB_SECOND_EMBEDDER": "none",
+        "HOUSING_KB_BACKEND": "milvus",
+        "HOUSING_KB_MILVUS_URI": db,
+    }.items():
+        monkeypatch.setenv(name, str(value))
+
+    def ingest() -> str:
+        result = CliRunner().invoke(app, ["ingest", "--no-progress"])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    first = ingest()
+    assert "e5 " in first and "(new collection)" in first
+    assert "e5 0 written, 0 deleted" in ingest()
+
+    law.write_text(law.read_text(encoding="utf-8") + "\nArticle 3. Rents are registered.\n", encoding="utf-8")
+    write_manifest(manifest, [manifest_entry("tenure-act", "tenure-act.md", corpus)])
+    edited = ingest()
+    assert "(new collection)" not in edited and "e5 0 written" not in edited
+    store = IndexStore.open(tmp_path / "index", readonly=True)
+    index = milvus.MilvusIndex.connect(milvus.MilvusTarget(uri=str(db)))
+    index.check(milvus.milvus_stamp(store))
+    assert index.vectors("e5").count() == store.passage_count()
+    index.client.close()
+    store.close()

@@ -18,6 +18,7 @@ array_contains_any(countries, ["KEN"]) and year >= 2010
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import Counter
@@ -167,10 +168,12 @@ class MilvusChannel:
         schema.add_field("stage_prob", DataType.JSON)
         if self.with_record:
             schema.add_field("record", DataType.JSON)  # text and citation fields
+        # what the row was written from, so a sync rewrites only the rows that changed
+        schema.add_field("fingerprint", DataType.VARCHAR, max_length=32)
         params = self.client.prepare_index_params()
         params.add_index("vector", **(SPARSE_INDEX if self.dim is None else DENSE_INDEX))
         self.client.create_collection(self.name, schema=schema, index_params=params)
-        self.client.alter_collection_properties(self.name, properties={STAMP_PROPERTY: json.dumps(stamp)})
+        self.set_stamp(stamp)
 
     def stamp(self) -> dict[str, Any] | None:
         if not self.client.has_collection(self.name):
@@ -178,6 +181,27 @@ class MilvusChannel:
         properties = self.client.describe_collection(self.name).get("properties") or {}
         stamp: dict[str, Any] = json.loads(properties.get(STAMP_PROPERTY, "{}"))
         return stamp
+
+    def set_stamp(self, stamp: dict[str, Any]) -> None:
+        self.client.alter_collection_properties(self.name, properties={STAMP_PROPERTY: json.dumps(stamp)})
+
+    def has_fingerprints(self) -> bool:
+        fields = self.client.describe_collection(self.name).get("fields") or []
+        return any(f.get("name") == "fingerprint" for f in fields)
+
+    def fingerprints(self) -> dict[int, str]:
+        """Every row's id and fingerprint, read in pages."""
+        self.client.load_collection(self.name)
+        found: dict[int, str] = {}
+        pages = self.client.query_iterator(
+            self.name, batch_size=BATCH * 4, filter="", output_fields=["fingerprint"]
+        )
+        try:
+            while page := pages.next():
+                found.update((int(r["id"]), str(r["fingerprint"])) for r in page)
+        finally:
+            pages.close()
+        return found
 
     def insert(self, rows: list[dict[str, Any]]) -> None:
         for start in range(0, len(rows), BATCH):
@@ -218,12 +242,29 @@ class MilvusChannel:
         return {int(r["id"]): r["record"] for r in rows}
 
 
-def _row(fields: PassageFields, vector: Any) -> dict[str, Any]:
+def _row(fields: PassageFields, vector: Any, record: dict[str, Any] | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {key: value for key, value in fields.items()}
     row["vector"] = vector
     for name, cap in (("countries", MAX_COUNTRIES), ("doc_countries", MAX_COUNTRIES)):
         row[name] = row[name][:cap]
+    if record is not None:
+        row["record"] = record
+    row["fingerprint"] = _fingerprint(row)
     return row
+
+
+def _fingerprint(row: dict[str, Any]) -> str:
+    """A digest of everything the row holds; dense vectors are digested as float32 bytes."""
+    digest = hashlib.blake2b(digest_size=16)
+    for key in sorted(row):
+        value = row[key]
+        if key == "vector" and isinstance(value, list):
+            digest.update(np.asarray(value, dtype=np.float32).tobytes())
+        elif key == "vector":
+            digest.update(json.dumps(sorted(value.items())).encode())
+        else:
+            digest.update(json.dumps([key, value], sort_keys=True, ensure_ascii=False).encode())
+    return digest.hexdigest()
 
 
 class MilvusVectorIndex:
@@ -339,6 +380,13 @@ class MilvusIndex:
                 "differ): run `housing-kb migrate --to milvus` again"
             )
 
+    def holds(self, expected: dict[str, Any]) -> bool:
+        """False while a sync towards ``expected`` is under way: same configuration, older generation."""
+        found = self.stamp()
+        if found is None or _configuration(found) != _configuration(expected):
+            return True  # not a sync in progress: check() names what is wrong
+        return bool(found.get("generation") == expected.get("generation"))
+
     def vectors(self, name: str) -> MilvusVectorIndex:
         channel = self._loaded(self.channel(name))
         return MilvusVectorIndex(channel, self._read_basis(channel.name))
@@ -395,6 +443,24 @@ def sparse_rows(weights: Any, terms: Sequence[str]) -> Iterator[dict[int, float]
         yield row
 
 
+@dataclass
+class SyncReport:
+    """What a sync wrote, per channel."""
+
+    written: dict[str, int] = dataclasses.field(default_factory=dict)  # rows upserted
+    deleted: dict[str, int] = dataclasses.field(default_factory=dict)
+    unchanged: dict[str, int] = dataclasses.field(default_factory=dict)  # rows skipped: same fingerprint
+    recreated: list[str] = dataclasses.field(default_factory=list)  # collections (re)built from scratch
+
+    def summary(self) -> str:
+        return ", ".join(
+            f"{name} {self.written[name]} written, {self.deleted.get(name, 0)} deleted, "
+            f"{self.unchanged.get(name, 0)} unchanged"
+            + (" (new collection)" if name in self.recreated else "")
+            for name in self.written
+        )
+
+
 def migrate(
     store: Any,
     table: Any,
@@ -403,43 +469,122 @@ def migrate(
     *,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, int]:
-    """Copy an embedded index into Milvus without re-embedding: each dense channel's stored vectors
-    (as FAISS holds them, projections included), the BM25 weights, the fields and the records.
-    Returns the rows written per channel. The collections are replaced."""
+    """Copy an embedded index into Milvus without re-embedding, replacing the collections.
+    Returns the rows written per channel."""
+    return sync(store, table, lexical, target, replace=True, progress=progress).written
+
+
+def sync(
+    store: Any,
+    table: Any,
+    lexical: Any,
+    target: MilvusTarget,
+    *,
+    replace: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> SyncReport:
+    """Bring the Milvus collections to the embedded index's current state, in batches: each dense
+    channel's stored vectors (as FAISS holds them, projections included), the BM25 weights, the
+    filterable fields and the records. A collection is created when missing, or replaced (with
+    ``replace``, or when it holds another model's vectors or another analyser's weights); otherwise
+    only rows whose fingerprint changed are upserted, and rows of passages the index no longer holds
+    are deleted. The stamp's generation moves last, so a server sees the new state once it is whole."""
     index = MilvusIndex.connect(target)
     fields = {f["id"]: f for f in table.passage_fields()}
     stamp = milvus_stamp(store)
-    written: dict[str, int] = {}
+    report = SyncReport()
     records = {int(r["id"]): _record(r) for r in store.iter_passages()}
     dense = {"e5": None, "use": store.secondary_model_id}
+    channels: dict[str, tuple[MilvusChannel, list[dict[str, Any]]]] = {}
     for name, model_id in dense.items():
         if name == "use" and not model_id:
             continue
         faiss_index, basis = store.dense_channel(model_id)
         ids, vectors = faiss_index.vectors()
         channel = index.channel(name, dim=vectors.shape[1])
-        channel.create(stamp)
+        rows = [
+            _row(fields[pid], vec.tolist(), records[pid] if name == "e5" else None)
+            for pid, vec in zip(ids.tolist(), vectors, strict=True)
+        ]
+        channels[name] = (channel, rows)
         index.write_basis(name, basis)
-        rows = []
-        for pid, vec in zip(ids.tolist(), vectors, strict=True):
-            row = _row(fields[pid], vec.tolist())
-            if name == "e5":
-                row["record"] = records[pid]
-            rows.append(row)
-        _insert_with_progress(channel, rows, name, progress)
-        written[name] = len(rows)
     if lexical is not None:
         row_ids, terms, weights = lexical.term_weights()
-        channel = index.channel("bm25")
-        channel.create(stamp)
         rows = [
             _row(fields[int(pid)], vec)
             for pid, vec in zip(row_ids.tolist(), sparse_rows(weights, terms), strict=True)
             if vec
         ]
-        _insert_with_progress(channel, rows, "bm25", progress)
-        written["bm25"] = len(rows)
-    return written
+        channels["bm25"] = (index.channel("bm25"), rows)
+    for name in MilvusIndex.CHANNELS:
+        stale = index.channel(name)
+        if name not in channels and index.client.has_collection(stale.name):
+            index.client.drop_collection(stale.name)  # a channel the index no longer has
+    for name, (channel, rows) in channels.items():
+        _sync_channel(channel, rows, stamp, name, report, replace=replace, progress=progress)
+    # e5 last: its stamp is the one servers check (MilvusIndex.stamp)
+    for name in sorted(channels, key=lambda n: n == "e5"):
+        channels[name][0].set_stamp(stamp)
+    return report
+
+
+def sync_settings(
+    settings: Any,
+    *,
+    target: MilvusTarget | None = None,
+    replace: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[MilvusTarget, SyncReport]:
+    """Sync the index at ``settings.index_dir`` into the configured Milvus (or ``target``)."""
+    from housing_kb.index.intent import filter_table_with_mentions
+    from housing_kb.index.lexical_sync import open_lexical
+    from housing_kb.index.store import IndexStore
+
+    target = target or MilvusTarget(
+        uri=settings.milvus_target_uri, token=settings.milvus_token, prefix=settings.milvus_prefix
+    )
+    store = IndexStore.open(settings.index_dir, readonly=True)
+    try:
+        table, _ = filter_table_with_mentions(store)
+        return target, sync(store, table, open_lexical(store), target, replace=replace, progress=progress)
+    finally:
+        store.close()
+
+
+def _sync_channel(
+    channel: MilvusChannel,
+    rows: list[dict[str, Any]],
+    stamp: dict[str, Any],
+    name: str,
+    report: SyncReport,
+    *,
+    replace: bool,
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
+    found = channel.stamp()
+    if (
+        replace
+        or found is None
+        or _configuration(found) != _configuration(stamp)
+        or not channel.has_fingerprints()
+    ):
+        channel.create({**stamp, "generation": -1})  # incomplete until the sync sets the stamp
+        report.recreated.append(name)
+        existing: dict[int, str] = {}
+    else:
+        existing = channel.fingerprints()
+    changed = [r for r in rows if existing.get(r["id"]) != r["fingerprint"]]
+    gone = sorted(set(existing) - {r["id"] for r in rows})
+    _insert_with_progress(channel, changed, name, progress)
+    report.written[name] = len(changed)
+    report.deleted[name] = channel.delete(gone) if gone else 0
+    report.unchanged[name] = len(rows) - len(changed)
+    channel.client.flush(channel.name)
+
+
+def _configuration(stamp: dict[str, Any]) -> dict[str, Any]:
+    """The stamp without its generation: what decides whether rows can be kept."""
+    return {k: v for k, v in stamp.items() if k != "generation"}
 
 
 def _insert_with_progress(
