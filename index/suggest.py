@@ -98,7 +98,7 @@ def _country_names() -> list[tuple[str, str]]:
     """ISO names (translated where pycountry has the locale) plus the gazetteer's variants."""
     import yaml
 
-    from housing_kb.text.geography import _pycountry_names, default_geo_dir
+    from housing_kb.text.geography.names import _pycountry_names, default_geo_dir
 
     geo = default_geo_dir()
     regions = yaml.safe_load((geo / "regions.yaml").read_text(encoding="utf-8"))["regions"]

@@ -33,7 +33,8 @@ def test_a_damaged_entry_is_rebuilt_and_nothing_half_written_is_left(tmp_path, m
 
 
 def test_the_cached_place_gazetteer_reads_places_as_the_built_one(tmp_path, monkeypatch):
-    from housing_kb.text.geography import Gazetteer, _built_once
+    from housing_kb.text.geography import Gazetteer
+    from housing_kb.text.geography.gazetteer import _built_once
 
     monkeypatch.setenv("HOUSING_KB_CACHE", str(tmp_path))
     built = _built_once(places=True)

