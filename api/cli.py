@@ -555,7 +555,7 @@ def gc(index: IndexOpt = None) -> None:
         store = IndexStore.open(s.index_dir, create=False)
         db = s.index_dir / "meta.sqlite"
         before = db.stat().st_size
-        removed = store.prune_embedding_cache()
+        removed = store.embeddings.prune()
         store.compact()
         after = db.stat().st_size
     typer.echo(f"removed {removed} unused cached vectors; {db} {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB")

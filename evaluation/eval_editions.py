@@ -35,7 +35,7 @@ def passage_vectors(store, model_id: str) -> dict[str, np.ndarray]:
     out = {}
     for document in store.documents():
         rows = store.passages_of(document.doc_id)
-        cache = store.cached_vectors([r["content_hash"] for r in rows], model_id=model_id)
+        cache = store.embeddings.vectors([r["content_hash"] for r in rows], model_id=model_id)
         vectors = [cache[r["content_hash"]] for r in rows if r["content_hash"] in cache]
         if vectors:
             matrix = np.vstack(vectors).astype(np.float32)

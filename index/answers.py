@@ -380,7 +380,8 @@ def answer_text(answer: dict[str, Any]) -> str:
     """Plain-text rendering of an answer (``Answer.to_dict()``, or the API's same shape) for the CLI, one
     cited sentence per line."""
     if answer.get("no_answer"):
-        return answer["no_answer"]
+        no_answer: str = answer["no_answer"]
+        return no_answer
     lines: list[str] = []
     synthesis = answer.get("synthesis")
     if synthesis is not None:

@@ -58,6 +58,7 @@ def to_pdf(brief: Brief, *, heatmap: bytes | None = None) -> bytes:
     """The HTML brief laid out on A4 pages by WeasyPrint."""
     from weasyprint import HTML
 
-    return HTML(
+    pdf: bytes = HTML(  # WeasyPrint is untyped; write_pdf() without a target returns the bytes
         string=to_html(brief, heatmap=heatmap, for_pdf=True), base_url=str(template_dir())
     ).write_pdf()
+    return pdf

@@ -111,9 +111,9 @@ def to_markdown(brief: Brief, *, heatmap_path: str | None = None) -> str:
         lines.append("")
         lines.append("| Country | " + " | ".join(context_header()) + " |")
         lines.append("|---|" + "---:|" * len(SERIES))
-        for row in brief.context:
-            cells = [figure_text(row["figures"][s]) for s in SERIES]
-            lines.append(f"| {_md_escape(row['name'])} | " + " | ".join(cells) + " |")
+        for context_row in brief.context:
+            cells = [figure_text(context_row["figures"][s]) for s in SERIES]
+            lines.append(f"| {_md_escape(context_row['name'])} | " + " | ".join(cells) + " |")
         lines.append("")
         lines += [f"Source: {_md_escape(src)}." for src in brief.context_sources]
     else:

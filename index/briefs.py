@@ -158,7 +158,7 @@ class Brief:
         return list(dict.fromkeys(out))
 
     def with_gists(
-        self, translate: Callable[[list[tuple[str, str]]], tuple[list[dict | None], str | None]]
+        self, translate: Callable[[list[tuple[str, str]]], tuple[list[dict[str, Any] | None], str | None]]
     ) -> Brief:
         """A copy of the brief with a machine translation beside each quotation in another language.
 

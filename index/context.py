@@ -33,6 +33,8 @@ import numpy as np
 CONTEXT_WEIGHT = 0.7
 #: Stamped into the index state; a change makes the next ingest rebuild the channel's FAISS file.
 CONTEXT_RECIPE = f"title+headings@{CONTEXT_WEIGHT}"
+#: The index state key that records which recipe the second channel's stored vectors use.
+CONTEXT_STATE_KEY = "secondary_context"
 #: Longer contexts are cut (a runaway heading must not drown the passage).
 MAX_CONTEXT_CHARS = 400
 _KEY_PREFIX = "ctx:"

@@ -87,7 +87,8 @@ def example_country(hit: Hit, exclude: set[str]) -> str | None:
     if not named or any(c in exclude for c in hit.document.countries if c in hit.countries):
         return None
     own = [c for c in named if c in hit.document.countries]
-    return (own or named)[0]
+    country: str = (own or named)[0]
+    return country
 
 
 def best_excerpt(hit: Hit, query: str, pages: PageCache) -> tuple[str, int | None]:

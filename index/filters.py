@@ -406,7 +406,8 @@ class FilterTable:
 
     def shown_by_default(self, rows: np.ndarray) -> np.ndarray:
         """Those of these rows whose passage type a search shows without a kind filter."""
-        return rows[self.shown[rows]]
+        shown: np.ndarray = rows[self.shown[rows]]
+        return shown
 
     def document_country_ids(self, countries: Iterable[str], within: np.ndarray | None = None) -> np.ndarray:
         """Passage ids of documents about any of these countries, optionally only those in ``within``."""
@@ -437,7 +438,7 @@ class FilterTable:
         """Counts per component, stage, region, country, document type, language, year and passage
         kind over these passages."""
         rows = [self._row_of[int(p)] for p in passage_ids if int(p) in self._row_of]
-        out: dict[str, Counter] = {
+        out: dict[str, Counter[str]] = {
             k: Counter()
             for k in ("component", "stage", "region", "country", "document_type", "language", "year", "kind")
         }

@@ -57,7 +57,8 @@ def choose_editions(
     queues = {w: [(pid, sc) for pid, sc in ranked if doc_of.get(pid) == doc] for w, doc in chosen.items()}
     out = []
     for pid, score in ranked:
-        work = work_of.get(doc_of.get(pid))
+        doc = doc_of.get(pid)
+        work = work_of.get(doc) if doc is not None else None
         if work is None:
             out.append((pid, score))
         elif queues[work]:

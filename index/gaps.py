@@ -70,7 +70,8 @@ def topic_pool(
     engine: SearchEngine, topic: str, pool: int = 100, filters: Filters | None = None
 ) -> list[Hit]:
     """The topic's candidate pool: its ``pool`` best hybrid hits (the set /facets counts too)."""
-    return engine.search(topic, k=pool, filters=filters).hits
+    hits: list[Hit] = engine.search(topic, k=pool, filters=filters).hits
+    return hits
 
 
 def gap_map(engine: SearchEngine, topic: str, pool: int = 100, filters: Filters | None = None) -> GapMap:
@@ -83,8 +84,9 @@ def gap_map(engine: SearchEngine, topic: str, pool: int = 100, filters: Filters 
 
 
 def short_component(key: str) -> str:
+    label: str = component_label(key)
     return {"availability_of_services": "Services & infrastructure", "sustainability": "Sustainability"}.get(
-        key, component_label(key)
+        key, label
     )
 
 

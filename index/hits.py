@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from housing_kb.index.relevance import Relevance
-from housing_kb.index.store import passage_row_to_dict
+from housing_kb.index.rows import passage_row_to_dict
 from housing_kb.index.translation import Translation
 from housing_kb.schema.records import DocumentRecord
 

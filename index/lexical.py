@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import bm25s
 import numpy as np
@@ -103,7 +103,8 @@ class LexicalIndex:
     @property
     def stamp(self) -> str:
         """The analyser version that produced the terms; an index with another one is refused."""
-        return ANALYSER_VERSION
+        version: str = ANALYSER_VERSION
+        return version
 
     def __len__(self) -> int:
         with self._lock:
@@ -373,7 +374,8 @@ class LexicalIndex:
         False
         """
         try:
-            return _read_meta(Path(directory)).get("stamp") == ANALYSER_VERSION
+            current: bool = _read_meta(Path(directory)).get("stamp") == ANALYSER_VERSION
+            return current
         except LexicalIndexError:
             return False
 
@@ -417,7 +419,16 @@ class LexicalIndex:
         return index
 
 
-def _lucene_matrix(terms: np.ndarray, lengths: np.ndarray, n_terms: int, k1: float, b: float) -> dict:
+class _ScoreMatrix(TypedDict):
+    """bm25s's ``BM25.scores``: the arrays of a CSC matrix and the number of passages."""
+
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    num_docs: int
+
+
+def _lucene_matrix(terms: np.ndarray, lengths: np.ndarray, n_terms: int, k1: float, b: float) -> _ScoreMatrix:
     """bm25s's score matrix (CSC, one column per term) for BM25 "lucene", built in whole arrays.
 
     bm25s's own builder loops over passages in Python (about 30 s for 100k passages on two
@@ -466,7 +477,8 @@ def _rows_of(row_ids: np.ndarray, allowed_ids: np.ndarray | Iterable[int]) -> np
     if len(row_ids) == 0 or len(allowed) == 0:
         return np.empty(0, dtype=np.int64)
     pos = np.minimum(np.searchsorted(row_ids, allowed), len(row_ids) - 1)
-    return pos[row_ids[pos] == allowed]
+    rows: np.ndarray = pos[row_ids[pos] == allowed]
+    return rows
 
 
 def _split(terms: str) -> list[str]:

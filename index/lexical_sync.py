@@ -56,7 +56,8 @@ def _bring_up_to_date(index: LexicalIndex, store: IndexStore, show_progress: boo
         context = contexts.get(pid)
         current[pid] = (f"{context}\n\n{row['text']}" if context else row["text"], row["language"])
     index.delete([pid for pid in index.ids().tolist() if pid not in current])
-    return index.upsert((pid, text, lang) for pid, (text, lang) in current.items())
+    upserted: int = index.upsert((pid, text, lang) for pid, (text, lang) in current.items())
+    return upserted
 
 
 def sync_lexical(store: IndexStore, *, show_progress: bool = True) -> int:

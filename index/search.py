@@ -179,7 +179,8 @@ class SearchEngine:
             return True
         from housing_kb.index.adapters.milvus import milvus_stamp
 
-        return self._milvus.holds(milvus_stamp(store))
+        holds: bool = self._milvus.holds(milvus_stamp(store))
+        return holds
 
     def pinned(self) -> SearchEngine:
         """A copy of this engine that reads the current view until it is dropped (one per request)."""
@@ -234,7 +235,7 @@ class SearchEngine:
                 MilvusTarget(uri=s.milvus_target_uri, token=s.milvus_token, prefix=s.milvus_prefix)
             )
         self._milvus.check(milvus_stamp(store))  # collections of another state are refused, not mixed
-        channels = self._milvus.search_channels()
+        channels: dict[str, Any] = self._milvus.search_channels()
         if secondary is None:
             channels.pop("use", None)
         if lexical is None:
@@ -468,6 +469,7 @@ class SearchEngine:
     ) -> tuple[list[tuple[int, float]], list[Translation], dict[str, list[tuple[int, float]]]]:
         """The fused ranking, the query's word translations that joined its BM25 query, and each
         channel's own ranking with its raw scores."""
+        translations: list[Translation]
         qvec2, translations = None, []
         if mode == "hybrid" and self.secondary is not None:
             qvec2, translations = self._second_channel_query(query, qlang)
@@ -502,9 +504,10 @@ class SearchEngine:
         source = qlang or script_language(query)
         if self._view.translator is None or source not in self.config.translate_from:
             return self.secondary.embed_queries([query])[0], []
-        return self._view.translator.embed_and_translate(
+        translated: tuple[np.ndarray, list[Translation]] = self._view.translator.embed_and_translate(
             query, source, threshold=self.config.translation_threshold
         )
+        return translated
 
     def _channels(
         self,
@@ -608,18 +611,20 @@ class SearchEngine:
         qlang = detect_query_language(query)
         _, _, channels = self._ranked(query, qlang, "hybrid", self.config.pool, filters)
         e5, use, lexical = self._relevance_inputs(query, channels, filters)
-        return relevance_features(
+        features: tuple[float, ...] = relevance_features(
             max((s for _, s in e5), default=0.0),
             max((s for _, s in use), default=0.0),
             max((s for _, s in lexical), default=0.0),
             query,
         )
+        return features
 
     def _dense(self, query: str, pool: int, filters: Filters) -> list[tuple[int, float]]:
         qvec = self.query_vector(query)
         e5 = self._view.channels["e5"]
         if self.config.dense_strategy == "global" or len(self._view.table.languages) < 2:
-            return e5.search(qvec, pool, filters)
+            hits: list[tuple[int, float]] = e5.search(qvec, pool, filters)
+            return hits
         # Per-language retrieval counters e5's preference for passages in the query's own language:
         # each language competes only with itself, then the lists are merged.
         lists = []
@@ -629,7 +634,8 @@ class SearchEngine:
             ranked = e5.search(qvec, pool, replace(filters, languages=[lang]))
             if ranked:
                 lists.append((lang, ranked))
-        return merge_language_lists(lists, self.config.dense_strategy, pool)
+        merged: list[tuple[int, float]] = merge_language_lists(lists, self.config.dense_strategy, pool)
+        return merged
 
     # ------------------------------------------------------------------ facets and suggest
     def facets(
@@ -673,7 +679,8 @@ class SearchEngine:
             from housing_kb.index.suggest import Suggester
 
             self._view.suggester = Suggester.build(self._view.docs.values(), self._view.table)
-        return self._view.suggester.suggest(prefix, limit=limit)
+        suggestions: list[dict[str, Any]] = self._view.suggester.suggest(prefix, limit=limit)
+        return suggestions
 
     def _doc_of(self, ranked: list[tuple[int, float]]) -> dict[int, str]:
         rows = self.store.passage_rows([pid for pid, _ in ranked])

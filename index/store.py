@@ -1,4 +1,4 @@
-"""The persistent index: SQLite metadata and embedding cache, plus a FAISS file derived from them.
+"""The persistent index: SQLite metadata and embedding cache, plus FAISS files derived from them.
 
 Layout of an index directory::
 
@@ -8,6 +8,11 @@ Layout of an index directory::
                           index, or from 50k passages an HNSW graph (exact flat storage kept)
     vectors2.<gen>.faiss  the same for the second dense channel, when there is one
     lexical/              BM25 channel (see index/lexical.py)
+
+This module holds the SQLite side: the schema, transactions, documents, pages, passages, tags, state
+and country data. Beside it: ``index/rows.py`` turns rows into records, ``index/embedding_cache.py``
+is the ``embeddings`` table (``store.embeddings``), and ``index/dense_files.py`` manages the FAISS
+files behind :meth:`IndexStore.dense_channel`.
 
 Why this shape (PITFALLS 2, 3, 4, 10):
 - SQLite is the single source of truth. Each document is replaced in one transaction, so a run
@@ -30,34 +35,37 @@ deletes by document, persists the whole docstore as one JSON blob, and ignores m
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from housing_kb.config import current_settings
 from housing_kb.files import atomic_write_bytes
-from housing_kb.index.adapters.faiss_vectors import FaissVectorIndex
-from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_context, with_context
-from housing_kb.index.language_neutral import RECIPE as NEUTRAL_RECIPE
-from housing_kb.index.language_neutral import language_basis, project_out
+from housing_kb.index.context import passage_context
+from housing_kb.index.dense_files import DenseFiles, language_neutral
+from housing_kb.index.embedding_cache import EmbeddingCache
+from housing_kb.index.language_neutral import project_out
+from housing_kb.index.rows import (
+    DOCUMENT_FIELDS,
+    document_from_row,
+    document_values,
+    page_from_row,
+    to_json,
+)
 from housing_kb.schema.indicators import IndicatorData, Observation
 from housing_kb.schema.records import DocumentRecord, Page, Passage, PassageTagsRecord
 
-log = logging.getLogger("housing_kb.index")
+if TYPE_CHECKING:
+    from housing_kb.index.adapters.faiss_vectors import FaissVectorIndex
 
 SCHEMA_VERSION = 1
-#: State key recording which context recipe (index/context.py) the second channel's vectors use.
-CONTEXT_STATE_KEY = "secondary_context"
 #: State key recording which passage-type detectors (ingest/passage_kinds.py) set the stored kinds.
 KINDS_STATE_KEY = "passage_kinds"
 
@@ -139,33 +147,6 @@ CREATE TABLE IF NOT EXISTS indicator_values (
 CREATE TABLE IF NOT EXISTS indicator_areas (area INTEGER PRIMARY KEY, name TEXT NOT NULL);
 """
 
-#: Columns of ``documents`` that come from the manifest entry.
-DOCUMENT_FIELDS = (
-    "path",
-    "url",
-    "source_url",
-    "title",
-    "document_type",
-    "countries",
-    "regions",
-    "language",
-    "year",
-    "publisher",
-    "licence",
-    "work_id",
-)
-_JSON_DOC = {"countries", "regions", "empty_pages", "warnings", "tag_summary"}
-_JSON_PASSAGE = {
-    "paragraphs",
-    "heading_path",
-    "components",
-    "countries",
-    "regions",
-    "component_scores",
-    "stages",
-    "stage_scores",
-    "articles",
-}
 #: Columns added after the first schema, with their definitions: added in place by a writable open.
 _ADDED_COLUMNS = {
     "documents": {"work_id": "TEXT"},
@@ -208,10 +189,6 @@ class IndexConfig:
         return out
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 class IndexStore:
     """An open index directory. Open with :meth:`open`; use one instance per process.
 
@@ -229,8 +206,9 @@ class IndexStore:
         self.config = config
         self.readonly = readonly
         self._local = threading.local()
-        self._faiss: dict[str, tuple[int, FaissVectorIndex, np.ndarray, str | None]] = {}
-        self._faiss_lock = threading.Lock()
+        #: Vectors by model and passage hash, in this store's SQLite file.
+        self.embeddings = EmbeddingCache(self)
+        self._dense = DenseFiles(self)
         #: Whether the e5 channel's vectors (and its queries) are made language-neutral; from
         #: HOUSING_KB_LANGUAGE_NEUTRAL. The evaluation flips it to measure the difference.
         self.language_neutral = language_neutral()
@@ -376,10 +354,12 @@ class IndexStore:
         that series for that area; everything else stays. Returns the import's id (each value keeps it,
         so every figure can name its own source and retrieval date)."""
         with self.transaction() as conn:
-            import_id = conn.execute(
-                "INSERT INTO indicator_imports(source, retrieved, sha256, imported_at) VALUES (?, ?, ?, ?)",
-                (data.source, data.retrieved, data.sha256, time.time()),
-            ).lastrowid
+            import_id = _inserted_id(
+                conn.execute(
+                    "INSERT INTO indicator_imports(source, retrieved, sha256, imported_at) VALUES (?, ?, ?, ?)",
+                    (data.source, data.retrieved, data.sha256, time.time()),
+                )
+            )
             pairs = sorted({(o.series, o.area) for o in data.observations})
             conn.executemany("DELETE FROM indicator_values WHERE series = ? AND area = ?", pairs)
             conn.executemany(
@@ -390,7 +370,7 @@ class IndexStore:
                 ],
             )
             conn.executemany("INSERT OR REPLACE INTO indicator_areas VALUES (?, ?)", data.areas.items())
-        return int(import_id)
+        return import_id
 
     def copy_indicators_from(self, other: IndexStore) -> int:
         """Copy another index's country data as it is (imports, values, area names); returns the values."""
@@ -456,11 +436,11 @@ class IndexStore:
     # ------------------------------------------------------------------ documents
     def document(self, doc_id: str) -> DocumentRecord | None:
         row = self._conn().execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-        return _document_from_row(row) if row else None
+        return document_from_row(row) if row else None
 
     def documents(self) -> list[DocumentRecord]:
         rows = self._conn().execute("SELECT * FROM documents ORDER BY doc_id").fetchall()
-        return [_document_from_row(r) for r in rows]
+        return [document_from_row(r) for r in rows]
 
     def document_ids(self) -> set[str]:
         return {r[0] for r in self._conn().execute("SELECT doc_id FROM documents")}
@@ -471,7 +451,7 @@ class IndexStore:
             .execute("SELECT page_no, text, empty FROM pages WHERE doc_id = ? ORDER BY seq", (doc_id,))
             .fetchall()
         )
-        return [Page(number=r["page_no"], text=r["text"], empty=bool(r["empty"])) for r in rows]
+        return [page_from_row(r) for r in rows]
 
     def replace_document(
         self,
@@ -495,17 +475,16 @@ class IndexStore:
         new_ids: list[int] = []
         with self.transaction() as conn:
             conn.execute("DELETE FROM documents WHERE doc_id = ?", (record.doc_id,))
-            row = asdict(record)
-            cols = list(row)
+            cols = [f.name for f in fields(record)]
             conn.execute(
                 f"INSERT INTO documents ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                [_dumps(row[c]) if c in _JSON_DOC else row[c] for c in cols],
+                document_values(record, cols),
             )
             conn.executemany(
                 "INSERT INTO pages (doc_id, seq, page_no, text, empty) VALUES (?, ?, ?, ?, ?)",
                 [(record.doc_id, i, p.number, p.text, int(p.empty)) for i, p in enumerate(pages)],
             )
-            for i, (passage, vector) in enumerate(zip(passages, vectors, strict=True)):
+            for i, passage in enumerate(passages):
                 t = tags[i] if tags is not None else None
                 cur = conn.execute(
                     """INSERT INTO passages (passage_id, doc_id, ordinal, text, language, page_start,
@@ -523,26 +502,25 @@ class IndexStore:
                         passage.page_end,
                         passage.char_start,
                         passage.char_end,
-                        _dumps(passage.paragraphs),
-                        _dumps(passage.heading_path),
+                        to_json(passage.paragraphs),
+                        to_json(passage.heading_path),
                         passage.token_count,
                         passage.content_hash,
-                        _dumps(t.components if t else []),
-                        _dumps(t.countries if t else []),
-                        _dumps(t.regions if t else []),
-                        _dumps(t.component_scores if t else {}),
+                        to_json(t.components if t else []),
+                        to_json(t.countries if t else []),
+                        to_json(t.regions if t else []),
+                        to_json(t.component_scores if t else {}),
                         tags_version if t else None,
-                        _dumps(t.stages if t else []),
-                        _dumps(t.stage_scores if t else {}),
+                        to_json(t.stages if t else []),
+                        to_json(t.stage_scores if t else {}),
                         passage.kind,
-                        _dumps(passage.articles),
+                        to_json(passage.articles),
                     ),
                 )
-                new_ids.append(int(cur.lastrowid))
-                conn.execute(
-                    "INSERT OR IGNORE INTO embeddings (model_id, content_hash, vector) VALUES (?, ?, ?)",
-                    (self.config.model_id, passage.content_hash, vector.tobytes()),
-                )
+                new_ids.append(_inserted_id(cur))
+            self.embeddings.insert(
+                conn, [(p.content_hash, v) for p, v in zip(passages, vectors, strict=True)]
+            )
         return new_ids
 
     def update_document_metadata(self, record: DocumentRecord, *, stale_tags: bool = False) -> None:
@@ -552,9 +530,7 @@ class IndexStore:
         the tagger reads (the document's countries): the next ``retag_stale`` re-tags them."""
         with self.transaction() as conn:
             sets = ", ".join(f"{c} = ?" for c in DOCUMENT_FIELDS)
-            values = [
-                _dumps(getattr(record, c)) if c in _JSON_DOC else getattr(record, c) for c in DOCUMENT_FIELDS
-            ]
+            values = document_values(record, DOCUMENT_FIELDS)
             conn.execute(f"UPDATE documents SET {sets} WHERE doc_id = ?", [*values, record.doc_id])
             if stale_tags:
                 conn.execute("UPDATE passages SET tags_version = NULL WHERE doc_id = ?", (record.doc_id,))
@@ -567,105 +543,6 @@ class IndexStore:
             conn.executemany("DELETE FROM documents WHERE doc_id = ?", [(d,) for d in ids])
         return len(ids)
 
-    # ------------------------------------------------------------------ embedding cache
-    def cached_vectors(self, hashes: Sequence[str], model_id: str | None = None) -> dict[str, np.ndarray]:
-        """Vectors already computed for these passage hashes by this model."""
-        model_id = model_id or self.config.model_id
-        out: dict[str, np.ndarray] = {}
-        conn = self._conn()
-        unique = list(dict.fromkeys(hashes))
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            rows = conn.execute(
-                f"SELECT content_hash, vector FROM embeddings WHERE model_id = ? "
-                f"AND content_hash IN ({', '.join('?' * len(chunk))})",
-                [model_id, *chunk],
-            ).fetchall()
-            for h, blob in rows:
-                out[h] = np.frombuffer(blob, dtype=np.float32)
-        return out
-
-    def cached_hashes(self, hashes: Sequence[str], model_id: str | None = None) -> set[str]:
-        """Which of these passage hashes already have a vector from this model (vectors not read)."""
-        model_id = model_id or self.config.model_id
-        unique = list(dict.fromkeys(hashes))
-        found: set[str] = set()
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            found.update(
-                r[0]
-                for r in self._conn().execute(
-                    f"SELECT content_hash FROM embeddings WHERE model_id = ? "
-                    f"AND content_hash IN ({', '.join('?' * len(chunk))})",
-                    [model_id, *chunk],
-                )
-            )
-        return found
-
-    def cache_vectors(self, items: Sequence[tuple[str, np.ndarray]], model_id: str | None = None) -> None:
-        """Store freshly computed vectors so a crash or a re-chunk never recomputes them."""
-        model_id = model_id or self.config.model_id
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(
-                "INSERT OR IGNORE INTO embeddings (model_id, content_hash, vector) VALUES (?, ?, ?)",
-                [(model_id, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],
-            )
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    def prune_embedding_cache(self) -> int:
-        """Drop cached vectors no passage uses any more (``housing-kb gc``); returns how many.
-
-        Ingest keeps the vectors of deleted or re-cut passages, so that putting a document back, or
-        returning to an earlier chunking, re-embeds nothing. Context vectors (``ctx:`` keys) stay
-        while some passage still has that context."""
-        with self.transaction() as conn:
-            cur = conn.execute(
-                "DELETE FROM embeddings WHERE content_hash NOT LIKE 'ctx:%' AND NOT EXISTS "
-                "(SELECT 1 FROM passages p WHERE p.content_hash = embeddings.content_hash)"
-            )
-            used = {context_key(text) for text in set(self.passage_contexts().values())}
-            stale = [
-                (k,)
-                for (k,) in conn.execute(
-                    "SELECT DISTINCT content_hash FROM embeddings WHERE content_hash LIKE 'ctx:%'"
-                )
-                if k not in used
-            ]
-            conn.executemany("DELETE FROM embeddings WHERE content_hash = ?", stale)
-            return cur.rowcount + len(stale)
-
-    def seed_embedding_cache(self, other_index: Path) -> int:
-        """Copy another index's cached vectors into this one's cache; returns how many were new.
-
-        A rebuild (another chunker, a changed rule) then embeds only the passages whose text is new:
-        vectors are keyed by model and text hash, so another model's rows are simply never read.
-        A missing or unreadable other index seeds nothing."""
-        source = Path(other_index) / "meta.sqlite"
-        if not source.exists() or source.resolve() == (self.directory / "meta.sqlite").resolve():
-            return 0
-        conn = self._conn()
-        attached = False
-        try:
-            conn.execute("ATTACH DATABASE ? AS seed", (str(source),))
-            attached = True
-            with self.transaction() as tx:
-                cur = tx.execute(
-                    "INSERT OR IGNORE INTO embeddings (model_id, content_hash, vector) "
-                    "SELECT model_id, content_hash, vector FROM seed.embeddings"
-                )
-                return max(cur.rowcount, 0)
-        except sqlite3.Error as exc:
-            log.warning("could not read cached vectors from %s (%s); embedding from scratch", source, exc)
-            return 0
-        finally:
-            if attached:
-                conn.execute("DETACH DATABASE seed")
-
     def compact(self) -> None:
         """Give the space of deleted rows back to the file system (SQLite ``VACUUM``)."""
         if self.readonly:
@@ -675,7 +552,7 @@ class IndexStore:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # VACUUM wrote through the WAL
 
     # ------------------------------------------------------------------ passages
-    def passage_rows(self, ids: Sequence[int]) -> dict[int, sqlite3.Row]:
+    def passage_rows(self, ids: Sequence[int] | np.ndarray) -> dict[int, sqlite3.Row]:
         out: dict[int, sqlite3.Row] = {}
         conn = self._conn()
         ids = [int(i) for i in ids]
@@ -688,7 +565,10 @@ class IndexStore:
         return out
 
     def passage_by_public_id(self, passage_id: str) -> sqlite3.Row | None:
-        return self._conn().execute("SELECT * FROM passages WHERE passage_id = ?", (passage_id,)).fetchone()
+        row: sqlite3.Row | None = (
+            self._conn().execute("SELECT * FROM passages WHERE passage_id = ?", (passage_id,)).fetchone()
+        )
+        return row
 
     def passages_of(self, doc_id: str) -> list[sqlite3.Row]:
         return (
@@ -706,7 +586,7 @@ class IndexStore:
         """Stored vectors of these passages, in the given order."""
         rows = self.passage_rows(ids)
         hashes = [rows[int(i)]["content_hash"] for i in ids]
-        cache = self.cached_vectors(hashes)
+        cache = self.embeddings.vectors(hashes)
         return np.vstack([cache[h] for h in hashes]) if hashes else np.zeros((0, self.config.dim), np.float32)
 
     def update_tags(self, items: Sequence[tuple[int, PassageTagsRecord]], tags_version: str) -> None:
@@ -716,12 +596,12 @@ class IndexStore:
                 "stages = ?, stage_scores = ?, tags_version = ? WHERE id = ?",
                 [
                     (
-                        _dumps(t.components),
-                        _dumps(t.countries),
-                        _dumps(t.regions),
-                        _dumps(t.component_scores),
-                        _dumps(t.stages),
-                        _dumps(t.stage_scores),
+                        to_json(t.components),
+                        to_json(t.countries),
+                        to_json(t.regions),
+                        to_json(t.component_scores),
+                        to_json(t.stages),
+                        to_json(t.stage_scores),
                         tags_version,
                         pid,
                     )
@@ -739,11 +619,11 @@ class IndexStore:
 
     def set_tag_summary(self, doc_id: str, summary: dict[str, Any]) -> None:
         with self.transaction() as conn:
-            conn.execute("UPDATE documents SET tag_summary = ? WHERE doc_id = ?", (_dumps(summary), doc_id))
+            conn.execute("UPDATE documents SET tag_summary = ? WHERE doc_id = ?", (to_json(summary), doc_id))
 
-    # ------------------------------------------------------------------ FAISS
-    # One FAISS file per dense channel: the index's own model, plus an optional second model
-    # (e.g. USE-multilingual) whose vectors sit in the same embedding cache.
+    # ------------------------------------------------------------------ dense channels
+    # One FAISS file per dense channel (index/dense_files.py): the index's own model, plus an
+    # optional second model (e.g. USE-multilingual) whose vectors sit in the same embedding cache.
     @property
     def secondary_model_id(self) -> str | None:
         """Model of the optional second dense channel, when its vectors are complete."""
@@ -756,16 +636,17 @@ class IndexStore:
             self.set_state("secondary_model_id", model_id)
             self.set_state("secondary_dim", str(dim))
 
-    def _channel(self, model_id: str | None) -> tuple[str, int, str]:
-        """(model id, dimension, file prefix) of a dense channel."""
+    def dense_channel(self, model_id: str | None) -> tuple[FaissVectorIndex, np.ndarray]:
+        """A channel's FAISS index for the current generation, loaded or rebuilt as needed, and the
+        directions projected out of its vectors (see :meth:`language_basis`)."""
+        channel: tuple[FaissVectorIndex, np.ndarray]
         if model_id is None or model_id == self.config.model_id:
-            return self.config.model_id, self.config.dim, "vectors"
-        if model_id != self.secondary_model_id:
+            channel = self._dense.channel(self.config.model_id, self.config.dim, primary=True)
+        elif model_id != self.secondary_model_id:
             raise IndexError_(f"this index has no vectors for {model_id}")
-        return model_id, int(self.get_state("secondary_dim") or 0), "vectors2"
-
-    def _faiss_path(self, generation: int, prefix: str = "vectors") -> Path:
-        return self.directory / f"{prefix}.{generation}.faiss"
+        else:
+            channel = self._dense.channel(model_id, int(self.get_state("secondary_dim") or 0), primary=False)
+        return channel
 
     def faiss_index(self, model_id: str | None = None) -> FaissVectorIndex:
         """The FAISS index of a channel for the current generation, loaded or rebuilt as needed."""
@@ -775,118 +656,6 @@ class IndexStore:
         """The directions removed from the e5 channel's vectors (index/language_neutral.py); no rows
         when ``language_neutral`` is off or the index holds fewer than two languages."""
         return self.dense_channel(None)[1]
-
-    def dense_channel(self, model_id: str | None) -> tuple[FaissVectorIndex, np.ndarray]:
-        model, dim, prefix = self._channel(model_id)
-        # Only the index's own model (e5) is made language-neutral; the second channel (USE) is
-        # language-neutral by training, and the projection measured lower on it.
-        recipe = (NEUTRAL_RECIPE if self.language_neutral else "raw") if prefix == "vectors" else None
-        gen = self.generation
-        with self._faiss_lock:
-            cached = self._faiss.get(prefix)
-            if cached is not None and cached[0] == gen and cached[3] == recipe:
-                return cached[1], cached[2]
-            path = self._faiss_path(gen, prefix)
-            index = FaissVectorIndex.from_bytes(path.read_bytes()) if path.exists() else None
-            if index is not None and index.is_ann != (index.count() >= ann_threshold()):
-                index = None  # built under another HOUSING_KB_ANN_MIN: rebuild rather than mix kinds
-            basis = np.zeros((0, dim), dtype=np.float32)
-            if index is not None and recipe is not None:
-                stored = self._read_basis(gen, prefix)
-                if stored is None or stored[0] != recipe:
-                    index = None  # built before the recipe existed, or under the other setting
-                else:
-                    basis = stored[1]
-            if index is None:
-                index, basis = self._build_faiss(model, dim, neutral=recipe == NEUTRAL_RECIPE)
-                if not self.readonly:
-                    if recipe is not None:
-                        self._write_basis(gen, prefix, recipe, basis)
-                    self._write_faiss(index, gen, prefix)
-            self._faiss[prefix] = (gen, index, basis, recipe)
-            return index, basis
-
-    def _build_faiss(
-        self, model_id: str, dim: int, *, neutral: bool = False
-    ) -> tuple[FaissVectorIndex, np.ndarray]:
-        ids, vectors, languages = [], [], []
-        cur = self._conn().execute(
-            "SELECT p.id, e.vector, p.language FROM passages p JOIN embeddings e "
-            "ON e.content_hash = p.content_hash AND e.model_id = ? ORDER BY p.id",
-            (model_id,),
-        )
-        while rows := cur.fetchmany(5000):
-            ids.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
-            vectors.append(
-                np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-            )
-            languages.extend(r[2] for r in rows)
-        all_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
-        all_vectors = np.vstack(vectors) if vectors else np.zeros((0, dim), dtype=np.float32)
-        if model_id == self.secondary_model_id and self.get_state(CONTEXT_STATE_KEY) == CONTEXT_RECIPE:
-            all_vectors = self._with_passage_context(all_ids, all_vectors, model_id)
-        basis = np.zeros((0, dim), dtype=np.float32)
-        if neutral and len(all_ids):
-            basis = language_basis(all_vectors, languages)
-            all_vectors = project_out(all_vectors, basis)
-        return FaissVectorIndex.build(all_vectors, all_ids, ann_min=ann_threshold()), basis
-
-    def _basis_path(self, generation: int, prefix: str) -> Path:
-        return self.directory / f"{prefix}.{generation}.neutral.npz"
-
-    def _read_basis(self, generation: int, prefix: str) -> tuple[str, np.ndarray] | None:
-        path = self._basis_path(generation, prefix)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                return str(data["recipe"]), np.asarray(data["basis"], dtype=np.float32)
-        except (OSError, KeyError, ValueError):
-            return None
-
-    def _write_basis(self, generation: int, prefix: str, recipe: str, basis: np.ndarray) -> None:
-        buf = io.BytesIO()
-        np.savez(buf, recipe=np.array(recipe), basis=basis)
-        self._replace_generation_file(self._basis_path(generation, prefix), buf.getvalue())
-
-    def passage_contexts(self) -> dict[int, str]:
-        """Passage id -> its context (``title > headings``; index/context.py), for the passages that
-        have one."""
-        texts: dict[tuple[str, str], str] = {}
-        out: dict[int, str] = {}
-        for pid, title, headings in self._conn().execute(
-            "SELECT p.id, d.title, p.heading_path FROM passages p JOIN documents d ON d.doc_id = p.doc_id"
-        ):
-            key = (title, headings)
-            if key not in texts:
-                texts[key] = passage_context(title, json.loads(headings))
-            if texts[key]:
-                out[int(pid)] = texts[key]
-        return out
-
-    def _with_passage_context(self, ids: np.ndarray, vectors: np.ndarray, model_id: str) -> np.ndarray:
-        # Passages whose context has no vector yet (an ingest without this channel's model) keep
-        # their own vector alone; the next ingest with the model embeds the context.
-        contexts = self.passage_contexts()
-        keys = {text: context_key(text) for text in set(contexts.values())}
-        found = self.cached_vectors(sorted(keys.values()), model_id=model_id)
-        mixed_in = np.zeros_like(vectors)
-        has = np.zeros(len(ids), dtype=bool)
-        for row, pid in enumerate(ids.tolist()):
-            vec = found.get(keys.get(contexts.get(pid, ""), ""))
-            if vec is not None:
-                mixed_in[row] = vec
-                has[row] = True
-        return with_context(vectors, mixed_in, has)
-
-    def _write_faiss(self, index: FaissVectorIndex, generation: int, prefix: str) -> None:
-        self._replace_generation_file(self._faiss_path(generation, prefix), index.to_bytes())
-
-    def _replace_generation_file(self, target: Path, data: bytes) -> None:
-        """Write ``<prefix>.<generation>.<suffix>`` atomically and drop the other generations' files."""
-        prefix, _, suffix = target.name.split(".", 2)
-        atomic_write_bytes(target, data)
-        for old in self.directory.glob(f"{prefix}.*.{suffix}"):
-            if old.name != target.name:
-                old.unlink(missing_ok=True)
 
     def sync_faiss(self) -> FaissVectorIndex:
         """Bring the FAISS files up to the current generation (called at the end of an ingest)."""
@@ -908,7 +677,23 @@ class IndexStore:
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
         if basis.size:
             q = project_out(q, basis)  # the same projection as the channel's passage vectors
-        return index.search(q, k, allowed_ids)
+        hits: list[tuple[int, float]] = index.search(q, k, allowed_ids)
+        return hits
+
+    def passage_contexts(self) -> dict[int, str]:
+        """Passage id -> its context (``title > headings``; index/context.py), for the passages that
+        have one."""
+        texts: dict[tuple[str, str], str] = {}
+        out: dict[int, str] = {}
+        for pid, title, headings in self._conn().execute(
+            "SELECT p.id, d.title, p.heading_path FROM passages p JOIN documents d ON d.doc_id = p.doc_id"
+        ):
+            key = (title, headings)
+            if key not in texts:
+                texts[key] = passage_context(title, json.loads(headings))
+            if texts[key]:
+                out[int(pid)] = texts[key]
+        return out
 
     # ------------------------------------------------------------------ stats
     def passage_count(self) -> int:
@@ -948,35 +733,8 @@ class IndexStore:
         }
 
 
-# ---------------------------------------------------------------------- dense index kinds
-#: Passages from which a channel also gets an HNSW graph: below it an exact flat scan is already
-#: fast enough (docs/results.md, search latency).
-ANN_MIN_DEFAULT = 50_000
-
-
-def ann_threshold() -> int:
-    """Passages from which dense channels use HNSW (HOUSING_KB_ANN_MIN; 0 turns it off)."""
-    value = current_settings().ann_min
-    return value if value > 0 else 1 << 62
-
-
-def language_neutral() -> bool:
-    """Whether the e5 channel's vectors are made language-neutral (HOUSING_KB_LANGUAGE_NEUTRAL, on
-    unless 0 / false / no / off; index/language_neutral.py). Changing it rebuilds the FAISS file."""
-    return current_settings().language_neutral
-
-
-def _document_from_row(row: sqlite3.Row) -> DocumentRecord:
-    data = {k: row[k] for k in row.keys()}  # noqa: SIM118 - sqlite3.Row has no items()
-    for key in _JSON_DOC:
-        data[key] = json.loads(data[key]) if data.get(key) else ([] if key != "tag_summary" else {})
-    return DocumentRecord(**data)
-
-
-def passage_row_to_dict(row: sqlite3.Row) -> dict[str, Any]:
-    """A passage row with JSON columns decoded."""
-    data = {k: row[k] for k in row.keys()}  # noqa: SIM118
-    for key in _JSON_PASSAGE:
-        if key in data:
-            data[key] = json.loads(data[key]) if data[key] else ({} if key.endswith("_scores") else [])
-    return data
+def _inserted_id(cur: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just gave; the type allows None, which only other statements leave."""
+    if cur.lastrowid is None:
+        raise IndexError_("an INSERT gave no row id")
+    return cur.lastrowid

@@ -126,7 +126,7 @@ def content_words(text: str, language: str) -> list[str]:
 def _stop_test(language: str) -> Callable[[str], bool]:
     """Whether a word is a stop word of ``language``. The Arabic list holds normalised forms (alef,
     hamza, taa marbuta, alef maqsura), so an Arabic word is normalised first: "على" is "علي" there."""
-    stop = stopwords(language)
+    stop: frozenset[str] = stopwords(language)
     if _SCRIPT.get(language) == "arabic":
         return lambda word: word in stop or normalize_arabic(word) in stop
     return stop.__contains__
@@ -414,13 +414,13 @@ class QueryTranslator:
         vectors = self.embedder.embed_queries([query, *new])
         if new:
             fresh = self.lexicon.translate(new, vectors[1:], language, threshold=threshold)
-            for word in new:
-                known[word] = [t for t in fresh if t.source == word]
+            translated = {word: [t for t in fresh if t.source == word] for word in new}
+            known.update(translated)
             if self._cache_size:
                 with self._lock:
                     if len(self._cache) + len(new) > self._cache_size:
                         self._cache.clear()
-                    self._cache.update(((language, w, threshold), known[w]) for w in new)
+                    self._cache.update(((language, w, threshold), translated[w]) for w in new)
         return vectors[0], [t for w in words for t in known[w] or ()]
 
 

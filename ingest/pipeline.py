@@ -40,9 +40,9 @@ from tqdm import tqdm
 
 from housing_kb.config import Settings
 from housing_kb.files import atomic_write_bytes
-from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_context
+from housing_kb.index.context import CONTEXT_RECIPE, CONTEXT_STATE_KEY, context_key, passage_context
 from housing_kb.index.lock import writer_lock
-from housing_kb.index.store import CONTEXT_STATE_KEY, KINDS_STATE_KEY, IndexConfig, IndexStore
+from housing_kb.index.store import KINDS_STATE_KEY, IndexConfig, IndexStore
 from housing_kb.index.translation import sync_lexicon
 from housing_kb.ingest.chunking import ChunkerConfig, chunk_document
 from housing_kb.ingest.cleaning import clean_pages
@@ -286,7 +286,7 @@ def _run_locked(
     if seed_from is not None:
         seeds.append(seed_from)
     for source in seeds:
-        seeded = store.seed_embedding_cache(source)
+        seeded = store.embeddings.seed_from(source)
         if seeded:
             log.info("%d cached vectors taken over from %s", seeded, source)
     if tagger == "auto":
@@ -481,7 +481,7 @@ def _commit(
 ) -> None:
     """Embed what the document's passages lack (from the cache otherwise), tag them, commit."""
     texts = {p.content_hash: p.text for p in item.passages}
-    cached = len(store.cached_hashes(list(texts)))
+    cached = len(store.embeddings.cached(list(texts)))
     report.passages_from_cache += cached
     report.passages_embedded += _cache_missing(store, embedder, texts, progress=bar.update)
     if secondary is not None:
@@ -490,7 +490,7 @@ def _commit(
         report.passages_embedded_secondary += _cache_missing(store, secondary, texts)
         contexts = {passage_context(item.record.title, p.heading_path) for p in item.passages}
         _cache_missing(store, secondary, {context_key(c): c for c in contexts if c})
-    vectors = store.cached_vectors(list(texts))
+    vectors = store.embeddings.vectors(list(texts))
     vecs = np.vstack([vectors[p.content_hash] for p in item.passages])
     tags = None
     if tagger is not None:
@@ -505,12 +505,12 @@ def _commit(
 
 def _cache_missing(store: IndexStore, embedder: Embedder, texts: dict[str, str], progress: Any = None) -> int:
     """Embed the texts (cache key -> text) this model has no cached vector for; returns how many."""
-    have = store.cached_hashes(list(texts), model_id=embedder.model_id)
+    have = store.embeddings.cached(list(texts), model_id=embedder.model_id)
     missing = [k for k in texts if k not in have]
     for start in range(0, len(missing), EMBED_GROUP):
         part = missing[start : start + EMBED_GROUP]
         vectors = embedder.embed_passages([texts[k] for k in part], progress=progress)
-        store.cache_vectors(list(zip(part, vectors, strict=True)), model_id=embedder.model_id)
+        store.embeddings.add(list(zip(part, vectors, strict=True)), model_id=embedder.model_id)
     return len(missing)
 
 
@@ -520,7 +520,7 @@ def _stored_second_vectors(store: IndexStore, tagger: Any, hashes: list[str]) ->
     model_id = getattr(tagger, "use_model_id", None)
     if not model_id:
         return None
-    found = store.cached_vectors(hashes, model_id=model_id)
+    found = store.embeddings.vectors(hashes, model_id=model_id)
     if len(found) < len(set(hashes)):
         return None
     return np.vstack([found[h] for h in hashes])
@@ -613,7 +613,7 @@ def sync_secondary(store: IndexStore, embedder: Embedder, *, show_progress: bool
     hashes: dict[str, str] = {}
     for row in store.iter_passages("content_hash, text"):
         hashes.setdefault(row["content_hash"], row["text"])
-    todo = len(hashes) - len(store.cached_hashes(list(hashes), model_id=embedder.model_id))
+    todo = len(hashes) - len(store.embeddings.cached(list(hashes), model_id=embedder.model_id))
     bar = tqdm(
         total=todo,
         desc="embedding (2nd channel)",

@@ -173,7 +173,7 @@ def test_every_committed_document_has_both_channels_after_a_kill(settings, e5_em
     store = IndexStore.open(settings.index_dir, readonly=True)
     assert store.document_ids() == {"udhr-eng"}
     hashes = [r["content_hash"] for r in store.iter_passages("content_hash")]
-    assert store.cached_hashes(hashes, model_id=use.model_id) == set(hashes)
+    assert store.embeddings.cached(hashes, model_id=use.model_id) == set(hashes)
     engine = SearchEngine(store, e5_embedder, settings, use)
     assert engine.secondary is use and engine.view.catching_up == {}
 

@@ -25,9 +25,15 @@ from conftest import manifest_entry as _entry
 from conftest import write_manifest as _write_manifest
 
 from housing_kb.config import Settings
-from housing_kb.index.context import CONTEXT_RECIPE, context_key, passage_context, with_context
+from housing_kb.index.context import (
+    CONTEXT_RECIPE,
+    CONTEXT_STATE_KEY,
+    context_key,
+    passage_context,
+    with_context,
+)
 from housing_kb.index.lexical_sync import open_lexical
-from housing_kb.index.store import CONTEXT_STATE_KEY, IndexConfigMismatch, IndexStore
+from housing_kb.index.store import IndexConfigMismatch, IndexStore
 from housing_kb.index.translation import open_lexicon
 from housing_kb.ingest.chunking import ChunkerConfig
 from housing_kb.ingest.pipeline import run_ingest
@@ -398,7 +404,7 @@ def test_second_channel_reads_each_passage_in_its_document_context(base_index):
     # every passage has a context (its document's title at least), embedded once per distinct text
     keys = {pid: context_key(text) for pid, text in store.passage_contexts().items()}
     assert len(keys) == store.stats()["passages"]
-    assert store.cached_hashes(sorted(set(keys.values())), model_id=store.secondary_model_id) == set(
+    assert store.embeddings.cached(sorted(set(keys.values())), model_id=store.secondary_model_id) == set(
         keys.values()
     )
 

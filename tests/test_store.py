@@ -7,15 +7,14 @@ import numpy as np
 import pytest
 from conftest import document_record
 
+from housing_kb.index.dense_files import ANN_MIN_DEFAULT, ann_threshold
 from housing_kb.index.filters import Filters, FilterTable, InvalidFilter
 from housing_kb.index.store import (
-    ANN_MIN_DEFAULT,
     IndexConfig,
     IndexConfigMismatch,
     IndexNotFound,
     IndexStore,
     PassageTagsRecord,
-    ann_threshold,
 )
 from housing_kb.schema.records import Page, Passage
 
@@ -102,8 +101,8 @@ def test_stale_faiss_file_is_rebuilt_from_sqlite(tmp_path):
 def test_embedding_cache_round_trip(tmp_path):
     store = IndexStore.open(tmp_path / "idx", CONFIG)
     v = _unit(5)
-    store.cache_vectors([("h1", v)])
-    got = store.cached_vectors(["h1", "h2"])
+    store.embeddings.add([("h1", v)])
+    got = store.embeddings.vectors(["h1", "h2"])
     assert list(got) == ["h1"] and np.allclose(got["h1"], v)
 
 
@@ -123,7 +122,7 @@ def test_large_channels_use_hnsw_and_filtered_search_stays_exact(tmp_path, monke
     ids, vectors = [], []
     for row in store.iter_passages("id, content_hash"):
         ids.append(row["id"])
-        vectors.append(store.cached_vectors([row["content_hash"]])[row["content_hash"]])
+        vectors.append(store.embeddings.vectors([row["content_hash"]])[row["content_hash"]])
     ids_arr, matrix = np.array(ids), np.vstack(vectors)
     q = _unit(7)
     exact = ids_arr[np.argsort(-(matrix @ q))]
@@ -150,20 +149,22 @@ def test_gc_drops_only_the_cached_vectors_nothing_uses(tmp_path):
     store.replace_document(*_doc("a", ["KEN"], ["africa"], 5, 1))
     gone = _doc("b", ["BRA"], ["latin_america_caribbean"], 3, 2)
     store.replace_document(*gone)
-    store.cache_vectors([(context_key("Title a"), _unit(7)), (context_key("Title b"), _unit(8))])
+    store.embeddings.add([(context_key("Title a"), _unit(7)), (context_key("Title b"), _unit(8))])
     store.delete_documents(["b"])
     b_hashes = [p.content_hash for p in gone[2]]
     a_hashes = [r["content_hash"] for r in store.passages_of("a")]
     # a deleted document's vectors stay cached, so putting it back would re-embed nothing ...
-    assert len(store.cached_vectors(b_hashes)) == 3
+    assert len(store.embeddings.vectors(b_hashes)) == 3
 
     result = CliRunner().invoke(app, ["gc", "--index", str(tmp_path / "idx")])
     assert result.exit_code == 0, result.output
     assert "removed 4 unused cached vectors" in result.output  # b's three passages and its context
 
     # ... until gc: then only what live passages use remains, and the index rebuilds from it
-    assert store.cached_vectors(b_hashes) == {} and store.cached_vectors([context_key("Title b")]) == {}
-    assert len(store.cached_vectors(a_hashes)) == 5 and store.cached_vectors([context_key("Title a")])
+    assert (
+        store.embeddings.vectors(b_hashes) == {} and store.embeddings.vectors([context_key("Title b")]) == {}
+    )
+    assert len(store.embeddings.vectors(a_hashes)) == 5 and store.embeddings.vectors([context_key("Title a")])
     for f in (tmp_path / "idx").glob("vectors.*.faiss"):
         f.unlink()
     reopened = IndexStore.open(tmp_path / "idx", readonly=True)

@@ -17,8 +17,8 @@ from housing_kb.api.schemas import (
     enum_items,
 )
 from housing_kb.index.filters import DOCUMENT_TYPES, REGIONS
+from housing_kb.index.rows import passage_row_to_dict
 from housing_kb.index.search import SearchEngine
-from housing_kb.index.store import passage_row_to_dict
 from housing_kb.schema.records import DocumentRecord
 
 router = APIRouter(tags=["documents"])
