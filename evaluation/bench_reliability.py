@@ -45,7 +45,7 @@ import httpx
 import yaml
 
 from housing_kb.config import Settings
-from housing_kb.evaluation.bench_search import serve
+from housing_kb.evaluation.http_load import serve
 from housing_kb.ingest.manifest import sha256_file
 
 #: The small corpus: (path under the shared corpus, id, document type).
@@ -135,7 +135,7 @@ def check_index(index: Path, expect_all: Sequence[str] | None = None) -> str:
         "hashes = [r['content_hash'] for r in s.iter_passages('content_hash')]\n"
         "second = s.secondary_model_id\n"
         "out = {'docs': sorted(s.document_ids()), 'passages': n, 'e5': s.faiss_index().count(),\n"
-        "       'use': len(s.cached_hashes(hashes, model_id=second)) if second else None}\n"
+        "       'use': len(s.embeddings.cached(hashes, model_id=second)) if second else None}\n"
         "lex = open_lexical(s)\n"
         "out['bm25'] = None if lex is None else len(lex)\n"
         "print(json.dumps(out))\n"

@@ -30,7 +30,7 @@ import httpx
 
 from housing_kb.api.keys import KeyStore
 from housing_kb.config import Settings
-from housing_kb.evaluation.bench_search import serve
+from housing_kb.evaluation.http_load import serve
 from housing_kb.ingest.manifest import load_manifest
 
 

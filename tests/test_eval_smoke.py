@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from housing_kb.evaluation.bench_search import free_port, noisy_unit, perturb_text, rss_bytes
 from housing_kb.evaluation.eval_retrieval import (
     EvalError,
     Run,
@@ -24,8 +23,10 @@ from housing_kb.evaluation.eval_retrieval import (
     run_system,
     variant_grid,
 )
+from housing_kb.evaluation.http_load import free_port, rss_bytes
 from housing_kb.evaluation.llamaindex_baseline import EmbeddingCache, relative_doc_path
 from housing_kb.evaluation.retrieval_metrics import QuestionResult
+from housing_kb.evaluation.synthetic_index import noisy_unit, perturb_text
 
 QUESTIONS = [
     {"id": "q1", "query": "adequate housing", "lang": "en", "cross_lingual": False,
