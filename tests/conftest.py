@@ -122,15 +122,24 @@ def ingest_documents(
     model_settings,
     embedder,
     documents: dict[str, tuple[str, dict]],
+    *,
+    written: dict[str, str] | None = None,
+    secondary=None,
 ):
     """Settings of a small index of real corpus files: ``documents`` maps an id to (path in the corpus,
-    manifest fields). The files are copied into a corpus of their own and ingested with ``embedder``."""
+    manifest fields). The files are copied into a corpus of their own and ingested with ``embedder``
+    (and ``secondary``, the second dense channel, if given); ``written`` maps a path of that corpus
+    that is not in the shared corpus to the text written there."""
     from housing_kb.ingest.pipeline import run_ingest
 
     root = tmp_path_factory.mktemp(f"{name}-corpus")
+    for rel, text in (written or {}).items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
     entries = []
     for doc_id, (rel, fields) in documents.items():
-        copy_into(corpus_dir, root, rel)
+        if rel not in (written or {}):
+            copy_into(corpus_dir, root, rel)
         entries.append(manifest_entry(doc_id, rel, root, **fields))
     work = tmp_path_factory.mktemp(f"{name}-index")
     settings = model_settings.with_(
@@ -138,9 +147,151 @@ def ingest_documents(
         manifest_path=write_manifest(work / "manifest.yaml", entries),
         index_dir=work / "index",
     )
-    report = run_ingest(settings, embedder=embedder, show_progress=False)
+    report = run_ingest(settings, embedder=embedder, secondary=secondary, show_progress=False)
     assert report.ok, report.summary_lines()
     return settings
+
+
+ACCLABS = "undp_acclabs_case_studies/"
+UNDP = "UNDP Accelerator Labs"
+# Written here, not taken from the corpus: the only fixture passage that used to "name" Africa did so
+# through a link (ilo.org/africa), which is not the passage speaking of the region.
+REGIONAL_NOTE = (
+    "# Regional note: informal settlements and flood risk\n\n"
+    "Across sub-Saharan Africa, informal settlements grow fastest on land that others avoid: river "
+    "banks, wetlands and drainage channels. Households improve their homes step by step, yet every "
+    "rainy season can undo that work. Programmes that start with drainage and with security of tenure "
+    "let residents invest without fear of losing what they build.\n"
+)
+#: The session's small index (``small_index``): id -> (path in the corpus, manifest fields). Between them
+#: they give the read-only tests what they look for: case studies from six countries on three continents
+#: (test_answers, test_countries; test_briefs indexes six of these alone), a paginated French PDF whose
+#: citations carry pages, Arabic and Chinese laws (Guangdong's numbered articles), an English co-operative
+#: in Spain and a note that names Africa but no country (test_api, test_fuzz, test_integrations). Every
+#: country a passage names counts as evidence for it and test_countries checks which have some (Bangladesh
+#: none): the PMAY Wikipedia page of test_passage_kinds, which names Bangladesh and the USA, stays out.
+SMALL_INDEX_DOCUMENTS: dict[str, tuple[str, dict]] = {
+    "ke-mukuru": (
+        ACCLABS + "blog_voices_of_mukuru_real_faces_of_the_world_of_work.md",
+        {
+            "title": "Voices of Mukuru",
+            "document_type": "case_study",
+            "countries": ["KEN"],
+            "regions": ["africa"],
+            "year": 2020,
+            "publisher": UNDP,
+        },
+    ),
+    "ug-kampala": (
+        ACCLABS + "blog_bridging_the_divide_informal_settlers_government_and_stakeholders_unite_to_"
+        "tackle_kampala_s_flooding_crisis.md",
+        {
+            "title": "Kampala flooding and informal settlers",
+            "document_type": "case_study",
+            "countries": ["UGA"],
+            "regions": ["africa"],
+            "year": 2023,
+            "publisher": UNDP,
+        },
+    ),
+    "fj-hydroponics": (
+        ACCLABS + "hydroponics_in_informal_settlements_in_fiji.md",
+        {
+            "title": "Hydroponics in informal settlements in Fiji",
+            "document_type": "case_study",
+            "countries": ["FJI"],
+            "regions": ["asia_pacific"],
+            "year": 2022,
+            "publisher": UNDP,
+        },
+    ),
+    "bo-lapaz": (
+        ACCLABS + "blog_la_paz_and_el_alto_on_their_way_to_integrated_urban_development.md",
+        {
+            "title": "La Paz and El Alto integrated urban development",
+            "document_type": "case_study",
+            "countries": ["BOL"],
+            "regions": ["latin_america_caribbean"],
+            "year": 2021,
+            "publisher": UNDP,
+        },
+    ),
+    "es-entrepatios": (
+        ACCLABS + "entrepatios__housing_cooperative.md",
+        {
+            "title": "Entrepatios housing cooperative",
+            "document_type": "case_study",
+            "countries": ["ESP"],
+            "regions": ["western_europe_others"],
+            "year": 2021,
+            "publisher": UNDP,
+        },
+    ),
+    "fr-bidonvilles": (
+        "france_resorption_bidonvilles/charte-d-engagement-resorption-bidonvilles_v2.pdf",
+        {
+            "title": "Charte d'engagement résorption des bidonvilles",
+            "document_type": "case_study",
+            "countries": ["FRA"],
+            "regions": ["western_europe_others"],
+            "year": 2020,
+        },
+    ),
+    "sa-royal-order": (
+        "saudi_arabia_housing_ar/أمر ملكي رقم (أ ٣٢٢) ضم وزارة الإسكان إلى وزارة الشؤون البلدية والقروية.md",
+        {
+            "title": "أمر ملكي ضم وزارة الإسكان",
+            "document_type": "law",
+            "countries": ["SAU"],
+            "regions": ["arab_states"],
+            "year": 2021,
+        },
+    ),
+    "cn-guangdong-lease": (
+        "china_laws_zh/广东省城镇房屋租赁条例(2021-09-29).md",
+        {
+            "title": "广东省城镇房屋租赁条例",
+            "document_type": "law",
+            "countries": ["CHN"],
+            "regions": ["asia_pacific"],
+            "year": 2021,
+        },
+    ),
+    "regional-note": (
+        "notes/regional_note.md",
+        {"title": "Regional note on informal settlements", "document_type": "research", "year": 2024},
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def small_index(tmp_path_factory, corpus_dir, model_settings, e5_embedder, use_embedder) -> Settings:
+    """Settings of the session's small index of ``SMALL_INDEX_DOCUMENTS``, built once (e5 and USE) for
+    every test that only reads it: search, answers, examples, countries, the servers over it. A test that
+    changes the index works on ``private_copy(small_index, tmp_path)``; one that writes keys or
+    contributions gives the app a data directory of its own (``small_index.with_(data_root=...)``)."""
+    return ingest_documents(
+        tmp_path_factory,
+        "small",
+        corpus_dir,
+        model_settings,
+        e5_embedder,
+        SMALL_INDEX_DOCUMENTS,
+        written={"notes/regional_note.md": REGIONAL_NOTE},
+        secondary=use_embedder,
+    )
+
+
+def private_copy(settings: Settings, root: Path) -> Settings:
+    """A copy of an index with its corpus and manifest under ``root``, for a test that changes it."""
+    import shutil
+
+    shutil.copytree(settings.corpus_dir, root / "corpus")
+    shutil.copytree(settings.index_dir, root / "index")
+    shutil.copy(settings.manifest_path, root / "manifest.yaml")
+    return settings.with_(
+        corpus_dir=root / "corpus", index_dir=root / "index", manifest_path=root / "manifest.yaml"
+    )
 
 
 @pytest.fixture(scope="session")

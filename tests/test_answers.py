@@ -1,17 +1,18 @@
 """Answers (/ask, `housing-kb ask`), the optional cited synthesis against a local chat stub, and
-comparable country examples (/examples), over a small index of real case studies from six countries.
+comparable country examples (/examples), over the session's small index of real documents
+(conftest.SMALL_INDEX_DOCUMENTS): case studies from six countries, a paginated French PDF and Arabic and
+Chinese laws, so citations carry page numbers and answers keep their source language.
 
 Every quoted sentence and excerpt is checked against the stored text of the page it cites."""
 
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 
 import httpx
 import pytest
 from chat_stub import FABRICATED_ID, UNCITED, ChatStub
-from conftest import copy_into, free_port, manifest_entry, serve_in_thread, use_llm, write_manifest
+from conftest import free_port, serve_in_thread, use_llm
 
 from housing_kb.config import Settings
 from housing_kb.index.answers import comparison_grouping, is_answer_sentence
@@ -19,96 +20,6 @@ from housing_kb.index.examples import mmr_order
 from housing_kb.index.search import SearchEngine
 from housing_kb.index.store import IndexStore
 from housing_kb.index.synthesis import LLMConfig, SynthesisError, validate_citations
-
-ACCLABS = "undp_acclabs_case_studies/"
-#: (id, path, title, country, region, year): small real documents, one of them a paginated French PDF
-#: and one Arabic, so citations carry page numbers and answers keep their source language.
-DOCS = [
-    (
-        "ke-mukuru",
-        ACCLABS + "blog_voices_of_mukuru_real_faces_of_the_world_of_work.md",
-        "Voices of Mukuru",
-        "KEN",
-        "africa",
-        2020,
-    ),
-    (
-        "ug-kampala",
-        ACCLABS
-        + "blog_bridging_the_divide_informal_settlers_government_and_stakeholders_unite_to_tackle_kampala_s_flooding_crisis.md",
-        "Kampala flooding and informal settlers",
-        "UGA",
-        "africa",
-        2023,
-    ),
-    (
-        "fj-hydroponics",
-        ACCLABS + "hydroponics_in_informal_settlements_in_fiji.md",
-        "Hydroponics in informal settlements in Fiji",
-        "FJI",
-        "asia_pacific",
-        2022,
-    ),
-    (
-        "bo-lapaz",
-        ACCLABS + "blog_la_paz_and_el_alto_on_their_way_to_integrated_urban_development.md",
-        "La Paz and El Alto integrated urban development",
-        "BOL",
-        "latin_america_caribbean",
-        2021,
-    ),
-    (
-        "fr-bidonvilles",
-        "france_resorption_bidonvilles/charte-d-engagement-resorption-bidonvilles_v2.pdf",
-        "Charte d'engagement résorption des bidonvilles",
-        "FRA",
-        "western_europe_others",
-        2020,
-    ),
-    (
-        "sa-royal-order",
-        "saudi_arabia_housing_ar/أمر ملكي رقم (أ ٣٢٢) ضم وزارة الإسكان إلى وزارة الشؤون البلدية والقروية.md",
-        "أمر ملكي ضم وزارة الإسكان",
-        "SAU",
-        "arab_states",
-        2021,
-    ),
-]
-
-
-def build_answers_index(tmp_path_factory, corpus_dir: Path, embedder, model_settings):
-    """Settings of the small index, built once per session and shared with test_briefs.py."""
-    from housing_kb.ingest.pipeline import run_ingest
-
-    work = tmp_path_factory.getbasetemp() / "answers-kb"
-    settings = model_settings.with_(
-        corpus_dir=work / "corpus",
-        manifest_path=work / "manifest.yaml",
-        index_dir=work / "index",
-    )
-    if (work / "ready").exists():
-        return settings
-    entries = []
-    for doc_id, rel, title, country, region, year in DOCS:
-        copy_into(corpus_dir, settings.corpus_dir, rel)
-        entries.append(
-            manifest_entry(
-                doc_id,
-                rel,
-                settings.corpus_dir,
-                title=title,
-                document_type="case_study",
-                countries=[country],
-                regions=[region],
-                year=year,
-                publisher="UNDP Accelerator Labs" if rel.startswith(ACCLABS) else None,
-            )
-        )
-    write_manifest(settings.manifest_path, entries)
-    report = run_ingest(settings, embedder=embedder, show_progress=False)
-    assert report.ok, report.summary_lines()
-    (work / "ready").touch()
-    return settings
 
 
 def assert_on_cited_page(store: IndexStore, text: str, citation: dict) -> None:
@@ -120,8 +31,9 @@ def assert_on_cited_page(store: IndexStore, text: str, citation: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def kb_settings(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
-    return build_answers_index(tmp_path_factory, corpus_dir, e5_embedder, model_settings)
+def kb_settings(small_index):
+    # e5 alone, as these tests were written: with USE the relevance model finds "slum upgrading" no match
+    return small_index.with_(second_embedder="none")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
-"""The HTTP API on a real uvicorn server (loopback), over a small multilingual index of real
-documents: exact filters, cross-lingual and lexical hits in Chinese and Arabic, validation errors,
-typeahead in two scripts, documents and passages."""
+"""The HTTP API on a real uvicorn server (loopback), over the session's small multilingual index of real
+documents (conftest.SMALL_INDEX_DOCUMENTS): exact filters, cross-lingual and lexical hits in Chinese and
+Arabic, validation errors, typeahead in two scripts, documents and passages."""
 
 from __future__ import annotations
 
@@ -8,114 +8,21 @@ from collections import Counter
 
 import httpx
 import pytest
-from conftest import copy_into, manifest_entry, serve_in_thread, write_manifest
+from conftest import SMALL_INDEX_DOCUMENTS, serve_in_thread
 
 from housing_kb.api.app import create_app
 from housing_kb.api.keys import KeyStore
 from housing_kb.index.search import SearchEngine
 from housing_kb.index.store import IndexStore
-from housing_kb.ingest.pipeline import run_ingest
-from housing_kb.models.registry import load_embedder
 from housing_kb.schema.vocabulary import COMPONENT_KEYS, STAGE_KEYS
 
 pytestmark = pytest.mark.model
 
-MUKURU = "undp_acclabs_case_studies/blog_voices_of_mukuru_real_faces_of_the_world_of_work.md"
-KAMPALA = (
-    "undp_acclabs_case_studies/blog_bridging_the_divide_informal_settlers_government_and_"
-    "stakeholders_unite_to_tackle_kampala_s_flooding_crisis.md"
-)
-GUANGDONG = "china_laws_zh/广东省城镇房屋租赁条例(2021-09-29).md"
-SAUDI = "saudi_arabia_housing_ar/أمر ملكي رقم (أ ٣٢٢) ضم وزارة الإسكان إلى وزارة الشؤون البلدية والقروية.md"
-ENTREPATIOS = "undp_acclabs_case_studies/entrepatios__housing_cooperative.md"
-# Written here, not taken from the corpus: the only fixture passage that used to "name" Africa did so
-# through a link (ilo.org/africa), which is not the passage speaking of the region.
-REGIONAL_NOTE = (
-    "# Regional note: informal settlements and flood risk\n\n"
-    "Across sub-Saharan Africa, informal settlements grow fastest on land that others avoid: river "
-    "banks, wetlands and drainage channels. Households improve their homes step by step, yet every "
-    "rainy season can undo that work. Programmes that start with drainage and with security of tenure "
-    "let residents invest without fear of losing what they build.\n"
-)
-
 
 @pytest.fixture(scope="module")
-def api_settings(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
-    root = tmp_path_factory.mktemp("api-corpus")
-    for rel in (MUKURU, KAMPALA, GUANGDONG, SAUDI, ENTREPATIOS):
-        copy_into(corpus_dir, root, rel)
-    (root / "notes").mkdir()
-    (root / "notes" / "regional_note.md").write_text(REGIONAL_NOTE, encoding="utf-8")
-    entries = [
-        manifest_entry(
-            "ke-mukuru",
-            MUKURU,
-            root,
-            title="Voices of Mukuru",
-            document_type="case_study",
-            countries=["KEN"],
-            regions=["africa"],
-            year=2020,
-        ),
-        manifest_entry(
-            "ug-kampala",
-            KAMPALA,
-            root,
-            title="Kampala flooding and informal settlers",
-            document_type="case_study",
-            countries=["UGA"],
-            regions=["africa"],
-            year=2023,
-        ),
-        manifest_entry(
-            "cn-guangdong-lease",
-            GUANGDONG,
-            root,
-            title="广东省城镇房屋租赁条例",
-            document_type="law",
-            countries=["CHN"],
-            regions=["asia_pacific"],
-            year=2021,
-        ),
-        manifest_entry(
-            "sa-royal-order",
-            SAUDI,
-            root,
-            title="أمر ملكي ضم وزارة الإسكان",
-            document_type="law",
-            countries=["SAU"],
-            regions=["arab_states"],
-            year=2021,
-        ),
-        manifest_entry(
-            "es-entrepatios",
-            ENTREPATIOS,
-            root,
-            title="Entrepatios housing cooperative",
-            document_type="case_study",
-            countries=["ESP"],
-            regions=["western_europe_others"],
-            year=2021,
-        ),
-        manifest_entry(
-            "regional-note",
-            "notes/regional_note.md",
-            root,
-            title="Regional note on informal settlements",
-            document_type="research",
-            year=2024,
-        ),
-    ]
-    work = tmp_path_factory.mktemp("api-index")
-    settings = model_settings.with_(
-        corpus_dir=root,
-        manifest_path=write_manifest(work / "manifest.yaml", entries),
-        index_dir=work / "index",
-    )
-    use = load_embedder("use-multilingual", settings)  # the second dense channel of hybrid mode
-    report = run_ingest(settings, embedder=e5_embedder, secondary=use, show_progress=False)
-    assert report.ok, report.summary_lines()
-    return settings
+def api_settings(small_index, tmp_path_factory):
+    """The session's small index, with a data directory of its own for the keys a test makes."""
+    return small_index.with_(data_root=tmp_path_factory.mktemp("api-data"))
 
 
 @pytest.fixture(scope="module")
@@ -372,13 +279,15 @@ def test_facets_count_the_filtered_passages(server, api_settings):
 
 
 def test_documents_and_passages(server, api_settings):
+    n = len(SMALL_INDEX_DOCUMENTS)
     docs = server.get("/v1/documents").json()
-    assert docs["total"] == 6 and docs["limit"] == 100 and docs["offset"] == 0
+    assert docs["total"] == n and docs["limit"] == 100 and docs["offset"] == 0
     ids = [d["id"] for d in docs["documents"]]
-    assert ids == sorted(ids) and len(ids) == 6
-    pages = [server.get("/v1/documents", params={"limit": 4, "offset": o}).json() for o in (0, 4, 8)]
-    assert [[d["id"] for d in p["documents"]] for p in pages] == [ids[:4], ids[4:], []]
-    assert all(p["total"] == 6 for p in pages)
+    assert ids == sorted(SMALL_INDEX_DOCUMENTS)
+    offsets = range(0, n + 4, 4)  # every page, and one past the last
+    pages = [server.get("/v1/documents", params={"limit": 4, "offset": o}).json() for o in offsets]
+    assert [[d["id"] for d in p["documents"]] for p in pages] == [ids[o : o + 4] for o in offsets]
+    assert pages[-1]["documents"] == [] and all(p["total"] == n for p in pages)
     assert server.get("/v1/documents", params={"limit": 0}).json()["parameter"] == "limit"
     detail = server.get("/v1/documents/ke-mukuru").json()
     assert detail["countries"] == ["KEN"] and detail["passages"] == len(detail["passage_list"]) > 0
@@ -392,7 +301,8 @@ def test_documents_and_passages(server, api_settings):
 
 def test_health_openapi_and_cors(server, api_settings):
     health = server.get("/v1/health").json()
-    assert health["status"] == "ok" and health["documents"] == 6 and health["lexical"] is True
+    assert health["status"] == "ok" and health["documents"] == len(SMALL_INDEX_DOCUMENTS)
+    assert health["lexical"] is True
     assert health["query_engine"] == "onnx"  # setup builds the int8 query file, so nothing fell back
     stored = IndexStore.open(api_settings.index_dir, readonly=True)
     languages = Counter(r["language"] for r in stored.iter_passages("language"))

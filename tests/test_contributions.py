@@ -45,6 +45,7 @@ METADATA = {
 CONTACT = {"name": "Camille Martin", "organisation": "DIHAL", "email": "camille.martin@example.org"}
 
 
+# Own index for each test: each publishes, deletes or re-indexes documents in it, or kills its worker.
 @pytest.fixture
 def live(tmp_path, corpus_dir, model_settings, e5_embedder, use_embedder):
     """Settings of a small live index (one document), its own data directory and keys."""

@@ -18,6 +18,7 @@ UDHR = {
 }
 
 
+# Own index, not small_index: every hit must be an edition of the UDHR, so the index holds nothing else.
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
     documents = {

@@ -1,5 +1,6 @@
 """Schemathesis against the served /openapi.json: every /v1 operation, with requests generated from
-its schema (valid and invalid), on a real uvicorn server over a small real index, and none answers 5xx.
+its schema (valid and invalid), on a real uvicorn server over the session's small real index, and none
+answers 5xx.
 
 Requests carry an admin key, so the write endpoints are exercised past their role checks too. The
 number of examples per operation is bounded (HOUSING_KB_FUZZ_EXAMPLES, default 12) to keep the run
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from conftest import ingest_documents, serve_in_thread
+from conftest import serve_in_thread
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -24,34 +25,10 @@ EXAMPLES = Settings.from_env().fuzz_examples
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory, corpus_dir, model_settings, e5_embedder):
-    index = ingest_documents(
-        tmp_path_factory,
-        "fuzz",
-        corpus_dir,
-        model_settings,
-        e5_embedder,
-        {
-            "ke-mukuru": (
-                "undp_acclabs_case_studies/blog_voices_of_mukuru_real_faces_of_the_world_of_work.md",
-                {
-                    "title": "Voices of Mukuru",
-                    "document_type": "case_study",
-                    "countries": ["KEN"],
-                    "year": 2020,
-                },
-            ),
-            "cn-guangdong-lease": (
-                "china_laws_zh/广东省城镇房屋租赁条例(2021-09-29).md",
-                {
-                    "title": "广东省城镇房屋租赁条例",
-                    "document_type": "law",
-                    "countries": ["CHN"],
-                    "year": 2021,
-                },
-            ),
-        },
-    )
+def fuzz_server(small_index, tmp_path_factory):
+    # The session's small index, read only: the keys, submissions and jobs the fuzzer makes go to a data
+    # directory of its own, and with the worker off nothing it queues reaches the index.
+    index = small_index.with_(data_root=tmp_path_factory.mktemp("fuzz-data"))
     admin = KeyStore(index.platform_db).create(role="admin", name="fuzzer", by="test")
     # The fuzzer sends hundreds of requests a minute from one address: rate limits are tested elsewhere.
     app = create_app(index.with_(rate_limit="100000/minute", key_rate_limit="100000/minute"), worker=False)

@@ -30,6 +30,7 @@ NOTE = (
 )
 
 
+# Own index for each test: each rebuilds it and swaps its versions.
 @pytest.fixture
 def settings(tmp_path: Path, corpus_dir: Path, model_settings: Settings) -> Settings:
     root = tmp_path / "corpus"

@@ -1,6 +1,6 @@
 """Where users meet housing-kb outside its page: the query-only CLI (and the CLI against a server), the
-LlamaIndex retriever and reader, and the MCP server, all over one small real index served by a real
-HTTP server."""
+LlamaIndex retriever and reader, and the MCP server, all over the session's small real index
+(conftest.SMALL_INDEX_DOCUMENTS) served by a real HTTP server."""
 
 from __future__ import annotations
 
@@ -12,64 +12,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import copy_into, manifest_entry, serve_in_thread, write_manifest
+from conftest import SMALL_INDEX_DOCUMENTS, private_copy, serve_in_thread
 from llama_index.core.vector_stores import FilterCondition, MetadataFilter, MetadataFilters
 
 from housing_kb.api.app import create_app
 from housing_kb.index.search import SearchEngine
-from housing_kb.ingest.pipeline import run_ingest
 from housing_kb.integrations.llama_index import (
     HousingKBReader,
     HousingKBRetriever,
     UnsupportedFilter,
     to_filters,
 )
-from housing_kb.models.registry import load_embedder
 
 pytestmark = pytest.mark.model
 
-MUKURU = "undp_acclabs_case_studies/blog_voices_of_mukuru_real_faces_of_the_world_of_work.md"
-GUANGDONG = "china_laws_zh/广东省城镇房屋租赁条例(2021-09-29).md"
 HOUSING_KB = str(Path(sys.executable).with_name("housing-kb"))
-
-
-@pytest.fixture(scope="module")
-def small_index(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
-    root = tmp_path_factory.mktemp("integrations-corpus")
-    for rel in (MUKURU, GUANGDONG):
-        copy_into(corpus_dir, root, rel)
-    entries = [
-        manifest_entry(
-            "ke-mukuru",
-            MUKURU,
-            root,
-            title="Voices of Mukuru",
-            document_type="case_study",
-            countries=["KEN"],
-            regions=["africa"],
-            year=2020,
-        ),
-        manifest_entry(
-            "cn-guangdong-lease",
-            GUANGDONG,
-            root,
-            title="广东省城镇房屋租赁条例",
-            document_type="law",
-            countries=["CHN"],
-            regions=["asia_pacific"],
-            year=2021,
-        ),
-    ]
-    work = tmp_path_factory.mktemp("integrations-index")
-    settings = model_settings.with_(
-        corpus_dir=root,
-        manifest_path=write_manifest(work / "manifest.yaml", entries),
-        index_dir=work / "index",
-    )
-    use = load_embedder("use-multilingual", settings)
-    report = run_ingest(settings, embedder=e5_embedder, secondary=use, show_progress=False)
-    assert report.ok, report.summary_lines()
-    return settings
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +118,8 @@ def test_cli_with_server_names_a_bad_parameter_and_an_unreachable_server(small_i
     assert "cannot reach the server at http://127.0.0.1:9" in gone.stderr
 
 
-def test_unchanged_reingest_loads_no_model(small_index):
+def test_unchanged_reingest_loads_no_model(small_index, tmp_path):
+    copy = private_copy(small_index, tmp_path)  # an ingest takes the writer lock: not the shared index
     code = (
         "import sys\n"
         "from housing_kb.api.cli import app\n"
@@ -170,9 +128,9 @@ def test_unchanged_reingest_loads_no_model(small_index):
         "from housing_kb.models import registry\n"
         "print('LOADED=%d TORCH=%s' % (len(registry._loaded), 'torch' in sys.modules))\n"
     )
-    done = _run_cli(code, small_index)
+    done = _run_cli(code, copy)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "2 unchanged" in done.stdout
+    assert f"{len(SMALL_INDEX_DOCUMENTS)} unchanged" in done.stdout
     assert "LOADED=0 TORCH=False" in done.stdout
 
 

@@ -56,6 +56,7 @@ RESULTS_READY = (
 )
 
 
+# Own index, not small_index: test_contribute_review_and_publish_from_the_page publishes a document in it.
 @pytest.fixture(scope="module")
 def page_index(tmp_path_factory, corpus_dir, e5_embedder, use_embedder, model_settings):
     """Five small real documents (English, Spanish, Arabic, Chinese) indexed once for the module."""

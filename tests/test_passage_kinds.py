@@ -81,6 +81,7 @@ def test_law_passages_carry_their_articles(corpus_dir: Path, rel, language, arti
     assert all(p.page_start is None for p in passages)
 
 
+# Own index: PMAY's Wikipedia page names Bangladesh, which must have no evidence in the session's small_index.
 @pytest.fixture(scope="module")
 def kinds_settings(tmp_path_factory, corpus_dir, e5_embedder, model_settings):
     documents = {
