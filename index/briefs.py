@@ -33,9 +33,10 @@ from housing_kb.index.answers import (
 )
 from housing_kb.index.countries import context_rows, context_sources
 from housing_kb.index.examples import ExamplesResult, best_excerpt, example_country, find_examples
-from housing_kb.index.filters import COMPONENTS, REGIONS, Filters
+from housing_kb.index.filters import COMPONENTS, Filters
 from housing_kb.index.gaps import GapMap, gap_map_from_hits
 from housing_kb.index.hits import Hit
+from housing_kb.schema.vocabulary import REGIONS
 
 if TYPE_CHECKING:
     from housing_kb.index.search import SearchEngine
@@ -224,23 +225,32 @@ def component_sections(
 
 def _references(brief: Brief, engine: SearchEngine) -> list[Reference]:
     pages: dict[str, set[int]] = {}
+    first: dict[str, Citation] = {}
     for _, citation in brief.citations():
         pages.setdefault(citation.document_id, set())
+        first.setdefault(citation.document_id, citation)
         if citation.page is not None:
             pages[citation.document_id].add(citation.page)
     refs = []
     for number, doc_id in enumerate(pages, 1):
         d = engine.documents.get(doc_id) or engine.store.document(doc_id)
+        if d is None:
+            # removed from the index since it was searched: every citation still needs its number,
+            # so the reference keeps the record the citation was made from
+            c = first[doc_id]
+            title, publisher, year, url, path = c.title, c.publisher, c.year, c.url, c.path
+        else:
+            title, publisher, year, url, path = d.title, d.publisher, d.year, d.url or d.source_url, d.path
         refs.append(
             Reference(
                 number=number,
                 document_id=doc_id,
-                title=d.title,
-                publisher=d.publisher,
-                year=d.year,
+                title=title,
+                publisher=publisher,
+                year=year,
                 pages=sorted(pages[doc_id]),
-                url=d.url or d.source_url,
-                path=d.path,
+                url=url,
+                path=path,
             )
         )
     return refs

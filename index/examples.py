@@ -21,8 +21,9 @@ import numpy as np
 from housing_kb.index.analysis import analyze, analyze_query
 from housing_kb.index.answers import Citation, PageCache, country_name, passage_sentences
 from housing_kb.index.countries import context_sources, latest_figures
-from housing_kb.index.filters import COMPONENTS, REGIONS, Filters
+from housing_kb.index.filters import COMPONENTS, Filters
 from housing_kb.index.hits import Hit
+from housing_kb.schema.vocabulary import REGIONS
 from housing_kb.text.geography import country_regions
 
 if TYPE_CHECKING:
@@ -167,9 +168,9 @@ def _reference(
     anchor = None
     if passage_id:
         row = engine.store.passage_by_public_id(passage_id)
-        if row is None:
+        anchor = None if row is None else engine.hit_from_row(row)
+        if anchor is None:
             raise ExampleRequestError(f"passage_id: no passage with id {passage_id!r}")
-        anchor = engine.hit_from_row(row)
         ref.passage_id, ref.document_id = anchor.passage_id, anchor.document.id
         ref.countries = list(dict.fromkeys(anchor.countries + anchor.document.countries))
         ref.regions = [r for r in anchor.regions if r != "global"]

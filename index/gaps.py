@@ -11,8 +11,9 @@ from housing_kb.index.answers import (
     component_label,
     region_label,
 )
-from housing_kb.index.filters import COMPONENTS, REGIONS, Filters
+from housing_kb.index.filters import COMPONENTS, Filters
 from housing_kb.index.hits import Hit
+from housing_kb.schema.vocabulary import REGIONS
 
 if TYPE_CHECKING:
     from housing_kb.index.search import SearchEngine

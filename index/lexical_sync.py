@@ -56,7 +56,12 @@ def _bring_up_to_date(index: LexicalIndex, store: IndexStore, show_progress: boo
         context = contexts.get(pid)
         current[pid] = (f"{context}\n\n{row['text']}" if context else row["text"], row["language"])
     index.delete([pid for pid in index.ids().tolist() if pid not in current])
-    upserted: int = index.upsert((pid, text, lang) for pid, (text, lang) in current.items())
+    passages = ((pid, text, lang) for pid, (text, lang) in current.items())
+    upserted: int = index.upsert(
+        tqdm(
+            passages, desc="analysing for BM25", unit="passage", total=len(current), disable=not show_progress
+        )
+    )
     return upserted
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from housing_kb.index.store import IndexError_
 
 
-class IndexLocked(IndexError_):  # type: ignore[misc]  # mypy cannot follow package-dir: housing_kb.index.* is Any
+class IndexLocked(IndexError_):
     """Another process is writing to this index."""
 
 

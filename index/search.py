@@ -37,7 +37,6 @@ from housing_kb.index.intent import RegionMentions, filter_table_with_mentions
 from housing_kb.index.relevance import Relevance, default_model
 from housing_kb.index.relevance import features as relevance_features
 from housing_kb.index.store import (
-    DocumentRecord,
     IndexConfigMismatch,
     IndexError_,
     IndexStore,
@@ -52,6 +51,7 @@ from housing_kb.index.translation import (
     script_language,
     translation_terms,
 )
+from housing_kb.schema.records import DocumentRecord
 from housing_kb.schema.vocabulary import REGIONS
 from housing_kb.text.geography import GLOBAL_REGION, Gazetteer
 
@@ -473,8 +473,10 @@ class SearchEngine:
         qvec2, translations = None, []
         if mode == "hybrid" and self.secondary is not None:
             qvec2, translations = self._second_channel_query(query, qlang)
-        boost = place_filters is not None and place_ids is not None and self.config.place_boost > 0
-        scopes = [filters, place_filters] if boost else [filters]
+        scopes = [filters]
+        if place_filters is not None and place_ids is not None and self.config.place_boost > 0:
+            scopes.append(place_filters)
+        boost = len(scopes) > 1
         extra = translation_terms(translations)
         channels, *local = self._channels(query, qlang, mode, pool, scopes, qvec2, extra)
         if not boost:
@@ -691,14 +693,16 @@ class SearchEngine:
         hits = []
         for pid, score in ranked:
             row = rows.get(pid)
-            if row is None:
-                continue
-            hits.append(self.hit_from_row(row, score))
+            hit = None if row is None else self.hit_from_row(row, score)
+            if hit is not None:
+                hits.append(hit)
         return hits
 
-    def hit_from_row(self, row: Any, score: float = 0.0) -> Hit:
+    def hit_from_row(self, row: Any, score: float = 0.0) -> Hit | None:
+        """The passage row as a hit; ``None`` when its document has left the index meanwhile (a
+        removal between reading the row and its document), which callers treat as no such passage."""
         doc = self._view.docs.get(row["doc_id"]) or self.store.document(row["doc_id"])
-        return hit_from_row(row, doc, score)
+        return None if doc is None else hit_from_row(row, doc, score)
 
 
 def _single_threaded_faiss() -> None:

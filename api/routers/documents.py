@@ -98,8 +98,8 @@ def get_passage(
     """A passage with its full citation and tags."""
     engine.refresh()
     row = engine.store.passage_by_public_id(passage_id)
-    if row is None:
+    hit = engine.hit_from_row(row) if row is not None else None
+    if row is None or hit is None:  # unknown, or its document was removed meanwhile
         raise HTTPException(404, detail=f"no passage with id {passage_id!r}")
-    hit = engine.hit_from_row(row)
     p = passage_out(passage_row_to_dict(row))
     return PassageDetail(**p.model_dump(), citation=citation_out(hit), document=document_out(hit.document))

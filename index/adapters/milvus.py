@@ -51,8 +51,7 @@ STAMP_PROPERTY = "housing_kb.stamp"
 MAX_K = 16384
 
 
-# mypy sees the project's mapped packages (housing_kb.index -> index/) as untyped imports.
-class MilvusConfigMismatch(IndexError_):  # type: ignore[misc]
+class MilvusConfigMismatch(IndexError_):
     """The collections were written for another model, configuration or state of the index."""
 
 
