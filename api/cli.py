@@ -122,10 +122,11 @@ def user_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from housing_kb.index.store import IndexError_
         from housing_kb.ingest.manifest import ManifestError
+        from housing_kb.ingest.search_backend import SearchBackendError
 
         try:
             return func(*args, **kwargs)
-        except (IndexError_, ManifestError, FileNotFoundError, ValueError) as exc:
+        except (IndexError_, ManifestError, SearchBackendError, FileNotFoundError, ValueError) as exc:
             if _debug():
                 raise
             _fail(str(exc))
@@ -258,10 +259,6 @@ def ingest(
     for line in result.summary_lines():
         typer.echo(line)
     typer.echo(f"Run report: {s.index_dir / 'ingest_report.json'}")
-    if s.backend == "milvus":
-        from housing_kb.api.cli_milvus import sync_milvus
-
-        sync_milvus(s, progress=progress)
     if report:
         report.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
     if not result.ok:

@@ -6,12 +6,13 @@ housing-kb migrate --to milvus --uri http://milvus:19530 --token root:Milvus
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from housing_kb.api.cli import IndexOpt, _fail, _settings, app, user_errors
-from housing_kb.config import Settings
+from housing_kb.index.lock import writer_lock
+from housing_kb.ingest.search_backend import sync_search_backend
 
 
 @app.command()
@@ -49,28 +50,5 @@ def migrate(
         token=s.milvus_token if token is None else token,
         prefix=prefix or s.milvus_prefix,
     )
-    sync_milvus(s, target=target, replace=True)
-
-
-def sync_milvus(
-    settings: Settings, *, target: Any = None, replace: bool = False, progress: bool = True
-) -> None:
-    """Write the index's current state into Milvus, with a progress bar per channel."""
-    from tqdm import tqdm
-
-    from housing_kb.index.adapters.milvus import sync_settings
-
-    bars: dict[str, tqdm] = {}
-
-    def advance(channel: str, done: int, total: int) -> None:
-        bar = bars.setdefault(
-            channel, tqdm(total=total, desc=f"milvus {channel}", unit="passage", disable=not progress)
-        )
-        bar.update(done - bar.n)
-
-    try:
-        target, report = sync_settings(settings, target=target, replace=replace, progress=advance)
-    finally:
-        for bar in bars.values():
-            bar.close()
-    typer.echo(f"Milvus at {target.uri} (prefix {target.prefix}): {report.summary()}")
+    with writer_lock(s.index_dir, what="migrate"):
+        typer.echo(sync_search_backend(s, target=target, replace=True))

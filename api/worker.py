@@ -121,7 +121,6 @@ class Worker:
             self._publish(job, contribution)
         elif job.state == "unpublishing":
             remove_documents(self.settings, [job.document_id])
-            self._index_changed()
             self.jobs.move(job.job_id, "review", expect=("unpublishing",))
 
     # ------------------------------------------------------------------ the steps
@@ -176,23 +175,13 @@ class Worker:
         if report.failed:
             self.jobs.move(job.job_id, "failed", reason=f"{contribution.filename}: {report.failed[0].reason}")
             return
-        self._index_changed()
         if self.jobs.move(job.job_id, "published", expect=("publishing",)):
             shutil.rmtree(staging.parent, ignore_errors=True)
-
-    def _index_changed(self) -> None:
-        """Servers search Milvus when it is the backend: write what the live index changed into it."""
-        if self.settings.backend == "milvus":
-            from housing_kb.index.adapters.milvus import sync_settings
-
-            _, report = sync_settings(self.settings)
-            log.info("worker %s: Milvus synced: %s", self.name, report.summary())
 
     def _delete(self, job: Job) -> None:
         self.jobs.move(job.job_id, "deleting")
         contribution = self.jobs.get(job.document_id)
         remove_documents(self.settings, [job.document_id])
-        self._index_changed()
         if contribution is not None:
             upload = self.settings.data_dir / contribution.path
             upload.unlink(missing_ok=True)
@@ -212,7 +201,6 @@ class Worker:
             rebuild=job.action == "rebuild",
             show_progress=False,
         )
-        self._index_changed()
         self.jobs.move(job.job_id, "reindexed", reason=clip(reindex_summary(report), 2000))
 
 

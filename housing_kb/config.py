@@ -178,7 +178,7 @@ class Settings(BaseSettings):
     backend: Literal["embedded", "milvus"] = _setting(
         "embedded",
         "Where search runs: `embedded` (FAISS and bm25s in the process) or `milvus` (the collections "
-        "`housing-kb migrate --to milvus` wrote, which `ingest` then keeps in step).",
+        "`housing-kb migrate --to milvus` wrote, which every ingest, publish and delete then keeps in step).",
         group=BACKEND,
     )
     milvus_uri: str = _setting(

@@ -57,6 +57,7 @@ from housing_kb.ingest.passage_kinds import (
     classify_passage,
     mark_passage_kinds,
 )
+from housing_kb.ingest.search_backend import sync_search_backend
 from housing_kb.ingest.tokens import TokenCounter
 from housing_kb.ingest.uploads import UPLOADS_DIR
 from housing_kb.models.base import Embedder
@@ -106,6 +107,8 @@ class IngestReport:
     country_series_loaded: list[str] = field(default_factory=list)
     extract_seconds: float = 0.0
     embed_seconds: float = 0.0
+    #: What the sync of the search backend wrote (Milvus), "" for the embedded backend.
+    search_backend: str = ""
 
     @property
     def ok(self) -> bool:
@@ -122,6 +125,8 @@ class IngestReport:
         ]
         if self.country_series_loaded:
             lines.append(f"Country data: {len(self.country_series_loaded)} SDG housing series loaded.")
+        if self.search_backend:
+            lines.append(self.search_backend)
         for doc_id, notes in sorted(self.warnings.items()):
             lines.extend(f"  note  {doc_id}: {n}" for n in notes)
         lines.extend(f"  FAILED {f.line()}" for f in self.failed)
@@ -346,6 +351,7 @@ def _run_locked(
 
     if rebuild:
         _swap_in(target_dir, settings.index_dir)
+    report.search_backend = sync_search_backend(settings, show_progress=show_progress) or ""
     report.seconds = time.time() - started
     atomic_write_bytes(
         settings.index_dir / "ingest_report.json",
@@ -363,6 +369,9 @@ def remove_documents(settings: Settings, doc_ids: Sequence[str]) -> int:
         removed = store.delete_documents([d for d in doc_ids if d in known])
         store.sync_faiss()
         _sync_lexical(store, show_progress=False)
+        synced = sync_search_backend(settings, show_progress=False)
+        if synced:
+            log.info("%s", synced)
         return removed
 
 
