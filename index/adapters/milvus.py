@@ -125,7 +125,14 @@ class MilvusTarget:
     prefix: str = "housing_kb"
 
     def client(self) -> MilvusClient:
-        return MilvusClient(uri=self.uri, token=self.token) if self.token else MilvusClient(uri=self.uri)
+        # pymilvus pings every 10 s even on an idle connection; gRPC servers answer pings without
+        # calls with GOAWAY "too_many_pings" (pymilvus issue 1796), which then fails the next search.
+        options = {"grpc_options": {"grpc.keepalive_permit_without_calls": False}}
+        return (
+            MilvusClient(uri=self.uri, token=self.token, **options)
+            if self.token
+            else MilvusClient(uri=self.uri, **options)
+        )
 
 
 class MilvusChannel:
@@ -489,6 +496,21 @@ def sync(
     only rows whose fingerprint changed are upserted, and rows of passages the index no longer holds
     are deleted. The stamp's generation moves last, so a server sees the new state once it is whole."""
     index = MilvusIndex.connect(target)
+    try:
+        return _sync(store, table, lexical, index, replace=replace, progress=progress)
+    finally:
+        index.client.close()  # a long-lived worker syncs after every publish: no connection is left open
+
+
+def _sync(
+    store: Any,
+    table: Any,
+    lexical: Any,
+    index: MilvusIndex,
+    *,
+    replace: bool,
+    progress: Callable[[str, int, int], None] | None,
+) -> SyncReport:
     fields = {f["id"]: f for f in table.passage_fields()}
     stamp = milvus_stamp(store)
     report = SyncReport()
