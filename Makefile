@@ -53,6 +53,8 @@ test: model browser
 	$(BIN)/ruff format --check .
 	MYPY=$(BIN)/mypy bash .ci/mypy
 	$(BIN)/python -m pytest -q
+	# the same suite on the distributed backend: milvus-lite, run by tests/conftest.py as a server
+	HOUSING_KB_BACKEND=milvus $(BIN)/python -m pytest -q -m "not embedded"
 
 # mypy through .ci/mypy: it links ingest/, index/, ... into .cache/mypy-src/housing_kb/ (package-dir)
 lint: install

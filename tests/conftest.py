@@ -1,11 +1,15 @@
 """Shared pytest fixtures. The e5 model is built once per session (about 470 MB, a few seconds).
 
-Set HOUSING_KB_CACHE to build into (and reuse) a persistent cache, e.g. in CI.
+Set HOUSING_KB_CACHE to build into (and reuse) a persistent cache, e.g. in CI. With
+HOUSING_KB_BACKEND=milvus the suite searches milvus-lite, run as a server for the session
+(``milvus_server``): every index a test ingests, and every private copy, gets collections of its own
+there, as `housing-kb ingest` would write them.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
@@ -33,10 +37,71 @@ def corpus_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def model_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings whose cache holds the rebuilt models: HOUSING_KB_CACHE if set, else a session temp dir."""
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+    """With HOUSING_KB_BACKEND=milvus, the URI of one milvus-lite server for the whole session, as a
+    deployment several processes share (a milvus-lite file is open to one process only, and tests start
+    CLIs and servers of their own); None on the embedded backend."""
+    if Settings().backend != "milvus":
+        yield None
+        return
+    import subprocess
+    import sys
+
+    from housing_kb.index.adapters.milvus import MilvusTarget
+
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    lite_cli = str(Path(sys.executable).with_name("milvus-lite"))
+    data = str(tmp_path_factory.mktemp("milvus-lite"))
+    lite = subprocess.Popen(
+        [lite_cli, "server", "--data-dir", data, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while True:  # up when a client can list its collections
+        try:
+            MilvusTarget(uri=uri).client().list_collections()
+            break
+        except Exception:
+            if time.time() > deadline or lite.poll() is not None:
+                lite.kill()
+                raise
+            time.sleep(0.5)
+    try:
+        yield uri
+    finally:
+        lite.terminate()
+        lite.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def model_settings(tmp_path_factory: pytest.TempPathFactory, milvus_server: str | None) -> Settings:
+    """Settings whose cache holds the rebuilt models: HOUSING_KB_CACHE if set, else a session temp dir
+    (and, on the Milvus backend, the session's milvus-lite server)."""
     cache = os.environ.get("HOUSING_KB_CACHE")
-    return Settings(cache_dir=Path(cache) if cache else tmp_path_factory.mktemp("cache"))
+    settings = Settings(cache_dir=Path(cache) if cache else tmp_path_factory.mktemp("cache"))
+    return settings.with_(milvus_uri=milvus_server) if milvus_server else settings
+
+
+def milvus_prefix(folder: Path) -> str:
+    """A collection prefix of its own for the index under ``folder`` (test folders are unique)."""
+    return "t_" + re.sub(r"\W", "_", folder.name)
+
+
+def index_env(settings: Settings) -> dict[str, str]:
+    """The environment of a CLI or server process that is to open the index of ``settings``, on the
+    same search backend (HOUSING_KB_SERVER, which would send a CLI to a server, is dropped)."""
+    env = {k: v for k, v in os.environ.items() if k != "HOUSING_KB_SERVER"}
+    return env | {
+        "HOUSING_KB_CACHE": str(settings.cache_dir),
+        "HOUSING_KB_INDEX": str(settings.index_dir),
+        "HOUSING_KB_MANIFEST": str(settings.manifest_path),
+        "HOUSING_KB_CORPUS_DIR": str(settings.corpus_dir),
+        "HOUSING_KB_BACKEND": settings.backend,
+        "HOUSING_KB_MILVUS_URI": settings.milvus_uri,
+        "HOUSING_KB_MILVUS_PREFIX": settings.milvus_prefix,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -146,6 +211,7 @@ def ingest_documents(
         corpus_dir=root,
         manifest_path=write_manifest(work / "manifest.yaml", entries),
         index_dir=work / "index",
+        milvus_prefix=milvus_prefix(work),
     )
     report = run_ingest(settings, embedder=embedder, secondary=secondary, show_progress=False)
     assert report.ok, report.summary_lines()
@@ -289,9 +355,17 @@ def private_copy(settings: Settings, root: Path) -> Settings:
     shutil.copytree(settings.corpus_dir, root / "corpus")
     shutil.copytree(settings.index_dir, root / "index")
     shutil.copy(settings.manifest_path, root / "manifest.yaml")
-    return settings.with_(
-        corpus_dir=root / "corpus", index_dir=root / "index", manifest_path=root / "manifest.yaml"
+    copy = settings.with_(
+        corpus_dir=root / "corpus",
+        index_dir=root / "index",
+        manifest_path=root / "manifest.yaml",
+        milvus_prefix=milvus_prefix(root),
     )
+    if copy.backend == "milvus":  # collections of its own, as an ingest of the copy would write them
+        from housing_kb.ingest.search_backend import sync_search_backend
+
+        sync_search_backend(copy, show_progress=False)
+    return copy
 
 
 @pytest.fixture(scope="session")

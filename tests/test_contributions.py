@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import copy_into, manifest_entry, serve_in_thread, write_manifest
+from conftest import copy_into, index_env, manifest_entry, serve_in_thread, write_manifest
 from typer.testing import CliRunner
 
 from housing_kb.api.app import create_app
@@ -326,7 +326,7 @@ def test_a_worker_killed_mid_publish_is_taken_up_and_nothing_is_half_indexed(
         expected = store.get(made["document_id"]).review["passages"]
         client.post(f"/v1/documents/{made['document_id']}/publish", headers=keys["editor"])
 
-        env = os.environ | {"HOUSING_KB_INDEX": str(live.index_dir), "HOUSING_KB_CACHE": str(live.cache_dir)}
+        env = index_env(live)
         process = subprocess.Popen(
             [sys.executable, "-m", "housing_kb.api.cli", "worker"], env=env, stderr=subprocess.DEVNULL
         )

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SMALL_INDEX_DOCUMENTS, serve_in_thread
+from conftest import SMALL_INDEX_DOCUMENTS, index_env, serve_in_thread
 
 from housing_kb.index.countries import CountryData, UnknownCountry, m49, series_figure
 from housing_kb.index.store import IndexConfig, IndexStore
@@ -316,8 +315,7 @@ def test_examples_carry_each_countrys_figures(server):
 
 @model
 def test_cli_country_json_and_data_import(kb_settings, tmp_path):
-    env = {**os.environ, "HOUSING_KB_INDEX": str(kb_settings.index_dir)}
-    env.pop("HOUSING_KB_SERVER", None)
+    env = index_env(kb_settings)
     cli = [str(Path(sys.executable).with_name("housing-kb"))]
     shown = subprocess.run([*cli, "country", "KEN", "--json"], capture_output=True, text=True, env=env)
     assert shown.returncode == 0, shown.stderr

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import manifest_entry, write_manifest
+from conftest import manifest_entry, milvus_prefix, write_manifest
 
 from housing_kb.config import Settings
 from housing_kb.index.lock import IndexLocked, writer_lock
@@ -55,6 +55,7 @@ def settings(tmp_path: Path, small_corpus, model_settings: Settings) -> Settings
         corpus_dir=corpus,
         manifest_path=write_manifest(tmp_path / "manifest.yaml", entries),
         index_dir=tmp_path / "index",
+        milvus_prefix=milvus_prefix(tmp_path),
     )
 
 
@@ -163,6 +164,7 @@ class _DiesAfter:
         return self.inner.embed_queries(texts)
 
 
+@pytest.mark.embedded
 def test_every_committed_document_has_both_channels_after_a_kill(settings, e5_embedder):
     use = load_embedder("use-multilingual", settings)
     with pytest.raises(KeyboardInterrupt):
@@ -178,6 +180,7 @@ def test_every_committed_document_has_both_channels_after_a_kill(settings, e5_em
     assert engine.secondary is use and engine.view.catching_up == {}
 
 
+@pytest.mark.embedded
 def test_a_channel_still_catching_up_is_left_out_and_named(settings, e5_embedder):
     use = load_embedder("use-multilingual", settings)
     assert run_ingest(settings, embedder=e5_embedder, secondary=use, tagger=None, show_progress=False).ok

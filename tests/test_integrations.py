@@ -5,14 +5,13 @@ LlamaIndex retriever and reader, and the MCP server, all over the session's smal
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SMALL_INDEX_DOCUMENTS, private_copy, serve_in_thread
+from conftest import SMALL_INDEX_DOCUMENTS, index_env, private_copy, serve_in_thread
 from llama_index.core.vector_stores import FilterCondition, MetadataFilter, MetadataFilters
 
 from housing_kb.api.app import create_app
@@ -36,20 +35,13 @@ def server_url(small_index, e5_embedder):
         yield url
 
 
-def _env(settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("HOUSING_KB_SERVER", None)
-    return env | {
-        "HOUSING_KB_CACHE": str(settings.cache_dir),
-        "HOUSING_KB_INDEX": str(settings.index_dir),
-        "HOUSING_KB_MANIFEST": str(settings.manifest_path),
-        "HOUSING_KB_CORPUS_DIR": str(settings.corpus_dir),
-    }
-
-
 def _run_cli(python_code: str, settings) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", python_code], env=_env(settings), capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", python_code],
+        env=index_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -77,7 +69,7 @@ def test_cli_search_loads_no_torch_and_prints_the_servers_hits(small_index, serv
 
 
 def test_cli_with_server_prints_what_it_prints_locally(small_index, server_url):
-    env = _env(small_index)
+    env = index_env(small_index)
     args = [HOUSING_KB, "search", "informal settlement workers", "-k", "4", "--json"]
     local = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
     remote = subprocess.run(
@@ -97,7 +89,7 @@ def test_cli_with_server_prints_what_it_prints_locally(small_index, server_url):
 
 
 def test_cli_with_server_names_a_bad_parameter_and_an_unreachable_server(small_index, server_url):
-    env = _env(small_index)
+    env = index_env(small_index)
     bad = subprocess.run(
         [HOUSING_KB, "search", "rent", "--country", "XXX", "--server", server_url],
         env=env,
@@ -184,11 +176,20 @@ def test_a_filter_without_an_exact_equivalent_is_an_error(filters, message):
         )
 
 
-def test_retriever_query_engine_answers_from_our_passages_with_their_citations(small_index):
+@pytest.fixture
+def in_process(small_index, monkeypatch):
+    """The environment an in-process retriever reads its settings from (backend included), pointing
+    at the small index."""
+    for name, value in index_env(small_index).items():
+        monkeypatch.setenv(name, value)
+    return small_index
+
+
+def test_retriever_query_engine_answers_from_our_passages_with_their_citations(in_process):
     from llama_index.core.llms import MockLLM
     from llama_index.core.query_engine import RetrieverQueryEngine
 
-    retriever = HousingKBRetriever(index_dir=small_index.index_dir, similarity_top_k=3)
+    retriever = HousingKBRetriever(index_dir=in_process.index_dir, similarity_top_k=3)
     response = RetrieverQueryEngine.from_args(retriever, llm=MockLLM()).query("workers in Mukuru")
     assert response.source_nodes, "the query engine retrieved nothing"
     meta = response.source_nodes[0].node.metadata
@@ -200,9 +201,9 @@ def test_retriever_query_engine_answers_from_our_passages_with_their_citations(s
     assert "Voices of Mukuru" in str(response)
 
 
-def test_retriever_filters_are_exact_in_process_and_against_a_server(small_index, server_url):
+def test_retriever_filters_are_exact_in_process_and_against_a_server(in_process, server_url):
     only_china = MetadataFilters(filters=[MetadataFilter(key="country", value="CHN")])
-    local = HousingKBRetriever(index_dir=small_index.index_dir, similarity_top_k=5, filters=only_china)
+    local = HousingKBRetriever(index_dir=in_process.index_dir, similarity_top_k=5, filters=only_china)
     remote = HousingKBRetriever(server_url=server_url, similarity_top_k=5, filters=only_china)
     query = "tenancy contracts and rent"
     local_nodes, remote_nodes = local.retrieve(query), remote.retrieve(query)
@@ -236,7 +237,7 @@ def test_mcp_server_over_stdio_lists_its_tools_and_answers_with_citations(small_
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
     async def session_calls():
-        params = StdioServerParameters(command=HOUSING_KB, args=["mcp"], env=_env(small_index))
+        params = StdioServerParameters(command=HOUSING_KB, args=["mcp"], env=index_env(small_index))
         async with stdio_client(params) as streams, ClientSession(*streams) as session:
             await session.initialize()
             tools = {t.name: t for t in (await session.list_tools()).tools}

@@ -246,7 +246,7 @@ def test_the_search_engine_answers_alike_on_both_backends(api_settings, e5_embed
 
     from housing_kb.index.search import SearchEngine
 
-    engine = SearchEngine.open(api_settings, embedder=e5_embedder)
+    engine = SearchEngine.open(api_settings.with_(backend="embedded"), embedder=e5_embedder)
     target = milvus.MilvusTarget(uri=str(tmp_path / "engine.db"), prefix="engine")
     milvus.migrate(engine.store, engine.filter_table, engine.lexical, target)
     index = milvus.MilvusIndex.connect(target)
@@ -310,7 +310,7 @@ def test_two_api_processes_on_one_milvus_answer_identically(api_settings, e5_emb
     )
     servers: list[subprocess.Popen] = []
     try:
-        engine = SearchEngine.open(api_settings, embedder=e5_embedder)
+        engine = SearchEngine.open(api_settings.with_(backend="embedded"), embedder=e5_embedder)
         deadline = time.time() + 60
         while True:  # the gRPC server is up when a client connects
             try:
@@ -352,7 +352,7 @@ def test_two_api_processes_on_one_milvus_answer_identically(api_settings, e5_emb
         ]
         from housing_kb.api.app import create_app
 
-        with serve_in_thread(create_app(api_settings, engine=engine, worker=False)) as embedded_url:
+        with serve_in_thread(create_app(engine.settings, engine=engine, worker=False)) as embedded_url:
             for params in requests:
                 answers = [
                     httpx.get(f"{url}/v1/search", params=params, timeout=120).json()

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import copy_into
+from conftest import copy_into, index_env, milvus_prefix, private_copy
 from conftest import file_sha256 as _sha
 from conftest import manifest_entry as _entry
 from conftest import write_manifest as _write_manifest
@@ -101,6 +101,7 @@ def base_index(tmp_path_factory, fixture_corpus, e5_embedder, model_settings) ->
         corpus_dir=corpus,
         manifest_path=_write_manifest(work / "manifest.yaml", entries),
         index_dir=work / "index",
+        milvus_prefix=milvus_prefix(work),
     )
     use = load_embedder("use-multilingual", settings)
     report = run_ingest(settings, embedder=e5_embedder, secondary=use, show_progress=False)
@@ -110,22 +111,11 @@ def base_index(tmp_path_factory, fixture_corpus, e5_embedder, model_settings) ->
 @pytest.fixture
 def workspace(tmp_path, base_index, fixture_corpus) -> Settings:
     """A private copy of the base index and corpus that a test may change."""
-    settings, _ = base_index
-    corpus = tmp_path / "corpus"
-    shutil.copytree(fixture_corpus[0], corpus)
-    shutil.copytree(settings.index_dir, tmp_path / "index")
-    manifest = tmp_path / "manifest.yaml"
-    shutil.copy(settings.manifest_path, manifest)
-    return settings.with_(corpus_dir=corpus, index_dir=tmp_path / "index", manifest_path=manifest)
+    return private_copy(base_index[0], tmp_path)
 
 
 def _cli(settings: Settings, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = os.environ | {
-        "HOUSING_KB_INDEX": str(settings.index_dir),
-        "HOUSING_KB_CORPUS_DIR": str(settings.corpus_dir),
-        "HOUSING_KB_MANIFEST": str(settings.manifest_path),
-        "HOUSING_KB_CACHE": str(settings.cache_dir),
-    }
+    env = index_env(settings)
     return subprocess.run(
         [sys.executable, "-m", "housing_kb.api.cli", *args],
         env=env,
@@ -356,12 +346,7 @@ def test_kill_9_during_ingest_keeps_the_committed_index(workspace, corpus_dir, e
     manifest = yaml.safe_load(workspace.manifest_path.read_text(encoding="utf-8"))["documents"]
     _write_manifest(workspace.manifest_path, manifest + extra)
 
-    env = os.environ | {
-        "HOUSING_KB_INDEX": str(workspace.index_dir),
-        "HOUSING_KB_CORPUS_DIR": str(workspace.corpus_dir),
-        "HOUSING_KB_MANIFEST": str(workspace.manifest_path),
-        "HOUSING_KB_CACHE": str(workspace.cache_dir),
-    }
+    env = index_env(workspace)
     proc = subprocess.Popen(
         [sys.executable, "-m", "housing_kb.api.cli", "ingest"],
         env=env,
