@@ -28,9 +28,9 @@ from housing_kb.api.routers import admin, answers, contributions, countries, doc
 from housing_kb.api.throttle import Busy
 from housing_kb.api.worker import Worker, WorkerThread
 from housing_kb.config import Settings
-from housing_kb.index.filters import InvalidFilter
-from housing_kb.index.search import SearchEngine
-from housing_kb.index.store import IndexError_
+from housing_kb.index.query.engine import SearchEngine
+from housing_kb.index.query.filters import InvalidFilter
+from housing_kb.index.store.index_store import IndexError_
 
 log = logging.getLogger("housing_kb.api")
 STATIC_DIR = Path(__file__).parent / "static"

@@ -120,7 +120,7 @@ def user_errors(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from housing_kb.index.store import IndexError_
+        from housing_kb.index.store.index_store import IndexError_
         from housing_kb.ingest.manifest import ManifestError
         from housing_kb.ingest.search_backend import SearchBackendError
 
@@ -236,7 +236,7 @@ def ingest(
     # Loaded only when a passage must be embedded: an unchanged re-ingest never loads a model.
     emb = lazy_embedder(s.embedder, s)
     second = None if s.second_embedder.lower() == "none" else lazy_embedder(s.second_embedder, s)
-    from housing_kb.index.store import IndexConfigMismatch
+    from housing_kb.index.store.index_store import IndexConfigMismatch
 
     def run(rebuild: bool):
         return run_ingest(
@@ -272,7 +272,7 @@ def stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Documents, passages and breakdowns by language, type and country."""
-    from housing_kb.index.store import IndexStore
+    from housing_kb.index.store.index_store import IndexStore
 
     s = _settings(index)
     data = IndexStore.open(s.index_dir, readonly=True).stats()
@@ -378,8 +378,8 @@ def search(
         boosted = data["boosted_countries"], data["boosted_regions"]
         translations = {(t["word"], t["language"]) for t in data["query_translations"]}
     else:
-        from housing_kb.index.filters import Filters
-        from housing_kb.index.search import SearchEngine
+        from housing_kb.index.query.engine import SearchEngine
+        from housing_kb.index.query.filters import Filters
         from housing_kb.models.registry import load_query_embedder
 
         s = _settings(index, embedder=embedder)
@@ -485,9 +485,9 @@ def retag(
     force: Annotated[bool, typer.Option(help="Re-tag every passage, not only stale ones.")] = False,
 ) -> None:
     """Re-tag passages after a vocabulary change, from stored vectors (nothing is re-embedded)."""
-    from housing_kb.index.lexical_sync import sync_lexical
-    from housing_kb.index.lock import writer_lock
-    from housing_kb.index.store import IndexStore
+    from housing_kb.index.lexical.sync import sync_lexical
+    from housing_kb.index.store.index_store import IndexStore
+    from housing_kb.index.store.lock import writer_lock
     from housing_kb.ingest.pipeline import retag_stale
     from housing_kb.ingest.tagging.tagger import Tagger
     from housing_kb.models.registry import lazy_embedder
@@ -544,8 +544,8 @@ def gc(index: IndexOpt = None) -> None:
 
     Ingest keeps the vectors of removed or re-cut passages, so that putting a document back costs no
     re-embedding; after many changes they take room. Search results do not change."""
-    from housing_kb.index.lock import writer_lock
-    from housing_kb.index.store import IndexStore
+    from housing_kb.index.store.index_store import IndexStore
+    from housing_kb.index.store.lock import writer_lock
 
     s = _settings(index)
     with writer_lock(s.index_dir, what="gc"):

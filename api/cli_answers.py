@@ -19,7 +19,7 @@ from housing_kb.api.remote import Server
 
 def _engine(index: Path | None, embedder: str | None):
     """The index opened with only what a query needs (no torch, no passage model)."""
-    from housing_kb.index.search import SearchEngine
+    from housing_kb.index.query.engine import SearchEngine
     from housing_kb.models.registry import load_query_embedder
 
     settings = _settings(index, embedder=embedder)
@@ -47,8 +47,8 @@ def ask(
     server: ServerOpt = None,
 ) -> None:
     """A cited extractive answer (verbatim sentences with document, page, paragraph, passage id)."""
-    from housing_kb.index.answers import answer_question, answer_text
-    from housing_kb.index.synthesis import LLMConfig, SynthesisError
+    from housing_kb.index.answers.extractive import answer_question, answer_text
+    from housing_kb.index.answers.synthesis import LLMConfig, SynthesisError
 
     if group_by not in ("auto", "country", "component", "none"):
         _fail(f"--group-by must be auto, country, component or none (got {group_by!r})")
@@ -106,8 +106,8 @@ def examples(
     server: ServerOpt = None,
 ) -> None:
     """Comparable examples: the best passages on a topic from other countries, diversified (MMR)."""
-    from housing_kb.index.answers import region_label
-    from housing_kb.index.examples import find_examples
+    from housing_kb.index.answers.examples import find_examples
+    from housing_kb.index.answers.extractive import region_label
 
     params = {
         "country": country,
@@ -153,8 +153,8 @@ def brief(
     server: ServerOpt = None,
 ) -> None:
     """A cited evidence brief: summary, evidence per adequacy component, examples, gap map, references."""
-    from housing_kb.index.briefs import FORMATS, build_brief, render_brief, slug
-    from housing_kb.index.gaps import heatmap_png
+    from housing_kb.index.answers.briefs import FORMATS, build_brief, render_brief, slug
+    from housing_kb.index.answers.gaps import heatmap_png
 
     if fmt not in FORMATS:
         _fail(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")

@@ -71,8 +71,8 @@ def country(
     if remote is not None:
         profile = remote.get_json(f"/v1/countries/{iso3.strip().upper()}", {})
     else:
-        from housing_kb.index.countries import CollectionView, country_profile
-        from housing_kb.index.store import IndexStore
+        from housing_kb.index.answers.countries import CollectionView, country_profile
+        from housing_kb.index.store.index_store import IndexStore
 
         store = IndexStore.open(_settings(index).index_dir, readonly=True)
         profile = country_profile(CollectionView(store), iso3)
@@ -100,8 +100,8 @@ def data_import(
     """Load a newer export of the SDG housing series: validated first (every problem named by file, line
     and field), then, in one transaction, each series and area it holds replaces the stored values of
     that area (areas the export leaves out keep theirs)."""
-    from housing_kb.index.lock import writer_lock
-    from housing_kb.index.store import IndexStore
+    from housing_kb.index.store.index_store import IndexStore
+    from housing_kb.index.store.lock import writer_lock
     from housing_kb.schema.indicators import SERIES, changes, read_indicators
 
     data = read_indicators(path, source=source, retrieved=retrieved)

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from housing_kb.api.cli import IndexOpt, _fail, _settings, app, user_errors
-from housing_kb.index.lock import writer_lock
+from housing_kb.index.store.lock import writer_lock
 from housing_kb.ingest.search_backend import sync_search_backend
 
 

@@ -12,10 +12,10 @@ from typing import Any
 from fastapi import Request
 
 from housing_kb.api.schemas import CitationOut, DocumentOut, HitOut, PassageOut, TranslationOut
-from housing_kb.index.gists import TranslationCache, translate
-from housing_kb.index.hits import DocumentRef, Hit
-from housing_kb.index.search import SearchEngine
-from housing_kb.index.synthesis import LLMConfig, SynthesisError
+from housing_kb.index.answers.gists import TranslationCache, translate
+from housing_kb.index.answers.synthesis import LLMConfig, SynthesisError
+from housing_kb.index.query.engine import SearchEngine
+from housing_kb.index.query.hits import DocumentRef, Hit
 from housing_kb.schema.records import DocumentRecord
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from housing_kb.config import Settings
-from housing_kb.index.hits import DocumentRef, Hit
+from housing_kb.index.query.hits import DocumentRef, Hit
 
 #: The setting naming a running server the CLI should use (Settings.server).
 SERVER_ENV = "HOUSING_KB_SERVER"

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from housing_kb.index.filters import ALL_KINDS, COMPONENTS, DOCUMENT_TYPES, REGIONS, STAGES
+from housing_kb.index.query.filters import ALL_KINDS, COMPONENTS, DOCUMENT_TYPES, REGIONS, STAGES
 from housing_kb.schema.vocabulary import KINDS
 
 MAX_QUERY_CHARS = 500
@@ -35,7 +35,7 @@ KIND_VALUES = (*KINDS, ALL_KINDS)
 def enum_items(values: Iterable[str]) -> dict[str, Any]:
     """``json_schema_extra`` of a ``list[str]`` filter: its valid values as the items' enum in OpenAPI.
 
-    Only the document changes: the values are still checked by index/filters.py, whose 422 lists the
+    Only the document changes: the values are still checked by index/query/filters.py, whose 422 lists the
     valid ones (a fresh dict per field, so that no two schemas share one)."""
     return {"items": {"type": "string", "enum": list(values)}}
 

@@ -17,7 +17,7 @@ from housing_kb.api.schemas import (
     enum_items,
 )
 from housing_kb.api.schemas_countries import ValueOut
-from housing_kb.index.filters import COMPONENTS, REGIONS
+from housing_kb.index.query.filters import COMPONENTS, REGIONS
 
 GroupByKey = Literal["auto", "country", "component", "none"]
 BriefFormatKey = Literal["md", "html", "pdf", "docx"]

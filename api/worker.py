@@ -36,8 +36,8 @@ from housing_kb.api.contributions import (
     worker_name,
 )
 from housing_kb.config import Settings
-from housing_kb.index.lock import IndexLocked
-from housing_kb.index.store import IndexStore
+from housing_kb.index.store.index_store import IndexStore
+from housing_kb.index.store.lock import IndexLocked
 from housing_kb.ingest.manifest import Manifest, ManifestEntry, clip
 from housing_kb.ingest.pipeline import IngestReport, remove_documents, run_ingest
 from housing_kb.models.base import Embedder

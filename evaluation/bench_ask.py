@@ -23,8 +23,8 @@ from housing_kb.evaluation.retrieval_metrics import aggregate, evaluate_question
 def main(argv: list[str] | None = None) -> None:
     from housing_kb.config import Settings
     from housing_kb.evaluation.eval_retrieval import default_questions_path, load_questions
-    from housing_kb.index import answers
-    from housing_kb.index.search import SearchEngine
+    from housing_kb.index.answers import extractive as answers
+    from housing_kb.index.query.engine import SearchEngine
     from housing_kb.models.registry import load_query_embedder
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from housing_kb.config import Settings
-from housing_kb.index.store import IndexStore
+from housing_kb.index.store.index_store import IndexStore
 from housing_kb.ingest.pipeline import run_ingest
 from housing_kb.models.registry import load_embedder
 

@@ -125,8 +125,8 @@ def check_index(index: Path, expect_all: Sequence[str] | None = None) -> str:
     code = (
         "import json, sys\n"
         "from pathlib import Path\n"
-        "from housing_kb.index.store import IndexStore, IndexNotFound\n"
-        "from housing_kb.index.lexical_sync import open_lexical\n"
+        "from housing_kb.index.store.index_store import IndexStore, IndexNotFound\n"
+        "from housing_kb.index.lexical.sync import open_lexical\n"
         "try:\n"
         "    s = IndexStore.open(Path(sys.argv[1]), readonly=True)\n"
         "except IndexNotFound:\n"
@@ -308,7 +308,7 @@ def run_reads(work: Path, shared: Path, clients: int) -> tuple[ReadLoad, list[st
 
 def _committed_state(index: Path) -> tuple[int, int]:
     code = (
-        "import sys; from pathlib import Path; from housing_kb.index.store import IndexStore\n"
+        "import sys; from pathlib import Path; from housing_kb.index.store.index_store import IndexStore\n"
         "s = IndexStore.open(Path(sys.argv[1]), readonly=True)\n"
         "print(len(s.document_ids()), s.passage_count())\n"
     )

@@ -64,8 +64,8 @@ from housing_kb.index.adapters.faiss_vectors import (
     HNSW_M,
     FaissVectorIndex,
 )
-from housing_kb.index.language_neutral import project_out
-from housing_kb.index.store import IndexStore
+from housing_kb.index.dense.language_neutral import project_out
+from housing_kb.index.store.index_store import IndexStore
 
 K = 10
 #: A hit scoring within this of the exact 10th score counts for the tie-tolerant recall: the synthetic

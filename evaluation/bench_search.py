@@ -59,8 +59,8 @@ def pick_region_filter(index_dir: Path) -> tuple[str, int, int]:
     """The region whose passages are closest to a fifth of the index: a filter that really filters.
 
     Returns (region, passages in it, all passages)."""
-    from housing_kb.index.filters import REGIONS, FilterTable
-    from housing_kb.index.store import IndexStore
+    from housing_kb.index.query.filters import REGIONS, FilterTable
+    from housing_kb.index.store.index_store import IndexStore
 
     table = FilterTable.from_store(IndexStore.open(index_dir, readonly=True))
     total = len(table)

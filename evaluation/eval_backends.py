@@ -8,7 +8,7 @@
    the filter as an id set, Milvus as an expression. It counts the questions whose top 10 are the
    same passages in the same order, and the mean overlap of the top 10.
 3. Hybrid retrieval on each backend: the three channels fused by the engine's reciprocal-rank
-   fusion (``index/fusion.py``), judged against the gold quotes with the metrics of
+   fusion (``index/query/fusion.py``), judged against the gold quotes with the metrics of
    ``eval_retrieval``; and the full engine (query translation, per-language lists, place intent,
    the relevance model) on the embedded channels and on Milvus's: every restriction the engine
    makes (the filter, each language's list, a named place) reaches Milvus as an expression.
@@ -37,8 +37,8 @@ from housing_kb.evaluation.eval_retrieval import (
     load_questions,
     run_system,
 )
-from housing_kb.index.fusion import fuse
 from housing_kb.index.protocols import LexicalIndex, VectorIndex
+from housing_kb.index.query.fusion import fuse
 
 FILTERS: dict[str, dict[str, Any]] = {
     "none (default passage types)": {},
@@ -57,7 +57,7 @@ POOL = 100
 def _channels(engine: Any, index: Any) -> dict[str, tuple[VectorIndex | LexicalIndex, Any]]:
     """(embedded, Milvus) per channel name."""
     from housing_kb.index.adapters.faiss_vectors import FaissChannel
-    from housing_kb.index.lexical import LexicalChannel
+    from housing_kb.index.lexical.bm25 import LexicalChannel
 
     store, table = engine.store, engine.filter_table
     e5, basis = store.dense_channel(None)
@@ -76,7 +76,7 @@ def _search(channel: Any, name: str, inputs: dict[str, Any], k: int, filters: An
 
 
 def _inputs(engine: Any, query: str) -> dict[str, Any]:
-    from housing_kb.index.analysis import detect_query_language
+    from housing_kb.index.lexical.analysis import detect_query_language
 
     out = {"query": query, "language": detect_query_language(query), "e5": engine.query_vector(query)}
     if engine.secondary is not None:
@@ -87,7 +87,7 @@ def _inputs(engine: Any, query: str) -> dict[str, Any]:
 def _hybrid_ranker(
     engine: Any, channels: dict[str, Any], side: int, inputs_of: Callable[[str], dict[str, Any]]
 ) -> Callable[[str], list[tuple[str, str, str | None]]]:
-    from housing_kb.index.filters import Filters
+    from housing_kb.index.query.filters import Filters
 
     def rank(query: str) -> list[tuple[str, str, str | None]]:
         inputs = inputs_of(query)
@@ -106,8 +106,8 @@ def _hybrid_ranker(
 
 def main(argv: Sequence[str] | None = None) -> int:
     from housing_kb.index.adapters.milvus import MilvusIndex, MilvusTarget, migrate
-    from housing_kb.index.filters import Filters
-    from housing_kb.index.search import SearchEngine
+    from housing_kb.index.query.engine import SearchEngine
+    from housing_kb.index.query.filters import Filters
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--index", type=Path, help="index directory (default: the configured one)")

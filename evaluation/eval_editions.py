@@ -74,7 +74,7 @@ def evaluate(pairs: list[tuple[str, str, float]], work_of: dict[str, str], thres
 
 def main(argv: list[str] | None = None) -> None:
     from housing_kb.config import Settings
-    from housing_kb.index.store import IndexStore
+    from housing_kb.index.store.index_store import IndexStore
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index", type=Path, default=None)

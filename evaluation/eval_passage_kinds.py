@@ -97,8 +97,8 @@ def index_report(index_dir: Path | None) -> dict:
     """Kind shares in the corpus and non-body shares in the dev questions' top 10."""
     from housing_kb.config import Settings
     from housing_kb.evaluation.eval_retrieval import default_questions_path, load_questions
-    from housing_kb.index.filters import ALL_KINDS, Filters
-    from housing_kb.index.search import SearchEngine
+    from housing_kb.index.query.engine import SearchEngine
+    from housing_kb.index.query.filters import ALL_KINDS, Filters
     from housing_kb.models.registry import load_query_embedder
 
     settings = Settings.from_env()

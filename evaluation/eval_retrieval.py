@@ -192,9 +192,9 @@ class Variant:
     weights: tuple[float, float, float]
     dense_strategy: str
     place_boost: float = 0.3
-    #: e5 vectors with the language directions removed (index/language_neutral.py), as by default.
+    #: e5 vectors with the language directions removed (index/dense/language_neutral.py), as by default.
     language_neutral: bool = True
-    #: Languages whose questions get their words translated for BM25 (index/translation.py);
+    #: Languages whose questions get their words translated for BM25 (index/lexical/translation.py);
     #: ``None`` keeps the engine's configured ones.
     translate_from: tuple[str, ...] | None = None
 
@@ -610,8 +610,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings, questions: list[dict[str, Any]]) -> int:
-    from housing_kb.index.search import SearchEngine
-    from housing_kb.index.store import IndexError_
+    from housing_kb.index.query.engine import SearchEngine
+    from housing_kb.index.store.index_store import IndexError_
 
     try:
         engine = SearchEngine.open(settings)

@@ -1,11 +1,11 @@
-"""Fit and measure the relevance label (index/relevance.py).
+"""Fit and measure the relevance label (index/query/relevance.py).
 
     python -m housing_kb.evaluation.fit_relevance [--write] [--markdown]
 
 Fitted on ``evaluation/data/relevance_queries.jsonl``: queries written for this purpose, not taken
 from any evaluation set: 85 housing-policy questions and keywords in the seven languages, and 94
 off-topic ones (recipes, sports, other policy fields, other sciences, random strings), also in the
-seven languages, single words among them. The features (index/relevance.py) are the raw cosines of
+seven languages, single words among them. The features (index/query/relevance.py) are the raw cosines of
 the nearest e5 and USE passages, the best BM25 score per query word and the query's length; the model
 is a logistic regression.
 
@@ -28,7 +28,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from housing_kb.index.relevance import RelevanceModel
+from housing_kb.index.query.relevance import RelevanceModel
 
 QUERIES = Path(__file__).parent / "data" / "relevance_queries.jsonl"
 #: Regularisation of the logistic regression: weak, as two features cannot overfit 129 queries.
@@ -58,7 +58,7 @@ def accuracy(on: np.ndarray, off: np.ndarray, floor: float) -> float:
 def main(argv: list[str] | None = None) -> None:
     from housing_kb.config import Settings
     from housing_kb.evaluation.eval_retrieval import default_questions_path, load_questions
-    from housing_kb.index.search import SearchEngine
+    from housing_kb.index.query.engine import SearchEngine
     from housing_kb.models.registry import load_query_embedder
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

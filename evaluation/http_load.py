@@ -83,7 +83,7 @@ def serve(index_dir: Path, *, threads: int | None = None, startup_timeout: float
     started = time.perf_counter()
     with open(log_path, "wb") as log:
         env = dict(os.environ)
-        # Every request pays for translating its words (index/translation.py): the dev questions'
+        # Every request pays for translating its words (index/lexical/translation.py): the dev questions'
         # words repeat across requests, and a warm per-word cache would hide that cost.
         env.setdefault("HOUSING_KB_TRANSLATION_CACHE", "0")
         # the load comes from one address: the per-address rate limit would answer it with 429s

@@ -26,7 +26,7 @@ import random
 from pathlib import Path
 
 from housing_kb.config import Settings
-from housing_kb.index.store import IndexStore
+from housing_kb.index.store.index_store import IndexStore
 
 
 def choose_ordinals(

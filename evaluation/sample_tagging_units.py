@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from housing_kb.config import REPO_ROOT, Settings
-from housing_kb.index.store import IndexStore
+from housing_kb.index.store.index_store import IndexStore
 
 MIN_CHARS = 200
 MAX_CHARS = 1000

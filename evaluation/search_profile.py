@@ -20,12 +20,12 @@ from housing_kb.evaluation.eval_retrieval import percentile, render_table
 
 def profile_search(index_dir: Path, queries: Sequence[str], region: str, top: int = 18) -> str:
     """Where the time of one search goes, in-process on ``index_dir``: per-stage medians, then cProfile."""
-    from housing_kb.index.analysis import analyze_query, detect_query_language
-    from housing_kb.index.filters import Filters
-    from housing_kb.index.fusion import fuse
-    from housing_kb.index.highlight import highlight_text
-    from housing_kb.index.search import SearchEngine
-    from housing_kb.index.translation import MAX_WORDS, content_words, script_language
+    from housing_kb.index.lexical.analysis import analyze_query, detect_query_language
+    from housing_kb.index.lexical.translation import MAX_WORDS, content_words, script_language
+    from housing_kb.index.query.engine import SearchEngine
+    from housing_kb.index.query.filters import Filters
+    from housing_kb.index.query.fusion import fuse
+    from housing_kb.index.query.highlight import highlight_text
 
     settings = Settings.from_env().with_(index_dir=index_dir)
     engine = SearchEngine.open(settings)

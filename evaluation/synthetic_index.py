@@ -70,9 +70,9 @@ def build_synthetic_index(
     ``embedder2`` (the second dense channel's encoder) builds the copy's word lexicon, seeded with the
     source's vectors: the words dropped characters made are embedded.
     """
-    from housing_kb.index.lexical_sync import sync_lexical
-    from housing_kb.index.store import IndexStore
-    from housing_kb.index.translation import LEXICON_FILE, sync_lexicon
+    from housing_kb.index.lexical.sync import sync_lexical
+    from housing_kb.index.lexical.translation import LEXICON_FILE, sync_lexicon
+    from housing_kb.index.store.index_store import IndexStore
     from housing_kb.schema.records import Passage, PassageTagsRecord
 
     def word_lexicon(target: IndexStore) -> None:
@@ -192,7 +192,7 @@ def build_synthetic_index(
 
 
 def _random_components(rng: random.Random) -> list[str]:
-    from housing_kb.index.filters import COMPONENTS
+    from housing_kb.index.query.filters import COMPONENTS
 
     return rng.sample(COMPONENTS, rng.choice((0, 1, 1, 2)))
 

@@ -8,7 +8,7 @@ Search asks four things of a backend, each a protocol here:
 - ``PassageStore``: documents, passages and their tags, as typed records;
 - ``QueryEncoder``: a query's vector.
 
-Filters reach a backend as a :class:`~housing_kb.index.filters.Filters` object, and each backend
+Filters reach a backend as a :class:`~housing_kb.index.query.filters.Filters` object, and each backend
 translates it: the embedded default into the set of passage ids that pass
 (``FilterTable.allowed_ids``), which FAISS and bm25s apply inside their scans; Milvus into a boolean
 expression over the fields it stores (``index/adapters/milvus.py``).
@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Protocol, TypedDict, runtime_checkable
 import numpy as np
 
 if TYPE_CHECKING:
-    from housing_kb.index.filters import Filters
+    from housing_kb.index.query.filters import Filters
     from housing_kb.schema.records import DocumentRecord, Page
 
 
@@ -71,7 +71,7 @@ class PassageFields(TypedDict):
     countries: list[str]
     doc_countries: list[str]
     regions: list[str]
-    named_regions: list[str]  # regions the passage's text names (index/intent.py)
+    named_regions: list[str]  # regions the passage's text names (index/query/intent.py)
     components: list[str]
     stages: list[str]
     component_prob: dict[str, float]
@@ -101,7 +101,7 @@ class VectorIndex(Protocol):
 
 @runtime_checkable
 class LexicalIndex(Protocol):
-    """The BM25 channel over analysed passages (``index/analysis.py``), keyed by passage id."""
+    """The BM25 channel over analysed passages (``index/lexical/analysis.py``), keyed by passage id."""
 
     def upsert(self, items: Sequence[tuple[int, str, str]]) -> int:
         """Add or replace passages given as ``(id, text, language)``; returns how many were analysed."""

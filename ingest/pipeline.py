@@ -15,7 +15,7 @@ that fails (missing, checksum mismatch, corrupt, encrypted, image-only, ...) is 
 line, and whatever was indexed for it before stays.
 
 We do not use llama-index's ``IngestionPipeline`` here: its docstore-based dedup keys on node
-ids rather than on (model, text) and cannot keep our per-page citations; see index/store.py.
+ids rather than on (model, text) and cannot keep our per-page citations; see index/store/index_store.py.
 
 >>> report = run_ingest(Settings.from_env())   # doctest: +SKIP
 >>> report.ok                                   # doctest: +SKIP
@@ -40,10 +40,10 @@ from tqdm import tqdm
 
 from housing_kb.config import Settings
 from housing_kb.files import atomic_write_bytes
-from housing_kb.index.context import CONTEXT_RECIPE, CONTEXT_STATE_KEY, context_key, passage_context
-from housing_kb.index.lock import writer_lock
-from housing_kb.index.store import KINDS_STATE_KEY, IndexConfig, IndexStore
-from housing_kb.index.translation import sync_lexicon
+from housing_kb.index.lexical.translation import sync_lexicon
+from housing_kb.index.store.context import CONTEXT_RECIPE, CONTEXT_STATE_KEY, context_key, passage_context
+from housing_kb.index.store.index_store import KINDS_STATE_KEY, IndexConfig, IndexStore
+from housing_kb.index.store.lock import writer_lock
 from housing_kb.ingest.chunking import ChunkerConfig, chunk_document
 from housing_kb.ingest.cleaning import clean_pages
 from housing_kb.ingest.documents import DocumentError
@@ -238,7 +238,7 @@ def run_ingest(
     ``seed_from`` is another index whose cached vectors are taken over first (a contribution's
     staging index when it is published: nothing is embedded twice). ``on_stage(stage, document_id)``
     hears "extracting" and "embedding" as each document reaches them.
-    The run holds the index's writer lock (index/lock.py) from start to end.
+    The run holds the index's writer lock (index/store/lock.py) from start to end.
     """
     started = time.time()
     manifest = manifest or load_manifest(settings.manifest_path, strict=False)
@@ -345,7 +345,7 @@ def _run_locked(
     store.sync_faiss()
     _sync_lexical(store, show_progress)
     if secondary is not None:
-        # The word lexicon that translates questions for BM25 (index/translation.py); only words
+        # The word lexicon that translates questions for BM25 (index/lexical/translation.py); only words
         # it lacked are embedded.
         report.words_embedded = sync_lexicon(store, secondary, show_progress=show_progress)
 
@@ -644,7 +644,7 @@ def sync_secondary(store: IndexStore, embedder: Embedder, *, show_progress: bool
 def _sync_lexical(store: IndexStore, show_progress: bool) -> None:
     """Bring the BM25 channel in line with the passages (only changed passages are analysed)."""
     try:
-        from housing_kb.index.lexical_sync import sync_lexical
+        from housing_kb.index.lexical.sync import sync_lexical
     except ImportError:
         return
     sync_lexical(store, show_progress=show_progress)

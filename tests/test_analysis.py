@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from housing_kb.index.analysis import (
+from housing_kb.index.lexical.analysis import (
     analyze,
     analyze_query,
     analyze_spans,
@@ -165,7 +165,7 @@ def test_keyword_queries_stay_undecided_by_the_vote() -> None:
 
 
 def test_jieba_loads_silently() -> None:
-    code = "from housing_kb.index.analysis import analyze; analyze('住房公积金', 'zh')"
+    code = "from housing_kb.index.lexical.analysis import analyze; analyze('住房公积金', 'zh')"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )

@@ -15,11 +15,11 @@ from chat_stub import FABRICATED_ID, UNCITED, ChatStub
 from conftest import free_port, serve_in_thread, use_llm
 
 from housing_kb.config import Settings
-from housing_kb.index.answers import comparison_grouping, is_answer_sentence
-from housing_kb.index.examples import mmr_order
-from housing_kb.index.search import SearchEngine
-from housing_kb.index.store import IndexStore
-from housing_kb.index.synthesis import LLMConfig, SynthesisError, validate_citations
+from housing_kb.index.answers.examples import mmr_order
+from housing_kb.index.answers.extractive import comparison_grouping, is_answer_sentence
+from housing_kb.index.answers.synthesis import LLMConfig, SynthesisError, validate_citations
+from housing_kb.index.query.engine import SearchEngine
+from housing_kb.index.store.index_store import IndexStore
 
 
 def assert_on_cited_page(store: IndexStore, text: str, citation: dict) -> None:
@@ -214,7 +214,7 @@ def test_synthesis_drops_uncited_sentences(server, monkeypatch, engine):
 
 @pytest.mark.model
 def test_without_an_endpoint_nothing_touches_the_network(engine, monkeypatch):
-    from housing_kb.index.answers import answer_question
+    from housing_kb.index.answers.extractive import answer_question
 
     use_llm(monkeypatch, engine, "")
 
@@ -231,7 +231,7 @@ def test_without_an_endpoint_nothing_touches_the_network(engine, monkeypatch):
 
 @pytest.mark.model
 def test_unreachable_endpoint_keeps_the_extractive_answer(engine):
-    from housing_kb.index.answers import answer_question
+    from housing_kb.index.answers.extractive import answer_question
 
     config = LLMConfig(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", timeout_s=5)
     answer = answer_question(engine, "hydroponic kits in informal settlements", llm=config)
@@ -373,7 +373,7 @@ def test_without_an_endpoint_translate_to_says_why_there_is_no_gist(server, monk
     ],
 )
 def test_an_answer_never_opens_with_a_run_in_heading(sentence, quoted):
-    from housing_kb.index.answers import strip_run_in_heading
+    from housing_kb.index.answers.extractive import strip_run_in_heading
 
     assert strip_run_in_heading(sentence) == quoted
 

@@ -12,8 +12,8 @@ from conftest import SMALL_INDEX_DOCUMENTS, serve_in_thread
 
 from housing_kb.api.app import create_app
 from housing_kb.api.keys import KeyStore
-from housing_kb.index.search import SearchEngine
-from housing_kb.index.store import IndexStore
+from housing_kb.index.query.engine import SearchEngine
+from housing_kb.index.store.index_store import IndexStore
 from housing_kb.schema.vocabulary import COMPONENT_KEYS, STAGE_KEYS
 
 pytestmark = pytest.mark.model

@@ -9,11 +9,11 @@ import pytest
 from conftest import SMALL_INDEX_DOCUMENTS, ingest_documents
 from test_answers import assert_on_cited_page
 
-from housing_kb.index.briefs import build_brief, render_brief, slug
-from housing_kb.index.filters import COMPONENTS, REGIONS
-from housing_kb.index.gaps import gap_map_from_hits
-from housing_kb.index.search import SearchEngine
-from housing_kb.index.store import IndexStore
+from housing_kb.index.answers.briefs import build_brief, render_brief, slug
+from housing_kb.index.answers.gaps import gap_map_from_hits
+from housing_kb.index.query.engine import SearchEngine
+from housing_kb.index.query.filters import COMPONENTS, REGIONS
+from housing_kb.index.store.index_store import IndexStore
 
 pytestmark = pytest.mark.model
 TOPIC = "slum upgrading"

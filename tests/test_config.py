@@ -53,7 +53,7 @@ def test_every_variable_is_documented_and_internal_fields_have_none(monkeypatch)
 
 def test_defaults_are_those_of_before() -> None:
     from housing_kb.api.guards import MAX_BODY_BYTES
-    from housing_kb.index.dense_files import ANN_MIN_DEFAULT
+    from housing_kb.index.dense.files import ANN_MIN_DEFAULT
     from housing_kb.ingest.limits import DocumentLimits
 
     s = Settings.model_construct()  # the defaults alone, whatever the environment says

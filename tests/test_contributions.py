@@ -25,8 +25,8 @@ from housing_kb.api.cli import app as cli_app
 from housing_kb.api.contributions import ContributionStore
 from housing_kb.api.keys import KeyStore
 from housing_kb.api.worker import Worker
-from housing_kb.index.search import SearchEngine
-from housing_kb.index.store import IndexStore
+from housing_kb.index.query.engine import SearchEngine
+from housing_kb.index.store.index_store import IndexStore
 from housing_kb.ingest.pipeline import run_ingest
 
 pytestmark = pytest.mark.model

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from conftest import SMALL_INDEX_DOCUMENTS, index_env, serve_in_thread
 
-from housing_kb.index.countries import CountryData, UnknownCountry, m49, series_figure
-from housing_kb.index.store import IndexConfig, IndexStore
+from housing_kb.index.answers.countries import CountryData, UnknownCountry, m49, series_figure
+from housing_kb.index.store.index_store import IndexConfig, IndexStore
 from housing_kb.schema.indicators import (
     BUNDLED_SOURCE,
     SERIES,
@@ -221,7 +221,7 @@ def kb_settings(small_index):
 
 @pytest.fixture(scope="module")
 def engine(kb_settings, e5_embedder):
-    from housing_kb.index.search import SearchEngine
+    from housing_kb.index.query.engine import SearchEngine
 
     return SearchEngine.open(kb_settings, embedder=e5_embedder)
 

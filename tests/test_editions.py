@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import ingest_documents
 
-from housing_kb.index.search import SearchEngine
+from housing_kb.index.query.engine import SearchEngine
 from housing_kb.ingest.manifest import ManifestEntry
 
 pytestmark = pytest.mark.model

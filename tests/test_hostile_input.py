@@ -20,9 +20,9 @@ from pypdf import PdfReader, PdfWriter
 
 from housing_kb.api.throttle import Busy, WorkGate
 from housing_kb.config import Settings
-from housing_kb.index.brief_markdown import _md_escape
-from housing_kb.index.highlight import has_words
-from housing_kb.index.lock import IndexLocked, writer_lock
+from housing_kb.index.answers.brief_markdown import _md_escape
+from housing_kb.index.query.highlight import has_words
+from housing_kb.index.store.lock import IndexLocked, writer_lock
 from housing_kb.ingest.documents import DocumentError
 from housing_kb.ingest.limits import DocumentLimits, corpus_file
 from housing_kb.ingest.loaders import load_document

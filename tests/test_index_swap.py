@@ -17,7 +17,7 @@ from conftest import manifest_entry, serve_in_thread, write_manifest
 
 from housing_kb.api.app import create_app
 from housing_kb.config import Settings
-from housing_kb.index.search import SearchEngine
+from housing_kb.index.query.engine import SearchEngine
 from housing_kb.ingest.pipeline import run_ingest
 
 pytestmark = pytest.mark.model

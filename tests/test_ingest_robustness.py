@@ -16,9 +16,9 @@ import pytest
 from conftest import manifest_entry, milvus_prefix, write_manifest
 
 from housing_kb.config import Settings
-from housing_kb.index.lock import IndexLocked, writer_lock
-from housing_kb.index.search import SearchEngine
-from housing_kb.index.store import IndexStore
+from housing_kb.index.query.engine import SearchEngine
+from housing_kb.index.store.index_store import IndexStore
+from housing_kb.index.store.lock import IndexLocked, writer_lock
 from housing_kb.ingest.limits import DocumentLimits
 from housing_kb.ingest.pipeline import run_ingest
 from housing_kb.models.registry import load_embedder

@@ -15,7 +15,7 @@ from conftest import SMALL_INDEX_DOCUMENTS, index_env, private_copy, serve_in_th
 from llama_index.core.vector_stores import FilterCondition, MetadataFilter, MetadataFilters
 
 from housing_kb.api.app import create_app
-from housing_kb.index.search import SearchEngine
+from housing_kb.index.query.engine import SearchEngine
 from housing_kb.integrations.llama_index import (
     HousingKBReader,
     HousingKBRetriever,
@@ -215,7 +215,7 @@ def test_retriever_filters_are_exact_in_process_and_against_a_server(in_process,
 def test_reader_yields_every_passage_in_order_with_its_neighbours(small_index):
     reader = HousingKBReader(small_index.index_dir)
     docs = reader.load_data(document_ids=["ke-mukuru"])
-    from housing_kb.index.store import IndexStore
+    from housing_kb.index.store.index_store import IndexStore
 
     stored = IndexStore.open(small_index.index_dir, readonly=True).passages_of("ke-mukuru")
     assert [d.doc_id for d in docs] == [r["passage_id"] for r in stored]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from housing_kb.index.filters import FilterTable
-from housing_kb.index.intent import RegionMentions
-from housing_kb.index.store import IndexConfig, IndexStore
+from housing_kb.index.query.filters import FilterTable
+from housing_kb.index.query.intent import RegionMentions
+from housing_kb.index.store.index_store import IndexConfig, IndexStore
 from housing_kb.schema.records import DocumentRecord, Page, Passage, PassageTagsRecord
 
 CONFIG = IndexConfig(model_id="test-model", dim=4, chunker={"target": 10})

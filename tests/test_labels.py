@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from housing_kb.index.filters import COMPONENTS, DOCUMENT_TYPES, REGIONS, STAGES
+from housing_kb.index.query.filters import COMPONENTS, DOCUMENT_TYPES, REGIONS, STAGES
 from housing_kb.schema.indicators import SERIES
 from housing_kb.schema.labels import LANGUAGES, label, load_labels
 

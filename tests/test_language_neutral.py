@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import document_record
 
-from housing_kb.index.language_neutral import RECIPE, language_basis, normalise, project_out
-from housing_kb.index.store import IndexConfig, IndexStore
+from housing_kb.index.dense.language_neutral import RECIPE, language_basis, normalise, project_out
+from housing_kb.index.store.index_store import IndexConfig, IndexStore
 from housing_kb.schema.records import Page, Passage, PassageTagsRecord
 
 DIM = 16

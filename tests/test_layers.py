@@ -33,11 +33,12 @@ def _check(path: str, source: str) -> subprocess.CompletedProcess:
         ("index/probe.py", "from housing_kb.ingest.manifest import load_manifest\n"),
         ("index/probe.py", "def f():\n    from housing_kb.api.app import create_app\n"),
         ("ingest/probe.py", "import housing_kb.api.cli\n"),
-        ("housing_kb/schema/probe.py", "from housing_kb.index.store import IndexStore\n"),
+        ("housing_kb/schema/probe.py", "from housing_kb.index.store.index_store import IndexStore\n"),
         ("housing_kb/text/probe.py", "from housing_kb.ingest.chunking import chunk_document\n"),
         ("housing_kb/models/probe.py", "from housing_kb.ingest import pipeline\n"),
         ("index/probe.py", "import faiss\n"),
-        ("index/search_probe.py", "from pymilvus import MilvusClient\n"),
+        ("index/query/probe.py", "from pymilvus import MilvusClient\n"),
+        ("index/answers/probe.py", "from housing_kb.ingest.manifest import load_manifest\n"),
         ("api/probe.py", "import faiss\n"),
         ("ingest/probe.py", "import pymilvus\n"),
         ("index/adapters/probe.py", "from housing_kb.ingest import pipeline\n"),
@@ -49,7 +50,7 @@ def test_an_import_against_the_layers_is_refused(path, source):
 
 
 def test_imports_along_the_layers_are_allowed():
-    source = "from housing_kb.schema.records import Passage\nfrom housing_kb.index.store import IndexStore\n"
+    source = "from housing_kb.schema.records import Passage\nfrom housing_kb.index.store.index_store import IndexStore\n"
     assert _check("ingest/probe.py", source).returncode == 0
     assert _check("index/probe.py", "from housing_kb.text.geography import Gazetteer\n").returncode == 0
     assert _check("index/adapters/probe.py", "import faiss\nimport pymilvus\n").returncode == 0

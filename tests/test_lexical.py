@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from housing_kb.index import lexical
-from housing_kb.index.analysis import analyze, analyze_query
-from housing_kb.index.lexical import LexicalIndex, LexicalIndexError, LexicalStampMismatch
+from housing_kb.index.lexical import bm25 as lexical
+from housing_kb.index.lexical.analysis import analyze, analyze_query
+from housing_kb.index.lexical.bm25 import LexicalIndex, LexicalIndexError, LexicalStampMismatch
 
 # The UDHR in six languages: article 25 (the right to housing) in each, among all other articles.
 _UDHR = {

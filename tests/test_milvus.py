@@ -16,12 +16,12 @@ import pytest
 from conftest import document_record, manifest_entry, write_manifest
 
 from housing_kb.index.adapters.faiss_vectors import FaissChannel
-from housing_kb.index.filters import Filters, FilterTable
-from housing_kb.index.intent import filter_table_with_mentions
-from housing_kb.index.lexical import LexicalChannel
-from housing_kb.index.lexical_sync import open_lexical, sync_lexical
+from housing_kb.index.lexical.bm25 import LexicalChannel
+from housing_kb.index.lexical.sync import open_lexical, sync_lexical
 from housing_kb.index.protocols import LexicalIndex, VectorIndex
-from housing_kb.index.store import IndexConfig, IndexStore, PassageTagsRecord
+from housing_kb.index.query.filters import Filters, FilterTable
+from housing_kb.index.query.intent import filter_table_with_mentions
+from housing_kb.index.store.index_store import IndexConfig, IndexStore, PassageTagsRecord
 from housing_kb.schema.records import Page, Passage
 
 milvus = pytest.importorskip(
@@ -244,7 +244,7 @@ def test_the_search_engine_answers_alike_on_both_backends(api_settings, e5_embed
     channels, every restriction pushed down as an expression, gives the embedded engine's hits."""
     import dataclasses
 
-    from housing_kb.index.search import SearchEngine
+    from housing_kb.index.query.engine import SearchEngine
 
     engine = SearchEngine.open(api_settings.with_(backend="embedded"), embedder=e5_embedder)
     target = milvus.MilvusTarget(uri=str(tmp_path / "engine.db"), prefix="engine")
@@ -290,7 +290,7 @@ def test_two_api_processes_on_one_milvus_answer_identically(api_settings, e5_emb
     embedded engine's."""
     from conftest import free_port, serve_in_thread
 
-    from housing_kb.index.search import SearchEngine
+    from housing_kb.index.query.engine import SearchEngine
 
     milvus_port = free_port()
     uri = f"http://127.0.0.1:{milvus_port}"

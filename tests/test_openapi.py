@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from housing_kb.api.app import create_app
 from housing_kb.config import Settings
-from housing_kb.index.filters import (
+from housing_kb.index.query.filters import (
     ALL_KINDS,
     COMPONENTS,
     DOCUMENT_TYPES,

@@ -19,7 +19,7 @@ from conftest import copy_into, manifest_entry, serve_in_thread, use_llm, write_
 from housing_kb.api.app import create_app
 from housing_kb.api.keys import KeyStore
 from housing_kb.api.worker import Worker
-from housing_kb.index.search import SearchEngine
+from housing_kb.index.query.engine import SearchEngine
 from housing_kb.ingest.pipeline import run_ingest
 from housing_kb.schema.labels import label, load_labels
 

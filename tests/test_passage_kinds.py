@@ -11,8 +11,8 @@ from conftest import ingest_documents, serve_in_thread
 
 from housing_kb.api.app import create_app
 from housing_kb.evaluation.eval_passage_kinds import load_sample, predict
-from housing_kb.index.filters import Filters, InvalidFilter
-from housing_kb.index.search import SearchEngine
+from housing_kb.index.query.engine import SearchEngine
+from housing_kb.index.query.filters import Filters, InvalidFilter
 from housing_kb.ingest.chunking import ChunkerConfig, chunk_document
 from housing_kb.ingest.cleaning import clean_pages
 from housing_kb.ingest.loaders import load_document

@@ -25,16 +25,16 @@ from conftest import manifest_entry as _entry
 from conftest import write_manifest as _write_manifest
 
 from housing_kb.config import Settings
-from housing_kb.index.context import (
+from housing_kb.index.lexical.sync import open_lexical
+from housing_kb.index.lexical.translation import open_lexicon
+from housing_kb.index.store.context import (
     CONTEXT_RECIPE,
     CONTEXT_STATE_KEY,
     context_key,
     passage_context,
     with_context,
 )
-from housing_kb.index.lexical_sync import open_lexical
-from housing_kb.index.store import IndexConfigMismatch, IndexStore
-from housing_kb.index.translation import open_lexicon
+from housing_kb.index.store.index_store import IndexConfigMismatch, IndexStore
 from housing_kb.ingest.chunking import ChunkerConfig
 from housing_kb.ingest.pipeline import run_ingest
 from housing_kb.models.registry import load_embedder
@@ -442,7 +442,7 @@ def test_a_new_title_re_embeds_only_its_context(workspace, e5_embedder):
 def test_lexical_index_of_an_older_version_is_caught_up_then_rebuilt(workspace, e5_embedder):
     import sqlite3
 
-    from housing_kb.index import lexical
+    from housing_kb.index.lexical import bm25 as lexical
 
     tokens = workspace.index_dir / "lexical" / lexical.TOKENS_FILE
     with sqlite3.connect(tokens) as conn:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from conftest import document_record
 
-from housing_kb.index.dense_files import ANN_MIN_DEFAULT, ann_threshold
-from housing_kb.index.filters import Filters, FilterTable, InvalidFilter
-from housing_kb.index.store import (
+from housing_kb.index.dense.files import ANN_MIN_DEFAULT, ann_threshold
+from housing_kb.index.query.filters import Filters, FilterTable, InvalidFilter
+from housing_kb.index.store.index_store import (
     IndexConfig,
     IndexConfigMismatch,
     IndexNotFound,
@@ -143,7 +143,7 @@ def test_gc_drops_only_the_cached_vectors_nothing_uses(tmp_path):
     from typer.testing import CliRunner
 
     from housing_kb.api.cli import app
-    from housing_kb.index.context import context_key
+    from housing_kb.index.store.context import context_key
 
     store = IndexStore.open(tmp_path / "idx", CONFIG)
     store.replace_document(*_doc("a", ["KEN"], ["africa"], 5, 1))

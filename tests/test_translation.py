@@ -11,9 +11,8 @@ import pytest
 from conftest import document_record
 
 from housing_kb.config import Settings
-from housing_kb.index.lexical import LexicalIndex
-from housing_kb.index.store import IndexConfig, IndexStore
-from housing_kb.index.translation import (
+from housing_kb.index.lexical.bm25 import LexicalIndex
+from housing_kb.index.lexical.translation import (
     LEXICON_FILE,
     QueryTranslator,
     TranslationError,
@@ -26,6 +25,7 @@ from housing_kb.index.translation import (
     translation_terms,
     words_of,
 )
+from housing_kb.index.store.index_store import IndexConfig, IndexStore
 from housing_kb.models.registry import load_embedder
 from housing_kb.schema.records import Page, Passage, PassageTagsRecord
 

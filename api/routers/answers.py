@@ -1,5 +1,5 @@
 """``/ask``, ``/examples``, ``/gaps``, ``/gaps.png`` and ``/brief``: answers, comparable examples and
-cited briefs, thin layers over index/answers.py, index/examples.py and index/briefs.py."""
+cited briefs, thin layers over index/answers/extractive.py, index/answers/examples.py and index/answers/briefs.py."""
 
 from __future__ import annotations
 
@@ -33,13 +33,13 @@ from housing_kb.api.schemas_answers import (
 )
 from housing_kb.api.throttle import WorkGate
 from housing_kb.config import Settings
-from housing_kb.index.answers import answer_question
-from housing_kb.index.briefs import Brief, build_brief, render_brief, slug
-from housing_kb.index.examples import ExampleRequestError, find_examples
-from housing_kb.index.filters import COMPONENTS, REGIONS, Filters
-from housing_kb.index.gaps import gap_map, heatmap_png
-from housing_kb.index.search import SearchEngine
-from housing_kb.index.synthesis import LLMConfig, SynthesisError
+from housing_kb.index.answers.briefs import Brief, build_brief, render_brief, slug
+from housing_kb.index.answers.examples import ExampleRequestError, find_examples
+from housing_kb.index.answers.extractive import answer_question
+from housing_kb.index.answers.gaps import gap_map, heatmap_png
+from housing_kb.index.answers.synthesis import LLMConfig, SynthesisError
+from housing_kb.index.query.engine import SearchEngine
+from housing_kb.index.query.filters import COMPONENTS, REGIONS, Filters
 
 router = APIRouter(tags=["answers"])
 _ERRORS: dict[int | str, dict[str, Any]] = {

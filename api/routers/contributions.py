@@ -30,7 +30,7 @@ from housing_kb.api.schemas_contributions import (
     ReviewResponse,
     SubmissionOut,
 )
-from housing_kb.index.search import SearchEngine
+from housing_kb.index.query.engine import SearchEngine
 from housing_kb.ingest.manifest import validate_fields
 from housing_kb.ingest.uploads import UploadError, fetch_url, read_in_chunks, store_upload
 from housing_kb.text.geography import regions_for_countries

@@ -10,9 +10,9 @@ from fastapi.responses import Response
 from housing_kb.api.deps import get_engine
 from housing_kb.api.schemas import ErrorOut, enum_items
 from housing_kb.api.schemas_countries import CountriesResponse, CountryProfileOut, SeriesKey
-from housing_kb.index.countries import UnknownCountry, all_countries, chart_svg, country_profile
-from housing_kb.index.filters import REGIONS
-from housing_kb.index.search import SearchEngine
+from housing_kb.index.answers.countries import UnknownCountry, all_countries, chart_svg, country_profile
+from housing_kb.index.query.engine import SearchEngine
+from housing_kb.index.query.filters import REGIONS
 from housing_kb.schema.indicators import SERIES
 
 router = APIRouter(tags=["countries"])

@@ -16,9 +16,9 @@ from housing_kb.api.schemas import (
     PassageDetail,
     enum_items,
 )
-from housing_kb.index.filters import DOCUMENT_TYPES, REGIONS
-from housing_kb.index.rows import passage_row_to_dict
-from housing_kb.index.search import SearchEngine
+from housing_kb.index.query.engine import SearchEngine
+from housing_kb.index.query.filters import DOCUMENT_TYPES, REGIONS
+from housing_kb.index.store.records import passage_row_to_dict
 from housing_kb.schema.records import DocumentRecord
 
 router = APIRouter(tags=["documents"])

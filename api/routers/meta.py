@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query
 
 from housing_kb.api.deps import get_engine
 from housing_kb.api.schemas import ErrorOut, HealthResponse, Suggestion, SuggestResponse
-from housing_kb.index.search import SearchEngine
-from housing_kb.index.synthesis import LLMConfig, SynthesisError
+from housing_kb.index.answers.synthesis import LLMConfig, SynthesisError
+from housing_kb.index.query.engine import SearchEngine
 from housing_kb.schema.labels import load_labels
 
 router = APIRouter(tags=["meta"])

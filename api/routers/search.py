@@ -25,9 +25,9 @@ from housing_kb.api.schemas import (
     TranslationOut,
     enum_items,
 )
-from housing_kb.index.filters import COMPONENTS, DOCUMENT_TYPES, REGIONS, STAGES, Filters
-from housing_kb.index.hits import SearchResult
-from housing_kb.index.search import SearchEngine
+from housing_kb.index.query.engine import SearchEngine
+from housing_kb.index.query.filters import COMPONENTS, DOCUMENT_TYPES, REGIONS, STAGES, Filters
+from housing_kb.index.query.hits import SearchResult
 
 router = APIRouter(tags=["search"])
 _ERRORS = {422: {"model": ErrorOut, "description": "Invalid parameter (the message names it)."}}

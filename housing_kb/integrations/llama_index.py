@@ -38,8 +38,8 @@ from llama_index.core.vector_stores.types import (
 )
 
 from housing_kb.config import Settings
-from housing_kb.index.filters import Filters
-from housing_kb.index.hits import Hit
+from housing_kb.index.query.filters import Filters
+from housing_kb.index.query.hits import Hit
 
 #: llama-index metadata keys -> our filter fields (singular and plural both accepted).
 _LIST_KEYS = {
@@ -234,7 +234,7 @@ class HousingKBRetriever(BaseRetriever):
             self._server = Server.from_option(server_url, Settings.from_env())
             _params(self._filters)
         else:
-            from housing_kb.index.search import SearchEngine
+            from housing_kb.index.query.engine import SearchEngine
             from housing_kb.models.registry import load_query_embedder
 
             settings = Settings.from_env()
@@ -272,8 +272,8 @@ class HousingKBReader(BaseReader):
         self.index_dir = Path(index_dir) if index_dir is not None else Settings.from_env().index_dir
 
     def _hits(self, document_ids: Iterable[str] | None) -> Iterator[Hit]:
-        from housing_kb.index.hits import hit_from_row
-        from housing_kb.index.store import IndexStore
+        from housing_kb.index.query.hits import hit_from_row
+        from housing_kb.index.store.index_store import IndexStore
 
         store = IndexStore.open(self.index_dir, readonly=True)
         docs = {d.doc_id: d for d in store.documents()}

@@ -23,7 +23,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from housing_kb.config import Settings
-from housing_kb.index.filters import COMPONENTS, STAGES
+from housing_kb.index.query.filters import COMPONENTS, STAGES
 
 INSTRUCTIONS = (
     "A knowledge base of housing policy: national strategies, laws, slum-upgrading case studies, rights "
@@ -70,7 +70,7 @@ class _Index:
         self._lock = threading.Lock()
 
     def engine(self) -> Any:
-        from housing_kb.index.search import SearchEngine
+        from housing_kb.index.query.engine import SearchEngine
         from housing_kb.models.registry import load_query_embedder
 
         with self._lock:
@@ -100,8 +100,8 @@ def build_server(settings: Settings) -> MCPServer:
     from housing_kb.api.schemas import SearchRequest
     from housing_kb.api.schemas_answers import AskRequest, BriefRequest
     from housing_kb.api.schemas_countries import CountryProfileOut
-    from housing_kb.index.countries import UnknownCountry
-    from housing_kb.index.countries import country_profile as profile_of
+    from housing_kb.index.answers.countries import UnknownCountry
+    from housing_kb.index.answers.countries import country_profile as profile_of
 
     index = _Index(settings)
     server = MCPServer("housing-kb", instructions=INSTRUCTIONS)

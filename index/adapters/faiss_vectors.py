@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 import faiss
 import numpy as np
 
-from housing_kb.index.language_neutral import project_out
+from housing_kb.index.dense.language_neutral import project_out
 
 if TYPE_CHECKING:
-    from housing_kb.index.filters import Filters, FilterTable
     from housing_kb.index.protocols import PassageFields
+    from housing_kb.index.query.filters import Filters, FilterTable
 
 #: HNSW graph degree, build-time and search-time beam widths (chosen by ``bench_search --profile``).
 HNSW_M = 32

@@ -2,7 +2,7 @@
 
 Each search channel is one collection, ``<prefix>_<channel>``: ``e5`` and ``use`` hold dense
 vectors, ``bm25`` holds sparse vectors of BM25 term weights computed by our own per-language
-analysers (``index/analysis.py``), so Arabic, Chinese and Russian keep their analysis. Every
+analysers (``index/lexical/analysis.py``), so Arabic, Chinese and Russian keep their analysis. Every
 collection carries every filterable field (``PassageFields``), so a filter is pushed down as a
 Milvus boolean expression (:func:`expression`) and never as an id list; the e5 collection also
 carries each passage's text and citation fields. A dense channel made language-neutral keeps the
@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 from pymilvus import DataType, MilvusClient
 
-from housing_kb.index.analysis import analyze_query
-from housing_kb.index.filters import Filters
-from housing_kb.index.language_neutral import project_out
+from housing_kb.index.dense.language_neutral import project_out
+from housing_kb.index.lexical.analysis import analyze_query
 from housing_kb.index.protocols import PassageFields
-from housing_kb.index.store import IndexError_
+from housing_kb.index.query.filters import Filters
+from housing_kb.index.store.index_store import IndexError_
 from housing_kb.schema.vocabulary import KINDS
 
 #: Rows per insert: large enough to amortise a round trip, small enough for a gRPC message.
@@ -557,9 +557,9 @@ def sync_settings(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[MilvusTarget, SyncReport]:
     """Sync the index at ``settings.index_dir`` into the configured Milvus (or ``target``)."""
-    from housing_kb.index.intent import filter_table_with_mentions
-    from housing_kb.index.lexical_sync import open_lexical
-    from housing_kb.index.store import IndexStore
+    from housing_kb.index.lexical.sync import open_lexical
+    from housing_kb.index.query.intent import filter_table_with_mentions
+    from housing_kb.index.store.index_store import IndexStore
 
     target = target or MilvusTarget(
         uri=settings.milvus_target_uri, token=settings.milvus_token, prefix=settings.milvus_prefix
@@ -623,7 +623,7 @@ def _insert_with_progress(
 
 def milvus_stamp(store: Any) -> dict[str, Any]:
     """What the collections' vectors and weights depend on: the index's models and configuration."""
-    from housing_kb.index.analysis import ANALYSER_VERSION
+    from housing_kb.index.lexical.analysis import ANALYSER_VERSION
 
     return {
         "model": store.config.model_id,
