@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from housing_kb.index.store.index_store import IndexStore
 from housing_kb.index.store.lock import IndexLocked
 from housing_kb.ingest.manifest import Manifest, ManifestEntry, clip
 from housing_kb.ingest.pipeline import IngestReport, remove_documents, run_ingest
+from housing_kb.ingest.search_backend import catch_up_search_backend
 from housing_kb.models.base import Embedder
 
 log = logging.getLogger("housing_kb.worker")
@@ -48,6 +50,8 @@ POLL_S = 1.0
 HEARTBEAT_S = 5.0
 #: Passages shown to the editor in the review.
 SAMPLE_PASSAGES = 3
+#: Seconds between an idle worker's checks that Milvus (when it is the backend) holds the index's state.
+CATCH_UP_S = 30.0
 
 
 class Worker:
@@ -70,14 +74,24 @@ class Worker:
     def run_until(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set, looking at the queue every POLL_S when it is empty."""
         log.info("worker %s: watching %s", self.name, self.jobs.path)
+        next_catch_up = 0.0
         while not stop.is_set():
             try:
                 worked = self.run_once()
+                if not worked and time.monotonic() >= next_catch_up:
+                    next_catch_up = time.monotonic() + CATCH_UP_S
+                    self.catch_up()
             except Exception:  # a worker must outlive any one job's surprise
                 log.exception("worker %s: unexpected error", self.name)
                 worked = False
             if not worked:
                 stop.wait(POLL_S)
+
+    def catch_up(self) -> None:
+        """Bring a Milvus that an unfinished sync left behind in step with the live index."""
+        synced = catch_up_search_backend(self.settings)
+        if synced:
+            log.info("worker %s: Milvus had fallen behind the index; %s", self.name, synced)
 
     def run_once(self) -> bool:
         """Carry out one job if there is one; whether there was."""

@@ -14,6 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from housing_kb.config import Settings
+from housing_kb.index.store.lock import IndexLocked, writer_lock
 
 
 class SearchBackendError(RuntimeError):
@@ -56,3 +57,36 @@ def sync_search_backend(
         for bar in bars.values():
             bar.close()
     return f"Milvus at {target.uri} (prefix {target.prefix}): {report.summary()}"
+
+
+def catch_up_search_backend(settings: Settings) -> str | None:
+    """Sync Milvus if it holds another state of the index than the one on disk: a write whose sync did
+    not finish (an ingest killed after its last commit, a Milvus that was down) leaves it behind, and
+    servers keep answering from that older state until a sync. Returns what was written, None when
+    Milvus is in step, the backend is embedded, or a writer holds the index (its own sync will follow)."""
+    if settings.backend != "milvus" or not settings.index_dir.is_dir():
+        return None
+    from housing_kb.index.adapters.milvus import MilvusIndex, MilvusTarget, milvus_stamp
+    from housing_kb.index.store.index_store import IndexStore
+
+    store = IndexStore.open(settings.index_dir, readonly=True)
+    try:
+        expected = milvus_stamp(store)
+    finally:
+        store.close()
+    index = MilvusIndex.connect(
+        MilvusTarget(
+            uri=settings.milvus_target_uri, token=settings.milvus_token, prefix=settings.milvus_prefix
+        )
+    )
+    try:
+        in_step = index.stamp() == expected
+    finally:
+        index.client.close()
+    if in_step:
+        return None
+    try:
+        with writer_lock(settings.index_dir, what="Milvus catch-up"):
+            return sync_search_backend(settings, show_progress=False)
+    except IndexLocked:
+        return None

@@ -221,6 +221,45 @@ def test_a_sync_writes_only_what_the_index_changed(tmp_path):
     store.close()
 
 
+def test_an_idle_worker_brings_a_lagging_milvus_in_step(tmp_path):
+    """A write whose sync never ran (an ingest killed after its last commit, Milvus down) leaves the
+    collections behind the index; the worker, when idle, notices and syncs, and leaves an index in
+    step alone."""
+    from housing_kb.api.worker import Worker
+    from housing_kb.config import Settings
+
+    store = IndexStore.open(tmp_path / "index", CONFIG)
+    rng = np.random.default_rng(5)
+    store.replace_document(*_doc("ken-law", "en", ["KEN"], ["africa"], 6, rng, 2012), tags_version="v1")
+    _changed(store)
+    settings = Settings(
+        index_dir=tmp_path / "index",
+        data_root=tmp_path / "data",
+        backend="milvus",
+        milvus_uri=str(tmp_path / "lag.db"),
+        milvus_prefix="lag",
+    )
+    target = milvus.MilvusTarget(uri=settings.milvus_uri, prefix="lag")
+    milvus.sync(store, *_changed(store), target)
+    store.replace_document(*_doc("zaf-case", "en", ["ZAF"], ["africa"], 4, rng, 2001), tags_version="v1")
+    _changed(store)  # committed, but no sync followed
+
+    def in_step() -> bool:
+        index = milvus.MilvusIndex.connect(target)
+        try:
+            return index.stamp() == milvus.milvus_stamp(store) and index.vectors("e5").count() == 10
+        finally:
+            index.client.close()
+
+    assert not in_step()
+    Worker(settings).catch_up()
+    assert in_step()
+    from housing_kb.ingest.search_backend import catch_up_search_backend
+
+    assert catch_up_search_backend(settings) is None  # in step: nothing written
+    store.close()
+
+
 # ----------------------------------------------------------------------------- the engine on Milvus
 from test_api import api_settings  # noqa: E402, F401  (the small real index of the API tests)
 
