@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from dataclasses import asdict
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from housing_kb.index.answers.synthesis import LLMConfig, SynthesisError
 from housing_kb.index.query.engine import SearchEngine
 from housing_kb.index.query.hits import DocumentRef, Hit
 from housing_kb.schema.records import DocumentRecord
+from housing_kb.schema.vocabulary import COMPONENT_KEYS
 
 
 def get_engine(request: Request) -> SearchEngine:
@@ -91,10 +92,21 @@ def _vocabularies():  # the component vocabularies, loaded once per process
 
 def tag_evidence(hit: Hit) -> dict[str, list[str]]:
     """The vocabulary terms of the hit's text that support each of its components."""
-    if not hit.components:
+    components = tuple(c for c in hit.components if c in COMPONENT_KEYS)
+    if not components:
         return {}
-    found = _vocabularies().terms(hit.text, hit.language)
-    return {c: found[c] for c in hit.components if c in found}
+    found = _evidence(hit.passage_id, hit.text, hit.language, components)
+    return {c: list(terms) for c, terms in found.items()}
+
+
+@lru_cache(maxsize=8192)
+def _evidence(
+    passage_id: str, text: str, language: str | None, components: tuple[str, ...]
+) -> dict[str, list[str]]:
+    # Matching the vocabularies is a regex pass per component over the whole text, for every hit of
+    # every response: the same passages come back often, so a passage's evidence is kept (its id
+    # names its text; the text is in the key all the same).
+    return _vocabularies().terms(text, language, components)
 
 
 def hit_out(hit: Hit) -> HitOut:

@@ -64,12 +64,15 @@ class ComponentClassifier:
                 out[i, j] = lexical_strength(weight, self.settings.lexical_scale)
         return out
 
-    def terms(self, text: str, language: str | None) -> dict[str, list[str]]:
-        """The vocabulary terms matched in ``text`` per component (components without any left out)."""
+    def terms(
+        self, text: str, language: str | None, components: Sequence[str] = COMPONENT_KEYS
+    ) -> dict[str, list[str]]:
+        """The vocabulary terms matched in ``text`` per component, for ``components`` only (a hit's
+        own: matching costs a regex pass per component); components without any are left out."""
         folded = fold(text)
         langs = languages_for(language)
         found = {
-            key: self.vocab[key].matcher(langs).evidence(text, folded=folded).terms for key in COMPONENT_KEYS
+            key: self.vocab[key].matcher(langs).evidence(text, folded=folded).terms for key in components
         }
         return {key: terms for key, terms in found.items() if terms}
 
