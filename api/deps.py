@@ -95,17 +95,14 @@ def tag_evidence(hit: Hit) -> dict[str, list[str]]:
     components = tuple(c for c in hit.components if c in COMPONENT_KEYS)
     if not components:
         return {}
-    found = _evidence(hit.passage_id, hit.text, hit.language, components)
+    found = _evidence(hit.text, hit.language, components)
     return {c: list(terms) for c, terms in found.items()}
 
 
 @lru_cache(maxsize=8192)
-def _evidence(
-    passage_id: str, text: str, language: str | None, components: tuple[str, ...]
-) -> dict[str, list[str]]:
+def _evidence(text: str, language: str | None, components: tuple[str, ...]) -> dict[str, list[str]]:
     # Matching the vocabularies is a regex pass per component over the whole text, for every hit of
-    # every response: the same passages come back often, so a passage's evidence is kept (its id
-    # names its text; the text is in the key all the same).
+    # every response: the same passages come back often, so a passage's evidence is kept.
     return _vocabularies().terms(text, language, components)
 
 

@@ -30,7 +30,7 @@ def sync_search_backend(
     if settings.backend != "milvus" and target is None:
         return None
     try:
-        from housing_kb.index.adapters.milvus import sync_settings
+        from housing_kb.index.adapters.milvus import MilvusTarget, sync_settings
     except ImportError as exc:
         raise SearchBackendError(
             "HOUSING_KB_BACKEND=milvus needs pymilvus and milvus-lite: pip install pymilvus milvus-lite"
@@ -46,12 +46,12 @@ def sync_search_backend(
         )
         bar.update(done - bar.n)
 
-    where = getattr(target, "uri", None) or settings.milvus_target_uri
+    target = target or MilvusTarget.from_settings(settings)
     try:
-        target, report = sync_settings(settings, target=target, replace=replace, progress=advance)
+        _, report = sync_settings(settings, target=target, replace=replace, progress=advance)
     except Exception as exc:  # any client or server failure: the index itself is committed and intact
         raise SearchBackendError(
-            f"Milvus at {where}: {exc}. The index is written; run the same command again to sync it."
+            f"Milvus at {target.uri}: {exc}. The index is written; run the same command again to sync it."
         ) from exc
     finally:
         for bar in bars.values():
@@ -74,11 +74,7 @@ def catch_up_search_backend(settings: Settings) -> str | None:
         expected = milvus_stamp(store)
     finally:
         store.close()
-    index = MilvusIndex.connect(
-        MilvusTarget(
-            uri=settings.milvus_target_uri, token=settings.milvus_token, prefix=settings.milvus_prefix
-        )
-    )
+    index = MilvusIndex.connect(MilvusTarget.from_settings(settings))
     try:
         in_step = index.stamp() == expected
     finally:

@@ -124,15 +124,18 @@ class MilvusTarget:
     token: str = ""
     prefix: str = "housing_kb"
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> MilvusTarget:
+        """The deployment the settings name (``HOUSING_KB_MILVUS_*``)."""
+        return cls(uri=settings.milvus_target_uri, token=settings.milvus_token, prefix=settings.milvus_prefix)
+
     def client(self) -> MilvusClient:
         # pymilvus pings every 10 s even on an idle connection; gRPC servers answer pings without
         # calls with GOAWAY "too_many_pings" (pymilvus issue 1796), which then fails the next search.
-        options = {"grpc_options": {"grpc.keepalive_permit_without_calls": False}}
-        return (
-            MilvusClient(uri=self.uri, token=self.token, **options)
-            if self.token
-            else MilvusClient(uri=self.uri, **options)
-        )
+        options: dict[str, Any] = {"grpc_options": {"grpc.keepalive_permit_without_calls": False}}
+        if self.token:
+            options["token"] = self.token
+        return MilvusClient(uri=self.uri, **options)
 
 
 class MilvusChannel:
@@ -561,9 +564,7 @@ def sync_settings(
     from housing_kb.index.query.intent import filter_table_with_mentions
     from housing_kb.index.store.index_store import IndexStore
 
-    target = target or MilvusTarget(
-        uri=settings.milvus_target_uri, token=settings.milvus_token, prefix=settings.milvus_prefix
-    )
+    target = target or MilvusTarget.from_settings(settings)
     store = IndexStore.open(settings.index_dir, readonly=True)
     try:
         table, _ = filter_table_with_mentions(store)

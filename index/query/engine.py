@@ -230,10 +230,7 @@ class SearchEngine:
         from housing_kb.index.adapters.milvus import MilvusIndex, MilvusTarget, milvus_stamp
 
         if self._milvus is None:
-            s = self.settings
-            self._milvus = MilvusIndex.connect(
-                MilvusTarget(uri=s.milvus_target_uri, token=s.milvus_token, prefix=s.milvus_prefix)
-            )
+            self._milvus = MilvusIndex.connect(MilvusTarget.from_settings(self.settings))
         self._milvus.check(milvus_stamp(store))  # collections of another state are refused, not mixed
         channels: dict[str, Any] = self._milvus.search_channels()
         if secondary is None:

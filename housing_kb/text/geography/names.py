@@ -19,16 +19,11 @@ from pathlib import Path
 import pycountry
 import yaml
 
+from housing_kb.schema.vocabulary import REGIONS
 from housing_kb.text.textnorm import fold, script_of
 
-REGION_KEYS: tuple[str, ...] = (
-    "africa",
-    "arab_states",
-    "asia_pacific",
-    "eastern_europe_central_asia",
-    "latin_america_caribbean",
-    "western_europe_others",
-)
+#: The UN-Habitat regions a country belongs to ("global" is none of them).
+REGION_KEYS: tuple[str, ...] = tuple(r for r in REGIONS if r != "global")
 #: pycountry gettext locales read for each project language (both Portuguese spellings).
 _LOCALES: dict[str, tuple[str, ...]] = {
     "ar": ("ar",),
