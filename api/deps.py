@@ -7,7 +7,6 @@ import threading
 from dataclasses import asdict
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
 
 from fastapi import Request
 
@@ -16,7 +15,7 @@ from housing_kb.index.answers.gists import TranslationCache, translate
 from housing_kb.index.answers.synthesis import LLMConfig, SynthesisError
 from housing_kb.index.query.engine import SearchEngine
 from housing_kb.index.query.hits import DocumentRef, Hit
-from housing_kb.schema.records import DocumentRecord
+from housing_kb.schema.records import DocumentRecord, PassageRecord
 from housing_kb.schema.vocabulary import COMPONENT_KEYS
 
 
@@ -133,22 +132,22 @@ def hit_out(hit: Hit) -> HitOut:
     )
 
 
-def passage_out(p: dict[str, Any]) -> PassageOut:
+def passage_out(p: PassageRecord) -> PassageOut:
     return PassageOut(
-        passage_id=p["passage_id"],
-        ordinal=p["ordinal"],
-        text=p["text"],
-        language=p["language"],
-        page_start=p["page_start"],
-        page_end=p["page_end"],
-        char_start=p["char_start"],
-        char_end=p["char_end"],
-        paragraphs=p["paragraphs"],
-        articles=p.get("articles") or [],
-        kind=p.get("kind") or "body",
-        heading_path=p["heading_path"],
-        components=p["components"],
-        countries=p["countries"],
-        regions=p["regions"],
-        component_scores=p["component_scores"],
+        passage_id=p.passage_id,
+        ordinal=p.ordinal,
+        text=p.text,
+        language=p.language,
+        page_start=p.page_start,
+        page_end=p.page_end,
+        char_start=p.char_start,
+        char_end=p.char_end,
+        paragraphs=p.paragraphs,
+        articles=p.articles,
+        kind=p.kind,
+        heading_path=p.heading_path,
+        components=p.components,
+        countries=p.countries,
+        regions=p.regions,
+        component_scores=p.component_scores,
     )

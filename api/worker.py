@@ -167,7 +167,11 @@ class Worker:
     def _process(self, job: Job, contribution: Contribution) -> None:
         staging = self.staging_dir(contribution.document_id)
         shutil.rmtree(staging, ignore_errors=True)
-        staged = self.settings.with_(index_dir=staging / "index", data_root=self.settings.data_dir)
+        # The review index is the worker's own and nothing searches it: embedded, whatever the live
+        # backend (on Milvus its sync would overwrite the live collections with this one document).
+        staged = self.settings.with_(
+            index_dir=staging / "index", data_root=self.settings.data_dir, backend="embedded"
+        )
         report = self._ingest(
             staged,
             contribution,
@@ -244,7 +248,7 @@ def review_summary(index_dir: Path, document_id: str) -> dict[str, Any]:
         "passages": len(passages),
         "warnings": record.warnings,
         "proposed_tags": record.tag_summary,
-        "sample": [clip(p["text"], 400) for p in passages[:SAMPLE_PASSAGES]],
+        "sample": [clip(p.text, 400) for p in passages[:SAMPLE_PASSAGES]],
     }
 
 

@@ -63,10 +63,10 @@ def main(argv: list[str] | None = None) -> None:
         cited = list(dict.fromkeys(s.citation.passage_id for s in answer.sentences))
         hits = []
         for passage_id in cited:
-            row = engine.store.passage_by_public_id(passage_id)
-            doc = engine.documents.get(row["doc_id"]) if row is not None else None
+            row = engine.store.passage(passage_id)
+            doc = engine.documents.get(row.doc_id) if row is not None else None
             if row is not None and doc is not None:
-                hits.append((doc.path or "", row["text"]))
+                hits.append((doc.path or "", row.text))
         results.append(evaluate_question(q, hits, "ask", ["recall@10", "mrr@10"]))
     engine.embedder.embed_sentences = original
     quality = aggregate(results, by=())[()]

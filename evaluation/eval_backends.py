@@ -11,7 +11,11 @@
    fusion (``index/query/fusion.py``), judged against the gold quotes with the metrics of
    ``eval_retrieval``; and the full engine (query translation, per-language lists, place intent,
    the relevance model) on the embedded channels and on Milvus's: every restriction the engine
-   makes (the filter, each language's list, a named place) reaches Milvus as an expression.
+   makes (the filter, each language's list, a named place) reaches Milvus as an expression; on
+   Milvus the hits' documents and passages are read from its collections too (``MilvusPassageStore``).
+4. The full engine's ``search`` (``k=10``, query vectors cached, one call per question, after the
+   runs above) timed on the embedded backend, with Milvus's channels and the index's records, and
+   with Milvus's channels and records: what each part of the move costs a request.
 
 The dev questions are a test set here: nothing is tuned on them.
 """
@@ -35,6 +39,7 @@ from housing_kb.evaluation.eval_retrieval import (
     default_questions_path,
     engine_ranker,
     load_questions,
+    percentile,
     run_system,
 )
 from housing_kb.index.protocols import LexicalIndex, VectorIndex
@@ -93,19 +98,30 @@ def _hybrid_ranker(
         inputs = inputs_of(query)
         lists = {name: _search(pair[side], name, inputs, POOL, Filters()) for name, pair in channels.items()}
         fused = fuse(lists, "rrf", {})[:DEPTH]
-        rows = engine.store.passage_rows([pid for pid, _ in fused])
+        rows = engine.store.passages([pid for pid, _ in fused])
         out = []
         for pid, _ in fused:
             row = rows[pid]
-            doc = engine.store.document(row["doc_id"])
-            out.append((doc.path if doc else "", row["text"], row["language"]))
+            doc = engine.store.document(row.doc_id)
+            out.append((doc.path if doc else "", row.text, row.language))
         return out
 
     return rank
 
 
+def _search_ms(engine: Any, questions: Sequence[dict[str, Any]]) -> list[float]:
+    """Milliseconds of one hybrid ``search`` per question (its query vector already cached)."""
+    out = []
+    for q in questions:
+        started = time.perf_counter()
+        engine.search(str(q["query"]), k=10, mode="hybrid")
+        out.append(1000 * (time.perf_counter() - started))
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from housing_kb.index.adapters.milvus import MilvusIndex, MilvusTarget, migrate
+    from housing_kb.index.adapters.milvus_store import MilvusPassageStore
     from housing_kb.index.query.engine import SearchEngine
     from housing_kb.index.query.filters import Filters
 
@@ -166,9 +182,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         run_system("full engine, embedded", engine_ranker(engine, "hybrid"), questions),
     ]
-    on_milvus = engine.pinned()  # one view for the run: the index does not change meanwhile
-    on_milvus._view = dataclasses.replace(on_milvus.view, channels=index.search_channels())
-    runs.append(run_system("full engine, channels on Milvus", engine_ranker(on_milvus, "hybrid"), questions))
+    channels_only = engine.pinned()  # one view for the run: the index does not change meanwhile
+    channels_only._view = dataclasses.replace(channels_only.view, channels=index.search_channels())
+    on_milvus = engine.pinned()
+    on_milvus._view = dataclasses.replace(channels_only.view, passages=MilvusPassageStore(index))
+    runs.append(
+        run_system(
+            "full engine, channels and records on Milvus", engine_ranker(on_milvus, "hybrid"), questions
+        )
+    )
+    timed = {
+        "embedded": engine.pinned(),
+        "channels on Milvus, records from the index": channels_only,
+        "channels and records on Milvus": on_milvus,
+    }
+    latency = {name: _search_ms(variant, questions) for name, variant in timed.items()}
     stats = store.stats()
     print(
         f"\n### Backend parity (`python -m housing_kb.evaluation.eval_backends`, {date.today().isoformat()})\n"
@@ -190,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"| {run.name} | {s.get('ndcg@10', 0):.3f} | {s.get('recall@10', 0):.3f} | {s.get('mrr@10', 0):.3f} |"
         )
+    print("\n| full engine `search`, k=10 | p50 ms | p95 ms |\n|---|---:|---:|")
+    for name, ms in latency.items():
+        print(f"| {name} | {percentile(ms, 50):.1f} | {percentile(ms, 95):.1f} |")
     print(
         f"\nMilvus minus embedded, nDCG@10: channel fusion {runs[1].overall() - runs[0].overall():+.4f}, "
         f"full engine {runs[3].overall() - runs[2].overall():+.4f}."

@@ -35,8 +35,8 @@ def passage_vectors(store, model_id: str) -> dict[str, np.ndarray]:
     out = {}
     for document in store.documents():
         rows = store.passages_of(document.doc_id)
-        cache = store.embeddings.vectors([r["content_hash"] for r in rows], model_id=model_id)
-        vectors = [cache[r["content_hash"]] for r in rows if r["content_hash"] in cache]
+        cache = store.embeddings.vectors([r.content_hash for r in rows], model_id=model_id)
+        vectors = [cache[r.content_hash] for r in rows if r.content_hash in cache]
         if vectors:
             matrix = np.vstack(vectors).astype(np.float32)
             out[document.doc_id] = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-9)

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     items = []
     for document in sorted(store.documents(), key=lambda d: d.doc_id):
         rows = store.passages_of(document.doc_id)
-        skip = frozenset(i for i, row in enumerate(rows) if row["passage_id"] in taken)
+        skip = frozenset(i for i, row in enumerate(rows) if row.passage_id in taken)
         for ordinal in choose_ordinals(
             len(rows), args.per_document, rng, end_offset=args.end_offset, skip=skip
         ):
@@ -79,16 +79,16 @@ def main(argv: list[str] | None = None) -> None:
             items.append(
                 {
                     "id": f"pk-{len(items) + 1:04d}",
-                    "passage_id": row["passage_id"],
+                    "passage_id": row.passage_id,
                     "doc_id": document.doc_id,
                     "title": document.title,
                     "document_type": document.document_type,
-                    "lang": row["language"],
+                    "lang": row.language,
                     "ordinal": ordinal,
                     "passages_in_document": len(rows),
-                    "page": row["page_start"],
-                    "heading_path": json.loads(row["heading_path"]),
-                    "text": row["text"],
+                    "page": row.page_start,
+                    "heading_path": row.heading_path,
+                    "text": row.text,
                 }
             )
     args.out.parent.mkdir(parents=True, exist_ok=True)

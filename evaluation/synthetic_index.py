@@ -110,13 +110,13 @@ def build_synthetic_index(
     rows = {d.doc_id: source.passages_of(d.doc_id) for d in docs}
     vectors = {}
     for d in docs:
-        hashes = [r["content_hash"] for r in rows[d.doc_id]]
+        hashes = [r.content_hash for r in rows[d.doc_id]]
         vectors.update(source.embeddings.vectors(hashes))
     secondary = source.secondary_model_id
     vectors2: dict[str, np.ndarray] = {}
     if secondary:
         for d in docs:
-            vectors2.update(source.embeddings.vectors([r["content_hash"] for r in rows[d.doc_id]], secondary))
+            vectors2.update(source.embeddings.vectors([r.content_hash for r in rows[d.doc_id]], secondary))
     n_source = sum(len(r) for r in rows.values())
     if n_source == 0:
         raise BenchError(f"the index at {source_dir} has no passages to replicate")
@@ -140,33 +140,33 @@ def build_synthetic_index(
             )
             passages, vecs, tags, vecs2 = [], [], [], []
             for r in src_rows:
-                text = perturb_text(r["text"], rng) if copy else r["text"]
+                text = perturb_text(r.text, rng) if copy else r.text
                 passages.append(
                     Passage(
                         document_id=doc_id,
-                        ordinal=r["ordinal"],
+                        ordinal=r.ordinal,
                         text=text,
-                        page_start=r["page_start"],
-                        page_end=r["page_end"],
-                        char_start=r["char_start"],
-                        char_end=r["char_end"],
-                        paragraphs=json.loads(r["paragraphs"]),
-                        heading_path=json.loads(r["heading_path"]),
-                        language=r["language"],
-                        token_count=r["token_count"],
+                        page_start=r.page_start,
+                        page_end=r.page_end,
+                        char_start=r.char_start,
+                        char_end=r.char_end,
+                        paragraphs=r.paragraphs,
+                        heading_path=r.heading_path,
+                        language=r.language,
+                        token_count=r.token_count,
                     )
                 )
-                base = vectors[r["content_hash"]]
+                base = vectors[r.content_hash]
                 vecs.append(noisy_unit(base, nrng) if copy else base)
-                base2 = vectors2.get(r["content_hash"])
+                base2 = vectors2.get(r.content_hash)
                 if base2 is not None:
                     vecs2.append((passages[-1].content_hash, noisy_unit(base2, nrng) if copy else base2))
-                tagged = r["tags_version"] is not None
+                tagged = r.tags_version is not None
                 tags.append(
                     PassageTagsRecord(
-                        components=json.loads(r["components"]) if tagged else _random_components(rng),
-                        countries=json.loads(r["countries"]) if tagged else list(d.countries),
-                        regions=json.loads(r["regions"]) if tagged else list(d.regions),
+                        components=r.components if tagged else _random_components(rng),
+                        countries=r.countries if tagged else list(d.countries),
+                        regions=r.regions if tagged else list(d.regions),
                         component_scores={},
                     )
                 )

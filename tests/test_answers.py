@@ -123,8 +123,8 @@ def test_answer_sentences_are_verbatim_on_their_cited_page(server, store, questi
     assert 1 <= len(body["sentences"]) <= 5
     for s in body["sentences"]:
         assert_on_cited_page(store, s["text"], s["citation"])
-        passage = store.passage_by_public_id(s["citation"]["passage_id"])
-        assert s["language"] == passage["language"]
+        passage = store.passage(s["citation"]["passage_id"])
+        assert s["language"] == passage.language
     # the answer keeps the source language: the top sentence is in the language of the matching document
     assert body["sentences"][0]["language"] == language
     assert body["languages"][0] == language or language in body["languages"]
@@ -272,9 +272,7 @@ def test_examples_leave_out_the_reference_country_and_can_stay_in_its_region(ser
 
 @pytest.mark.model
 def test_examples_for_a_passage(server, store):
-    pid = next(
-        r["passage_id"] for r in store.passages_of("ke-mukuru") if "Upgrading infrastructure" in r["text"]
-    )
+    pid = next(r.passage_id for r in store.passages_of("ke-mukuru") if "Upgrading infrastructure" in r.text)
     body = server.get("/v1/examples", params={"passage_id": pid, "per_country": 1}).json()
     assert body["reference"]["passage_id"] == pid and "KEN" in body["reference"]["countries"]
     assert body["examples"] and all(e["citation"]["document_id"] != "ke-mukuru" for e in body["examples"])

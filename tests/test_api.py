@@ -61,7 +61,7 @@ def test_chinese_query_restricted_to_africa_returns_only_african_passages(server
 
 
 def test_filter_with_few_matches_returns_all_of_them(server, api_settings):
-    expected = {r["passage_id"] for r in _passages_of(api_settings, "sa-royal-order")}
+    expected = {r.passage_id for r in _passages_of(api_settings, "sa-royal-order")}
     for mode in ("dense", "hybrid"):
         r = server.get(
             "/v1/search",

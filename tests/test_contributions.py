@@ -124,8 +124,10 @@ def test_submit_review_publish_find_delete(live, corpus_dir, e5_embedder, use_em
         job = wait_for(client, job_id, ("review", "failed"))
         assert job["status"] == "review", job["reason"]
 
-        # unpublished: invisible to readers everywhere
+        # unpublished: invisible to readers everywhere, and the live index untouched by its review copy
         assert charter_hits(client) == []
+        live_hits = client.get("/v1/search", params={"q": "Mukuru informal settlement"}).json()["hits"]
+        assert live_hits and {h["document"]["id"] for h in live_hits} == {"ke-mukuru"}
         assert client.get(f"/v1/documents/{document_id}").status_code == 404
         assert document_id not in [d["id"] for d in client.get("/v1/documents").json()["documents"]]
 

@@ -218,7 +218,7 @@ def test_reader_yields_every_passage_in_order_with_its_neighbours(small_index):
     from housing_kb.index.store.index_store import IndexStore
 
     stored = IndexStore.open(small_index.index_dir, readonly=True).passages_of("ke-mukuru")
-    assert [d.doc_id for d in docs] == [r["passage_id"] for r in stored]
+    assert [d.doc_id for d in docs] == [r.passage_id for r in stored]
     assert docs[0].metadata["title"] == "Voices of Mukuru"
     nodes = reader.load_nodes(document_ids=["ke-mukuru"])
     assert nodes[1].prev_node.node_id == nodes[0].node_id

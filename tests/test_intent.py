@@ -52,8 +52,8 @@ def _store(tmp_path) -> IndexStore:
 
 
 def _texts(store: IndexStore, ids: np.ndarray) -> list[str]:
-    rows = store.passage_rows([int(i) for i in ids])
-    return sorted(rows[int(i)]["text"][:20] for i in ids)
+    rows = store.passages([int(i) for i in ids])
+    return sorted(rows[int(i)].text[:20] for i in ids)
 
 
 def test_only_passages_naming_the_region_count(tmp_path):

@@ -18,7 +18,7 @@ from conftest import document_record, manifest_entry, write_manifest
 from housing_kb.index.adapters.faiss_vectors import FaissChannel
 from housing_kb.index.lexical.bm25 import LexicalChannel
 from housing_kb.index.lexical.sync import open_lexical, sync_lexical
-from housing_kb.index.protocols import LexicalIndex, VectorIndex
+from housing_kb.index.protocols import LexicalIndex, PassageStore, VectorIndex
 from housing_kb.index.query.filters import Filters, FilterTable
 from housing_kb.index.query.intent import filter_table_with_mentions
 from housing_kb.index.store.index_store import IndexConfig, IndexStore, PassageTagsRecord
@@ -27,6 +27,7 @@ from housing_kb.schema.records import Page, Passage
 milvus = pytest.importorskip(
     "housing_kb.index.adapters.milvus", reason="pymilvus / milvus-lite not installed"
 )
+MilvusPassageStore = pytest.importorskip("housing_kb.index.adapters.milvus_store").MilvusPassageStore
 
 DIM = 8
 CONFIG = IndexConfig(model_id="test-model", dim=DIM, chunker={"target": 10})
@@ -107,10 +108,41 @@ FILTERS = [
 
 def test_migration_copies_every_channel(backends):
     store, _, lexical, index, written = backends
-    assert written == {"e5": 80, "bm25": len(lexical)}
+    assert written == {"documents": 4, "pages": 4, "e5": 80, "bm25": len(lexical)}
     assert index.vectors("e5").count() == store.passage_count() == 80
-    record = index.records([1])[1]
-    assert record["doc_id"] == "ken-law" and record["text"]
+    passage = MilvusPassageStore(index).passages([1])[1]
+    assert passage == store.passages([1])[1] and passage.doc_id == "ken-law"
+
+
+@pytest.mark.model
+def test_the_passage_store_on_milvus_gives_the_embedded_records(api_settings, tmp_path, monkeypatch):  # noqa: F811
+    """Documents, pages (stored in parts, here made small so that long pages span several) and
+    passages read from Milvus are the embedded store's, record for record."""
+    monkeypatch.setattr(milvus, "PAGE_PART_BYTES", 5000)
+    store = IndexStore.open(api_settings.index_dir, readonly=True)
+    table, _ = filter_table_with_mentions(store)
+    target = milvus.MilvusTarget(uri=str(tmp_path / "records.db"), prefix="records")
+    written = milvus.migrate(store, table, open_lexical(store), target)
+    index = milvus.MilvusIndex.connect(target)
+    on_milvus = MilvusPassageStore(index)
+    assert isinstance(on_milvus, PassageStore) and isinstance(store, PassageStore)
+    documents = store.documents()
+    assert on_milvus.documents() == documents and len(documents) > 3
+    assert written["pages"] > sum(len(store.pages(d.doc_id)) for d in documents)  # some pages in parts
+    assert on_milvus.document_counts() == store.document_counts()
+    assert on_milvus.passage_count() == store.passage_count()
+    for d in documents:
+        assert on_milvus.document(d.doc_id) == d
+        assert on_milvus.pages(d.doc_id) == store.pages(d.doc_id)
+        passages = store.passages_of(d.doc_id)
+        assert on_milvus.passages_of(d.doc_id) == passages
+        assert on_milvus.passage(passages[-1].passage_id) == passages[-1]
+    ids = [*(p.id for p in store.passages_of(documents[0].doc_id)[:5]), 10**9]
+    assert on_milvus.passages(ids) == store.passages(ids)  # an unknown id is left out by both
+    assert on_milvus.document("no-such-doc") is None and on_milvus.passage("no:0000:00000000") is None
+    for hostile in ('x" or passage_id != "', "P\u00af:\x0f", "住房\\", ""):  # quoted, or matching nothing
+        assert on_milvus.passage(hostile) is None and on_milvus.passages_of(hostile) == []
+    index.client.close()
 
 
 @pytest.mark.parametrize("filters", FILTERS, ids=repr)
@@ -183,7 +215,8 @@ def test_a_sync_writes_only_what_the_index_changed(tmp_path):
     store.replace_document(*_doc("chn-reg", "zh", ["CHN"], ["asia_pacific"], 8, rng, 2019), tags_version="v1")
     target = milvus.MilvusTarget(uri=str(tmp_path / "sync.db"), prefix="s")
     first = milvus.sync(store, *_changed(store), target)
-    assert first.written["e5"] == 20 and first.recreated == ["e5", "bm25"]
+    assert first.written["e5"] == 20 and first.recreated == ["documents", "pages", "e5", "bm25"]
+    assert (first.written["documents"], first.written["pages"]) == (2, 2)
 
     again = milvus.sync(store, *_changed(store), target)
     assert (again.written["e5"], again.unchanged["e5"], again.deleted["e5"]) == (0, 20, 0)
@@ -196,16 +229,18 @@ def test_a_sync_writes_only_what_the_index_changed(tmp_path):
     assert not index.holds(milvus.milvus_stamp(store))  # servers keep their last state meanwhile
     report = milvus.sync(store, table, lexical, target)
     assert (report.written["e5"], report.deleted["e5"], report.unchanged["e5"]) == (5, 8, 12)
+    for records in ("documents", "pages"):  # one document added, one removed, one unchanged
+        assert (report.written[records], report.deleted[records], report.unchanged[records]) == (1, 1, 1)
     assert index.holds(milvus.milvus_stamp(store))
     index.check(milvus.milvus_stamp(store))
     assert index.vectors("e5").count() == store.passage_count() == 17
     assert report.written["bm25"] + report.unchanged["bm25"] == len(lexical)
 
-    first_passage = store.passages_of("ken-law")[0]["id"]
+    first_passage = store.passages_of("ken-law")[0].id
     store.update_tags([(first_passage, PassageTagsRecord(["habitability"], ["KEN"], ["africa"], {}))], "v2")
     table, lexical = _changed(store)
     retagged = milvus.sync(store, table, lexical, target)
-    assert retagged.written["e5"] == 1
+    assert retagged.written["e5"] == 1 and retagged.written["documents"] == 0
     embedded, basis = store.dense_channel(None)
     faiss_channel = FaissChannel(embedded, table, basis)
     query = _unit(np.random.default_rng(3))
@@ -291,7 +326,9 @@ def test_the_search_engine_answers_alike_on_both_backends(api_settings, e5_embed
     index = milvus.MilvusIndex.connect(target)
     embedded = engine.pinned()
     on_milvus = engine.pinned()
-    on_milvus._view = dataclasses.replace(on_milvus.view, channels=index.search_channels())
+    on_milvus._view = dataclasses.replace(
+        on_milvus.view, channels=index.search_channels(), passages=MilvusPassageStore(index)
+    )
     assert set(on_milvus.view.channels) == set(embedded.view.channels) == {"e5", "use", "bm25"}
     boosted: set[str] = set()
     for query, filters in ENGINE_QUERIES:
@@ -299,6 +336,10 @@ def test_the_search_engine_answers_alike_on_both_backends(api_settings, e5_embed
             want = embedded.search(query, k=10, filters=filters, mode=mode)
             got = on_milvus.search(query, k=10, filters=filters, mode=mode)
             assert [h.passage_id for h in got.hits] == [h.passage_id for h in want.hits], (query, mode)
+            # every field of every hit (read from Milvus's records) but the score, a float sum
+            assert [dataclasses.replace(h, score=0.0) for h in got.hits] == [
+                dataclasses.replace(h, score=0.0) for h in want.hits
+            ]
             assert got.boosted_countries == want.boosted_countries
             assert got.boosted_regions == want.boosted_regions
             assert got.total == want.total

@@ -178,12 +178,12 @@ def test_chinese_paragraph_is_cited_with_its_number(base_index):
     settings, _ = base_index
     store = IndexStore.open(settings.index_dir, readonly=True)
     rows = store.passages_of("unh-zh")
-    hit = next(r for r in rows if "据此，政府间专家工作组在所提供的文件" in r["text"])
-    assert "53" in json.loads(hit["paragraphs"])
-    assert hit["page_start"] is None and hit["language"] == "zh"
+    hit = next(r for r in rows if "据此，政府间专家工作组在所提供的文件" in r.text)
+    assert "53" in hit.paragraphs
+    assert hit.page_start is None and hit.language == "zh"
     # the cited offsets point at the passage in the stored document text
     page_text = store.pages("unh-zh")[0].text
-    assert page_text[hit["char_start"] : hit["char_end"]] == hit["text"]
+    assert page_text[hit.char_start : hit.char_end] == hit.text
 
 
 def test_rerun_of_unchanged_corpus_does_no_work(workspace, e5_embedder):
@@ -207,14 +207,14 @@ def test_changed_document_alone_is_reembedded(workspace, e5_embedder):
     _write_manifest(workspace.manifest_path, manifest["documents"])
     store = IndexStore.open(workspace.index_dir)
     others = {
-        d: [r["passage_id"] for r in store.passages_of(d)] for d in store.document_ids() if d != "entrepatios"
+        d: [r.passage_id for r in store.passages_of(d)] for d in store.document_ids() if d != "entrepatios"
     }
 
     report = run_ingest(workspace, embedder=e5_embedder, show_progress=False)
     assert report.updated == ["entrepatios"] and len(report.unchanged) == 4
     n_new = len(store.passages_of("entrepatios"))
     assert 1 <= report.passages_embedded <= n_new
-    assert {d: [r["passage_id"] for r in store.passages_of(d)] for d in others} == others
+    assert {d: [r.passage_id for r in store.passages_of(d)] for d in others} == others
     assert store.faiss_index().count() == store.stats()["passages"]
 
 
@@ -396,25 +396,25 @@ def test_second_channel_reads_each_passage_in_its_document_context(base_index):
     use = load_embedder("use-multilingual", settings)
     doc = store.document("sa-royal-order")
     row = store.passages_of("sa-royal-order")[-1]
-    context = passage_context(doc.title, json.loads(row["heading_path"]))
+    context = passage_context(doc.title, row.heading_path)
     assert context.startswith(doc.title)
-    own = use.embed_passages([row["text"]])
+    own = use.embed_passages([row.text])
     expected = with_context(own, use.embed_passages([context]), np.array([True]))[0]
-    stored = _second_channel_vector(store, int(row["id"]))
+    stored = _second_channel_vector(store, row.id)
     assert np.allclose(stored, expected, atol=1e-4)
     assert float(stored @ own[0]) < 0.99  # the context really moved it
     # the main (e5) channel keeps the passage text alone: the tagger reads those vectors
-    e5 = store.faiss_index().vector(int(row["id"]))
-    assert np.allclose(e5, store.vectors_for([int(row["id"])])[0], atol=1e-6)
+    e5 = store.faiss_index().vector(row.id)
+    assert np.allclose(e5, store.vectors_for([row.id])[0], atol=1e-6)
 
 
 def test_a_new_title_re_embeds_only_its_context(workspace, e5_embedder):
     use = load_embedder("use-multilingual", workspace)
     store = IndexStore.open(workspace.index_dir)
     first = store.passages_of("entrepatios")[0]
-    pid, headings = int(first["id"]), json.loads(first["heading_path"])
+    pid, headings = first.id, first.heading_path
     before = _second_channel_vector(store, pid)
-    untouched = int(store.passages_of("udhr-ru")[0]["id"])
+    untouched = store.passages_of("udhr-ru")[0].id
     before_other = _second_channel_vector(store, untouched)
     assert open_lexical(store).search("cohousing", k=50) == []  # not a word of the text
     manifest = yaml.safe_load(workspace.manifest_path.read_text(encoding="utf-8"))
@@ -434,7 +434,7 @@ def test_a_new_title_re_embeds_only_its_context(workspace, e5_embedder):
     assert not np.allclose(after, before, atol=1e-4)
     assert np.allclose(_second_channel_vector(store, untouched), before_other, atol=1e-6)
     # BM25 reads the context too: a word only the new title has now finds every passage of it
-    entrepatios = {int(r["id"]) for r in store.passages_of("entrepatios")}
+    entrepatios = {r.id for r in store.passages_of("entrepatios")}
     hits = open_lexical(store).search("cohousing", k=50)
     assert {h for h, _ in hits} == entrepatios
 
@@ -467,7 +467,7 @@ def _set_fields(settings: Settings, document_id: str, **fields) -> None:
 
 def test_new_countries_re_tag_the_document_from_its_stored_vectors(workspace, e5_embedder):
     store = IndexStore.open(workspace.index_dir)
-    before = [json.loads(r["countries"]) for r in store.passages_of("udhr-ru")]
+    before = [r.countries for r in store.passages_of("udhr-ru")]
     assert not any("RUS" in c for c in before)  # a global text: its passages inherit nothing
     _set_fields(workspace, "udhr-ru", countries=["RUS"], regions=["eastern_europe_central_asia"])
 
@@ -475,7 +475,7 @@ def test_new_countries_re_tag_the_document_from_its_stored_vectors(workspace, e5
     assert report.metadata_refreshed == ["udhr-ru"]
     assert report.passages_embedded == 0
     assert report.passages_retagged == len(before)  # that document's passages, no other
-    after = [json.loads(r["countries"]) for r in store.passages_of("udhr-ru")]
+    after = [r.countries for r in store.passages_of("udhr-ru")]
     # passages that name no country now inherit the document's (what the country filter reads)
     assert sum("RUS" in c for c in after) > 0
     assert store.document("udhr-ru").countries == ["RUS"]

@@ -52,12 +52,12 @@ def test_replace_search_and_filters_are_exact(tmp_path):
     allowed = table.allowed_ids(Filters(countries=["ZAF"]))
     hits = store.search_dense(q, 10, allowed)
     assert len(hits) == 3
-    rows = store.passage_rows([h for h, _ in hits])
-    assert {rows[h]["doc_id"] for h, _ in hits} == {"zaf-law"}
+    rows = store.passages([h for h, _ in hits])
+    assert {rows[h].doc_id for h, _ in hits} == {"zaf-law"}
 
     africa = table.allowed_ids(Filters(regions=["africa"], components=["affordability"]))
     hits = store.search_dense(q, 100, africa)
-    docs = {store.passage_rows([h])[h]["doc_id"] for h, _ in hits}
+    docs = {store.passages([h])[h].doc_id for h, _ in hits}
     assert docs == {"ken-law", "zaf-law"} and len(hits) == 20 + 1
     assert len(store.search_dense(q, 10, table.allowed_ids(Filters(year_to=2010)))) == 10
 
@@ -68,11 +68,11 @@ def test_replace_search_and_filters_are_exact(tmp_path):
 def test_replacing_a_document_leaves_no_duplicates(tmp_path):
     store = IndexStore.open(tmp_path / "idx", CONFIG)
     store.replace_document(*_doc("a", ["KEN"], ["africa"], 5, 1))
-    first_ids = {int(r["id"]) for r in store.passages_of("a")}
+    first_ids = {r.id for r in store.passages_of("a")}
     store.replace_document(*_doc("a", ["KEN"], ["africa"], 4, 7))
     rows = store.passages_of("a")
     assert len(rows) == 4 and store.faiss_index().count() == 4
-    assert first_ids.isdisjoint(int(r["id"]) for r in rows)  # ids are never reused
+    assert first_ids.isdisjoint(r.id for r in rows)  # ids are never reused
     store.delete_documents(["a"])
     assert store.faiss_index().count() == 0 and store.pages("a") == []
 
@@ -152,7 +152,7 @@ def test_gc_drops_only_the_cached_vectors_nothing_uses(tmp_path):
     store.embeddings.add([(context_key("Title a"), _unit(7)), (context_key("Title b"), _unit(8))])
     store.delete_documents(["b"])
     b_hashes = [p.content_hash for p in gone[2]]
-    a_hashes = [r["content_hash"] for r in store.passages_of("a")]
+    a_hashes = [r.content_hash for r in store.passages_of("a")]
     # a deleted document's vectors stay cached, so putting it back would re-embed nothing ...
     assert len(store.embeddings.vectors(b_hashes)) == 3
 
@@ -170,7 +170,7 @@ def test_gc_drops_only_the_cached_vectors_nothing_uses(tmp_path):
     reopened = IndexStore.open(tmp_path / "idx", readonly=True)
     assert reopened.faiss_index().count() == 5
     hits = reopened.search_dense(_unit(1000), 1, None)
-    assert reopened.passage_rows([hits[0][0]])[hits[0][0]]["doc_id"] == "a"
+    assert reopened.passages([hits[0][0]])[hits[0][0]].doc_id == "a"
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,6 @@ from housing_kb.api.schemas import (
 )
 from housing_kb.index.query.engine import SearchEngine
 from housing_kb.index.query.filters import DOCUMENT_TYPES, REGIONS
-from housing_kb.index.store.records import passage_row_to_dict
 from housing_kb.schema.records import DocumentRecord
 
 router = APIRouter(tags=["documents"])
@@ -78,7 +77,7 @@ def get_document(
     d = engine.documents.get(doc_id)
     if d is None:
         raise HTTPException(404, detail=f"no document with id {doc_id!r}")
-    passages = [passage_out(passage_row_to_dict(r)) for r in engine.store.passages_of(doc_id)]
+    passages = [passage_out(p) for p in engine.passages.passages_of(doc_id)]
     return DocumentDetail(
         **_summary(engine, d),
         licence=d.licence,
@@ -97,9 +96,9 @@ def get_passage(
 ) -> PassageDetail:
     """A passage with its full citation and tags."""
     engine.refresh()
-    row = engine.store.passage_by_public_id(passage_id)
-    hit = engine.hit_from_row(row) if row is not None else None
-    if row is None or hit is None:  # unknown, or its document was removed meanwhile
+    passage = engine.passages.passage(passage_id)
+    hit = engine.hit(passage) if passage is not None else None
+    if passage is None or hit is None:  # unknown, or its document was removed meanwhile
         raise HTTPException(404, detail=f"no passage with id {passage_id!r}")
-    p = passage_out(passage_row_to_dict(row))
+    p = passage_out(passage)
     return PassageDetail(**p.model_dump(), citation=citation_out(hit), document=document_out(hit.document))

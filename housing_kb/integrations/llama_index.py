@@ -272,7 +272,7 @@ class HousingKBReader(BaseReader):
         self.index_dir = Path(index_dir) if index_dir is not None else Settings.from_env().index_dir
 
     def _hits(self, document_ids: Iterable[str] | None) -> Iterator[Hit]:
-        from housing_kb.index.query.hits import hit_from_row
+        from housing_kb.index.query.hits import hit_from_record
         from housing_kb.index.store.index_store import IndexStore
 
         store = IndexStore.open(self.index_dir, readonly=True)
@@ -282,8 +282,8 @@ class HousingKBReader(BaseReader):
         if unknown:
             raise ValueError(f"no document with id {', '.join(map(repr, unknown))} in {self.index_dir}")
         for doc_id in wanted:
-            for row in store.passages_of(doc_id):
-                yield hit_from_row(row, docs[doc_id])
+            for passage in store.passages_of(doc_id):
+                yield hit_from_record(passage, docs[doc_id])
 
     def lazy_load_data(self, document_ids: Iterable[str] | None = None) -> Iterator[Document]:
         """One ``Document`` per passage (its id is the passage id), in document and passage order."""

@@ -103,3 +103,36 @@ class PassageTagsRecord:
     component_scores: dict[str, float]
     stages: list[str] = field(default_factory=list)
     stage_scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class PassageRecord:
+    """A passage as the index stores it: the cut :class:`Passage`, its row id, and its tags.
+
+    ``tags_version`` is ``None`` until the taggers have run on it; an untagged passage's places are
+    its document's (``housing_kb.index.query.hits.hit_from_record``).
+    """
+
+    id: int
+    passage_id: str
+    doc_id: str
+    ordinal: int
+    text: str
+    language: str
+    page_start: int | None
+    page_end: int | None
+    char_start: int
+    char_end: int
+    content_hash: str
+    paragraphs: list[str] = field(default_factory=list)
+    heading_path: list[str] = field(default_factory=list)
+    token_count: int = 0
+    components: list[str] = field(default_factory=list)
+    countries: list[str] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
+    component_scores: dict[str, float] = field(default_factory=dict)
+    tags_version: str | None = None
+    stages: list[str] = field(default_factory=list)
+    stage_scores: dict[str, float] = field(default_factory=dict)
+    kind: str = "body"
+    articles: list[str] = field(default_factory=list)

@@ -24,7 +24,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -49,6 +49,20 @@ SPARSE_INDEX = {"index_type": "SPARSE_INVERTED_INDEX", "metric_type": "IP"}
 STAMP_PROPERTY = "housing_kb.stamp"
 #: Milvus's largest top-k.
 MAX_K = 16384
+#: The collections' layout: a stamp of another layout makes the sync rebuild them.
+LAYOUT = 2
+#: Milvus counts a VARCHAR's length in UTF-8 bytes, at most 65,535; page texts are stored in parts
+#: of at most this many.
+PAGE_PART_BYTES = 60_000
+#: Record rows per insert: a page part is up to 60 KB, and a gRPC message at most 64 MB.
+RECORD_BATCH = 200
+#: Milvus stores a JSON value of at most this many bytes.
+MAX_JSON_BYTES = 65_536
+#: Milvus wants a vector field in every collection; the record collections carry a zero one this long.
+PLACEHOLDER_DIM = 2
+
+
+C = TypeVar("C", bound="_Collection")
 
 
 class MilvusConfigMismatch(IndexError_):
@@ -57,7 +71,8 @@ class MilvusConfigMismatch(IndexError_):
 
 def expression(f: Filters) -> str:
     """The Milvus boolean expression for these filters (empty: no restriction besides the default
-    passage types). Values are written as JSON strings, so a quote in one cannot end the literal.
+    passage types). Values are written as escaped string literals (:func:`string_literal`), so a
+    quote in one cannot end the literal.
 
     >>> expression(Filters())
     'kind in ["body"]'
@@ -102,7 +117,24 @@ def expression(f: Filters) -> str:
 
 
 def _list(values: Sequence[str]) -> str:
-    return "[" + ", ".join(json.dumps(str(v)) for v in values) + "]"
+    """A list of string literals; a value no stored field can hold is left out (it matches nothing)."""
+    literals = (string_literal(str(v)) for v in values)
+    return "[" + ", ".join(lit for lit in literals if lit is not None) + "]"
+
+
+def string_literal(value: str) -> str | None:
+    r"""``value`` as a Milvus string literal, or None for a value no stored field can hold (one with a
+    control character or a lone surrogate). Milvus knows no ``\u`` escapes, so only the quote and
+    the backslash are escaped and every other character is written as it is.
+
+    >>> print(string_literal('say "住房" \\ now'))
+    "say \"住房\" \\ now"
+    >>> string_literal("a\x0fb") is None
+    True
+    """
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+        return None
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def term_id(term: str) -> int:
@@ -138,21 +170,87 @@ class MilvusTarget:
         return MilvusClient(uri=self.uri, **options)
 
 
-class MilvusChannel:
+class _Collection:
+    """A collection the sync keeps: its stamp, the fingerprints of its rows, upserts and deletes."""
+
+    batch = BATCH
+
+    def __init__(self, client: MilvusClient, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    def create(self, stamp: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _key(self, value: Any) -> Any:
+        return value
+
+    def stamp(self) -> dict[str, Any] | None:
+        if not self.client.has_collection(self.name):
+            return None
+        properties = self.client.describe_collection(self.name).get("properties") or {}
+        stamp: dict[str, Any] = json.loads(properties.get(STAMP_PROPERTY, "{}"))
+        return stamp
+
+    def set_stamp(self, stamp: dict[str, Any]) -> None:
+        self.client.alter_collection_properties(self.name, properties={STAMP_PROPERTY: json.dumps(stamp)})
+
+    def has_fingerprints(self) -> bool:
+        fields = self.client.describe_collection(self.name).get("fields") or []
+        return any(f.get("name") == "fingerprint" for f in fields)
+
+    def fingerprints(self) -> dict[Any, str]:
+        """Every row's key and fingerprint, read in pages."""
+        self.client.load_collection(self.name)
+        found: dict[Any, str] = {}
+        pages = self.client.query_iterator(
+            self.name, batch_size=BATCH * 4, filter="", output_fields=["fingerprint"]
+        )
+        try:
+            while page := pages.next():
+                found.update((self._key(r["id"]), str(r["fingerprint"])) for r in page)
+        finally:
+            pages.close()
+        return found
+
+    def insert(self, rows: list[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), self.batch):
+            self.client.upsert(self.name, rows[start : start + self.batch])
+
+    def delete(self, ids: Sequence[Any]) -> int:
+        if not len(ids):
+            return 0
+        result = self.client.delete(self.name, ids=[self._key(i) for i in ids])
+        return int(result.get("delete_count", len(ids)) if isinstance(result, dict) else len(ids))
+
+    def _create(self, schema: Any, params: Any, stamp: dict[str, Any]) -> None:
+        # what the row was written from, so a sync rewrites only the rows that changed
+        schema.add_field("fingerprint", DataType.VARCHAR, max_length=32)
+        if self.client.has_collection(self.name):
+            self.client.drop_collection(self.name)
+        # Strong: a read after a sync sees it whole, on every server (Milvus's default, Bounded, may
+        # answer from a state a few seconds old: a deleted document's passages, an old record).
+        self.client.create_collection(
+            self.name, schema=schema, index_params=params, consistency_level="Strong"
+        )
+        self.set_stamp(stamp)
+
+
+class MilvusChannel(_Collection):
     """One channel's collection: its schema, stamp, writes and searches."""
 
     def __init__(
         self, client: MilvusClient, name: str, *, dim: int | None, with_record: bool = False
     ) -> None:
-        self.client = client
-        self.name = name
+        super().__init__(client, name)
         self.dim = dim  # None: sparse
         self.with_record = with_record
 
+    def _key(self, value: Any) -> int:
+        return int(value)
+
     def create(self, stamp: dict[str, Any]) -> None:
         """(Re)create the collection, stamped with the configuration its vectors belong to."""
-        if self.client.has_collection(self.name):
-            self.client.drop_collection(self.name)
         schema = self.client.create_schema(auto_id=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
         if self.dim is None:
@@ -176,51 +274,12 @@ class MilvusChannel:
         schema.add_field("component_prob", DataType.JSON)
         schema.add_field("stage_prob", DataType.JSON)
         if self.with_record:
-            schema.add_field("record", DataType.JSON)  # text and citation fields
-        # what the row was written from, so a sync rewrites only the rows that changed
-        schema.add_field("fingerprint", DataType.VARCHAR, max_length=32)
+            # every stored field of the passage (index/adapters/milvus_store.py reads it), and its public id
+            schema.add_field("record", DataType.JSON)
+            schema.add_field("passage_id", DataType.VARCHAR, max_length=320)
         params = self.client.prepare_index_params()
         params.add_index("vector", **(SPARSE_INDEX if self.dim is None else DENSE_INDEX))
-        self.client.create_collection(self.name, schema=schema, index_params=params)
-        self.set_stamp(stamp)
-
-    def stamp(self) -> dict[str, Any] | None:
-        if not self.client.has_collection(self.name):
-            return None
-        properties = self.client.describe_collection(self.name).get("properties") or {}
-        stamp: dict[str, Any] = json.loads(properties.get(STAMP_PROPERTY, "{}"))
-        return stamp
-
-    def set_stamp(self, stamp: dict[str, Any]) -> None:
-        self.client.alter_collection_properties(self.name, properties={STAMP_PROPERTY: json.dumps(stamp)})
-
-    def has_fingerprints(self) -> bool:
-        fields = self.client.describe_collection(self.name).get("fields") or []
-        return any(f.get("name") == "fingerprint" for f in fields)
-
-    def fingerprints(self) -> dict[int, str]:
-        """Every row's id and fingerprint, read in pages."""
-        self.client.load_collection(self.name)
-        found: dict[int, str] = {}
-        pages = self.client.query_iterator(
-            self.name, batch_size=BATCH * 4, filter="", output_fields=["fingerprint"]
-        )
-        try:
-            while page := pages.next():
-                found.update((int(r["id"]), str(r["fingerprint"])) for r in page)
-        finally:
-            pages.close()
-        return found
-
-    def insert(self, rows: list[dict[str, Any]]) -> None:
-        for start in range(0, len(rows), BATCH):
-            self.client.upsert(self.name, rows[start : start + BATCH])
-
-    def delete(self, ids: Sequence[int]) -> int:
-        if not len(ids):
-            return 0
-        result = self.client.delete(self.name, ids=[int(i) for i in ids])
-        return int(result.get("delete_count", len(ids)) if isinstance(result, dict) else len(ids))
+        self._create(schema, params, stamp)
 
     def count(self) -> int:
         self.client.flush(self.name)
@@ -243,12 +302,76 @@ class MilvusChannel:
         # Best first; equal scores by id, as the embedded channels order them.
         return sorted(hits, key=lambda h: (-h[1], h[0]))
 
-    def records(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """Text and citation fields of these passages (the e5 collection holds them)."""
-        if not ids:
-            return {}
-        rows = self.client.get(self.name, ids=[int(i) for i in ids], output_fields=["record"])
-        return {int(r["id"]): r["record"] for r in rows}
+
+class MilvusRecords(_Collection):
+    """Records that are not searched, only read by key or document: the documents and their pages."""
+
+    batch = RECORD_BATCH
+
+    def create(self, stamp: dict[str, Any]) -> None:
+        schema = self.client.create_schema(auto_id=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=320)
+        schema.add_field("doc_id", DataType.VARCHAR, max_length=256)
+        schema.add_field("seq", DataType.INT64)
+        schema.add_field("record", DataType.JSON)
+        schema.add_field("text", DataType.VARCHAR, max_length=65_535)
+        schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=PLACEHOLDER_DIM)
+        params = self.client.prepare_index_params()
+        params.add_index("placeholder", index_type="FLAT", metric_type="IP")
+        self._create(schema, params, stamp)
+
+
+def _record_row(key: str, doc_id: str, seq: int, record: dict[str, Any], text: str = "") -> dict[str, Any]:
+    row = {"id": key, "doc_id": doc_id, "seq": seq, "record": record, "text": text}
+    row["placeholder"] = [0.0] * PLACEHOLDER_DIM
+    row["fingerprint"] = _fingerprint(row)
+    return row
+
+
+def document_rows(store: Any) -> list[dict[str, Any]]:
+    """One row per document: its record, and its passage and page counts."""
+    counts = store.document_counts()
+    rows = []
+    for d in store.documents():
+        passages, pages = counts.get(d.doc_id, (0, 0))
+        record = {"document": dataclasses.asdict(d), "passages": passages, "pages": pages}
+        size = len(json.dumps(record, ensure_ascii=False).encode("utf-8"))
+        if size > MAX_JSON_BYTES:
+            raise ValueError(
+                f"document {d.doc_id!r}: its record is {size} bytes, over Milvus's {MAX_JSON_BYTES}-byte JSON limit"
+            )
+        rows.append(_record_row(d.doc_id, d.doc_id, 0, record))
+    return rows
+
+
+def page_rows(store: Any) -> list[dict[str, Any]]:
+    """Each page of each document, in parts of at most ``PAGE_PART_BYTES``."""
+    rows = []
+    for d in store.documents():
+        for seq, page in enumerate(store.pages(d.doc_id)):
+            for part, text in enumerate(text_parts(page.text)):
+                record = {"number": page.number, "empty": page.empty, "part": part}
+                rows.append(_record_row(f"{d.doc_id}#{seq}#{part}", d.doc_id, seq, record, text))
+    return rows
+
+
+def text_parts(text: str, limit: int | None = None) -> list[str]:
+    """``text`` cut into pieces of at most ``limit`` UTF-8 bytes (``PAGE_PART_BYTES``), never inside
+    a character.
+
+    >>> text_parts("ab住房", limit=4), text_parts("")
+    (['ab', '住', '房'], [''])
+    """
+    limit = limit or PAGE_PART_BYTES
+    encoded = text.encode("utf-8")
+    parts, start = [], 0
+    while start < len(encoded):
+        end = min(start + limit, len(encoded))
+        while end < len(encoded) and (encoded[end] & 0xC0) == 0x80:  # a continuation byte
+            end -= 1
+        parts.append(encoded[start:end].decode("utf-8"))
+        start = end
+    return parts or [""]
 
 
 def _row(fields: PassageFields, vector: Any, record: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -258,6 +381,7 @@ def _row(fields: PassageFields, vector: Any, record: dict[str, Any] | None = Non
         row[name] = row[name][:cap]
     if record is not None:
         row["record"] = record
+        row["passage_id"] = record["passage_id"]
     row["fingerprint"] = _fingerprint(row)
     return row
 
@@ -364,6 +488,7 @@ class MilvusIndex:
     client: MilvusClient
 
     CHANNELS = ("e5", "use", "bm25")
+    RECORDS = ("documents", "pages")
 
     @classmethod
     def connect(cls, target: MilvusTarget) -> MilvusIndex:
@@ -371,6 +496,10 @@ class MilvusIndex:
 
     def channel(self, name: str, dim: int | None = None) -> MilvusChannel:
         return MilvusChannel(self.client, f"{self.target.prefix}_{name}", dim=dim, with_record=name == "e5")
+
+    def collection(self, name: str) -> MilvusRecords:
+        """One of the record collections (``RECORDS``)."""
+        return MilvusRecords(self.client, f"{self.target.prefix}_{name}")
 
     def stamp(self) -> dict[str, Any] | None:
         return self.channel("e5").stamp()
@@ -397,13 +526,13 @@ class MilvusIndex:
         return bool(found.get("generation") == expected.get("generation"))
 
     def vectors(self, name: str) -> MilvusVectorIndex:
-        channel = self._loaded(self.channel(name))
+        channel = self.loaded(self.channel(name))
         return MilvusVectorIndex(channel, self._read_basis(channel.name))
 
     def lexical(self) -> MilvusLexicalIndex:
-        return MilvusLexicalIndex(self._loaded(self.channel("bm25")))
+        return MilvusLexicalIndex(self.loaded(self.channel("bm25")))
 
-    def _loaded(self, channel: MilvusChannel) -> MilvusChannel:
+    def loaded(self, channel: C) -> C:
         # Milvus serves a collection only once it is loaded into memory; one written by another
         # process, or kept across a restart of Milvus, starts released.
         self.client.load_collection(channel.name)
@@ -418,16 +547,15 @@ class MilvusIndex:
             out["bm25"] = self.lexical()
         return out
 
-    def records(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        return self._loaded(self.channel("e5")).records(ids)
-
     def write_basis(self, channel: str, basis: np.ndarray) -> None:
         name = f"{self.target.prefix}_{channel}_basis"
         if self.client.has_collection(name):
             self.client.drop_collection(name)
         if not basis.size:
             return
-        self.client.create_collection(name, dimension=basis.shape[1], metric_type="IP", auto_id=False)
+        self.client.create_collection(
+            name, dimension=basis.shape[1], metric_type="IP", auto_id=False, consistency_level="Strong"
+        )
         self.client.insert(name, [{"id": i, "vector": row.tolist()} for i, row in enumerate(basis)])
 
     def _read_basis(self, channel_name: str) -> np.ndarray | None:
@@ -544,11 +672,16 @@ def _sync(
         stale = index.channel(name)
         if name not in channels and index.client.has_collection(stale.name):
             index.client.drop_collection(stale.name)  # a channel the index no longer has
-    for name, (channel, rows) in channels.items():
-        _sync_channel(channel, rows, stamp, name, report, replace=replace, progress=progress)
+    collections: dict[str, tuple[_Collection, list[dict[str, Any]]]] = {
+        "documents": (index.collection("documents"), document_rows(store)),
+        "pages": (index.collection("pages"), page_rows(store)),
+        **channels,
+    }
+    for name, (collection, rows) in collections.items():
+        _sync_channel(collection, rows, stamp, name, report, replace=replace, progress=progress)
     # e5 last: its stamp is the one servers check (MilvusIndex.stamp)
-    for name in sorted(channels, key=lambda n: n == "e5"):
-        channels[name][0].set_stamp(stamp)
+    for name in sorted(collections, key=lambda n: n == "e5"):
+        collections[name][0].set_stamp(stamp)
     return report
 
 
@@ -574,7 +707,7 @@ def sync_settings(
 
 
 def _sync_channel(
-    channel: MilvusChannel,
+    channel: _Collection,
     rows: list[dict[str, Any]],
     stamp: dict[str, Any],
     name: str,
@@ -610,15 +743,15 @@ def _configuration(stamp: dict[str, Any]) -> dict[str, Any]:
 
 
 def _insert_with_progress(
-    channel: MilvusChannel,
+    channel: _Collection,
     rows: list[dict[str, Any]],
     name: str,
     progress: Callable[[str, int, int], None] | None,
 ) -> None:
-    for start in range(0, len(rows), BATCH):
-        channel.insert(rows[start : start + BATCH])
+    for start in range(0, len(rows), channel.batch):
+        channel.insert(rows[start : start + channel.batch])
         if progress is not None:
-            progress(name, min(start + BATCH, len(rows)), len(rows))
+            progress(name, min(start + channel.batch, len(rows)), len(rows))
     channel.client.flush(channel.name)
 
 
@@ -631,24 +764,17 @@ def milvus_stamp(store: Any) -> dict[str, Any]:
         "dim": store.config.dim,
         "secondary": store.secondary_model_id or "",
         "analyser": ANALYSER_VERSION,
+        "layout": LAYOUT,
         "generation": store.generation,
     }
 
 
-def _record(row: Any) -> dict[str, Any]:
-    keys = (
-        "passage_id",
-        "doc_id",
-        "ordinal",
-        "text",
-        "language",
-        "page_start",
-        "page_end",
-        "heading_path",
-        "articles",
-        "paragraphs",
-    )
-    out = {k: row[k] for k in keys}
-    for k in ("heading_path", "articles", "paragraphs"):
-        out[k] = json.loads(out[k]) if out[k] else []
-    return out
+def _record(passage: dict[str, Any]) -> dict[str, Any]:
+    """What the e5 row keeps of a passage: every stored field (a ``PassageRecord``)."""
+    size = len(json.dumps(passage, ensure_ascii=False).encode("utf-8"))
+    if size > MAX_JSON_BYTES:
+        raise ValueError(
+            f"passage {passage['passage_id']!r}: its record is {size} bytes, over Milvus's "
+            f"{MAX_JSON_BYTES}-byte JSON limit"
+        )
+    return passage

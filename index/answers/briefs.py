@@ -132,31 +132,26 @@ class Brief:
     def reference_number(self, document_id: str) -> int:
         return next(r.number for r in self.references if r.document_id == document_id)
 
-    def citations(self) -> list[tuple[str, Citation]]:
-        """Every (quoted text, citation) pair in the brief, for checking and for the reference list."""
-        out = [(s.text, s.citation) for s in self.summary.sentences]
+    def _quotations(self) -> list[tuple[str, str, Citation]]:
+        """Every quoted text in the brief, in reading order, with its language and citation."""
+        out = [(s.text, s.language, s.citation) for s in self.summary.sentences]
         out += [
-            (e.text, e.citation)
+            (e.text, e.language, e.citation)
             for s in self.sections
             for r in s.regions
             for c in r.countries
             for e in c.excerpts
         ]
-        out += [(e.excerpt, e.citation) for e in self.examples.examples]
+        out += [(e.excerpt, e.language, e.citation) for e in self.examples.examples]
         return out
+
+    def citations(self) -> list[tuple[str, Citation]]:
+        """Every (quoted text, citation) pair in the brief, for checking and for the reference list."""
+        return [(text, citation) for text, _, citation in self._quotations()]
 
     def quoted(self) -> list[tuple[str, str]]:
         """Every quoted text with its language, once each: what a translation of the brief covers."""
-        out = [(s.text, s.language) for s in self.summary.sentences]
-        out += [
-            (e.text, e.language)
-            for s in self.sections
-            for r in s.regions
-            for c in r.countries
-            for e in c.excerpts
-        ]
-        out += [(e.excerpt, e.language) for e in self.examples.examples]
-        return list(dict.fromkeys(out))
+        return list(dict.fromkeys((text, language) for text, language, _ in self._quotations()))
 
     def with_gists(
         self, translate: Callable[[list[tuple[str, str]]], tuple[list[dict[str, Any] | None], str | None]]
@@ -233,7 +228,7 @@ def _references(brief: Brief, engine: SearchEngine) -> list[Reference]:
             pages[citation.document_id].add(citation.page)
     refs = []
     for number, doc_id in enumerate(pages, 1):
-        d = engine.documents.get(doc_id) or engine.store.document(doc_id)
+        d = engine.documents.get(doc_id) or engine.passages.document(doc_id)
         if d is None:
             # removed from the index since it was searched: every citation still needs its number,
             # so the reference keeps the record the citation was made from
@@ -291,7 +286,7 @@ def build_brief(
     if result.relevance is not None and result.relevance.label == "none" and not force:
         raise NoGoodMatch(topic, result.relevance.best)
     hits = result.hits
-    pages = PageCache(engine.store)
+    pages = PageCache(engine.passages)
     brief = Brief(
         topic=topic,
         generated=dt.date.today().isoformat(),

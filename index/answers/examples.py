@@ -167,8 +167,8 @@ def _reference(
     ref = ExampleReference()
     anchor = None
     if passage_id:
-        row = engine.store.passage_by_public_id(passage_id)
-        anchor = None if row is None else engine.hit_from_row(row)
+        passage = engine.passages.passage(passage_id)
+        anchor = None if passage is None else engine.hit(passage)
         if anchor is None:
             raise ExampleRequestError(f"passage_id: no passage with id {passage_id!r}")
         ref.passage_id, ref.document_id = anchor.passage_id, anchor.document.id
@@ -253,7 +253,7 @@ def find_examples(
         qvec = pvec if qvec is None else (qvec + pvec) / np.linalg.norm(qvec + pvec)
     cosine = vectors @ np.asarray(qvec, dtype=np.float32)
     order = mmr_order(_relevance(cosine), vectors, [c for _, c in keep], per_country, k, 1.0 - diversity)
-    pages = PageCache(engine.store)
+    pages = PageCache(engine.passages)
     region_of = country_regions()
     examples = []
     for i in order:

@@ -525,7 +525,7 @@ def answer_question(
         comparison_grouping(question) if group_by == "auto" else (None if group_by == "none" else group_by)
     )
     hits = result.hits
-    pages = PageCache(engine.store)
+    pages = PageCache(engine.passages)
     if grouping == "country":
         # A comparison needs many places: more passages, at most two per document, and each passage
         # gets its share of the embedding budget (its sentences sharing most of the question's words)

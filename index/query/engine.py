@@ -30,6 +30,7 @@ from housing_kb.index.lexical.translation import (
     script_language,
     translation_terms,
 )
+from housing_kb.index.protocols import PassageStore
 from housing_kb.index.query.filters import Filters, FilterTable, InvalidFilter
 from housing_kb.index.query.fusion import (
     RRF_K,
@@ -42,7 +43,7 @@ from housing_kb.index.query.fusion import (
     spread,
 )
 from housing_kb.index.query.highlight import has_words, highlight_text
-from housing_kb.index.query.hits import Hit, SearchResult, hit_from_row
+from housing_kb.index.query.hits import Hit, SearchResult, hit_from_record
 from housing_kb.index.query.intent import RegionMentions, filter_table_with_mentions
 from housing_kb.index.query.relevance import Relevance, default_model
 from housing_kb.index.query.relevance import features as relevance_features
@@ -51,7 +52,7 @@ from housing_kb.index.store.index_store import (
     IndexError_,
     IndexStore,
 )
-from housing_kb.schema.records import DocumentRecord
+from housing_kb.schema.records import DocumentRecord, PassageRecord
 from housing_kb.schema.vocabulary import REGIONS
 from housing_kb.text.geography import GLOBAL_REGION, Gazetteer
 
@@ -104,6 +105,9 @@ class IndexView:
 
     store: IndexStore
     generation: int
+    #: Where hits' documents, pages and passages are read (``PassageStore``): the store itself, or
+    #: Milvus on that backend, so every server shows what the one deployment holds.
+    passages: PassageStore
     docs: dict[str, DocumentRecord]
     table: FilterTable
     lexical: Any
@@ -208,18 +212,29 @@ class SearchEngine:
         lexical = _open_lexical(store)
         secondary, catching_up = self._second_channel(store, len(table))
         translator = self._load_translator(store, secondary, lexical)
+        channels = self._channels_of(store, table, lexical, secondary)
+        passages = self._passage_store(store)
         return IndexView(
             store=store,
             generation=generation,
-            docs={d.doc_id: d for d in store.documents()},
+            passages=passages,
+            docs={d.doc_id: d for d in passages.documents()},
             table=table,
             lexical=lexical,
             translator=translator,
             secondary=secondary,
             catching_up=catching_up,
             regions=regions,
-            channels=self._channels_of(store, table, lexical, secondary),
+            channels=channels,
         )
+
+    def _passage_store(self, store: IndexStore) -> PassageStore:
+        """The ``PassageStore`` of the configured backend (``_channels_of`` has checked Milvus's stamp)."""
+        if self.settings.backend != "milvus":
+            return store
+        from housing_kb.index.adapters.milvus_store import MilvusPassageStore
+
+        return MilvusPassageStore(self._milvus)
 
     def _channels_of(
         self, store: IndexStore, table: FilterTable, lexical: Any, secondary: Any
@@ -284,6 +299,11 @@ class SearchEngine:
     @property
     def store(self) -> IndexStore:
         return self._view.store
+
+    @property
+    def passages(self) -> PassageStore:
+        """Documents, pages and passages as the search backend holds them (see ``IndexView.passages``)."""
+        return self._view.passages
 
     @property
     def view(self) -> IndexView:
@@ -656,10 +676,8 @@ class SearchEngine:
         if not self._pinned:
             return self.pinned().document_counts()
         if self._view.doc_counts is None:
-            conn = self.store._conn()
-            passages = dict(conn.execute("SELECT doc_id, COUNT(*) FROM passages GROUP BY doc_id").fetchall())
-            pages = dict(conn.execute("SELECT doc_id, COUNT(*) FROM pages GROUP BY doc_id").fetchall())
-            self._view.doc_counts = {d: (passages.get(d, 0), pages.get(d, 0)) for d in self._view.docs}
+            counts = self._view.passages.document_counts()
+            self._view.doc_counts = {d: counts.get(d, (0, 0)) for d in self._view.docs}
         return self._view.doc_counts
 
     @property
@@ -682,24 +700,24 @@ class SearchEngine:
         return suggestions
 
     def _doc_of(self, ranked: list[tuple[int, float]]) -> dict[int, str]:
-        rows = self.store.passage_rows([pid for pid, _ in ranked])
-        return {pid: rows[pid]["doc_id"] for pid, _ in ranked if pid in rows}
+        records = self.passages.passages([pid for pid, _ in ranked])
+        return {pid: records[pid].doc_id for pid, _ in ranked if pid in records}
 
     def _hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
-        rows = self.store.passage_rows([pid for pid, _ in ranked])
+        records = self.passages.passages([pid for pid, _ in ranked])
         hits = []
         for pid, score in ranked:
-            row = rows.get(pid)
-            hit = None if row is None else self.hit_from_row(row, score)
+            record = records.get(pid)
+            hit = None if record is None else self.hit(record, score)
             if hit is not None:
                 hits.append(hit)
         return hits
 
-    def hit_from_row(self, row: Any, score: float = 0.0) -> Hit | None:
-        """The passage row as a hit; ``None`` when its document has left the index meanwhile (a
-        removal between reading the row and its document), which callers treat as no such passage."""
-        doc = self._view.docs.get(row["doc_id"]) or self.store.document(row["doc_id"])
-        return None if doc is None else hit_from_row(row, doc, score)
+    def hit(self, passage: PassageRecord, score: float = 0.0) -> Hit | None:
+        """The stored passage as a hit; ``None`` when its document has left the index meanwhile (a
+        removal between reading the passage and its document), which callers treat as no such passage."""
+        doc = self._view.docs.get(passage.doc_id) or self.passages.document(passage.doc_id)
+        return None if doc is None else hit_from_record(passage, doc, score)
 
 
 def _single_threaded_faiss() -> None:

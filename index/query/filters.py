@@ -16,7 +16,6 @@ Tags degrade gracefully: a passage not tagged yet uses its document's countries 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -225,15 +224,14 @@ class FilterTable:
             d = docs[r["doc_id"]]
             tagged = r["tags_version"] is not None
             table.tagged = table.tagged or tagged
-            countries = json.loads(r["countries"]) if tagged else list(d.countries)
-            regions = json.loads(r["regions"]) if tagged else list(d.regions)
-            table.component_mask[i] = _mask(json.loads(r["components"]), COMPONENTS)
-            table.stage_mask[i] = _mask(json.loads(r["stages"]), STAGES)
-            for matrix, keys, raw in (
+            countries = r["countries"] if tagged else list(d.countries)
+            regions = r["regions"] if tagged else list(d.regions)
+            table.component_mask[i] = _mask(r["components"], COMPONENTS)
+            table.stage_mask[i] = _mask(r["stages"], STAGES)
+            for matrix, keys, scores in (
                 (table.component_prob, COMPONENTS, r["component_scores"]),
                 (table.stage_prob, STAGES, r["stage_scores"]),
             ):
-                scores = json.loads(raw) if raw else {}
                 matrix[i] = [scores.get(k, np.nan) for k in keys]
             table.region_mask[i] = _mask(regions, REGIONS)
             table.language[i] = lang_codes.setdefault(r["language"], len(lang_codes))
@@ -275,25 +273,20 @@ class FilterTable:
                     [],
                     f"{parameter} is given {len(values)} times; at most {MAX_FILTER_VALUES} values per filter",
                 )
-        for c in f.components:
-            if c not in COMPONENTS:
-                raise InvalidFilter("component", c, COMPONENTS)
-        for st in f.stages:
-            if st not in STAGES:
-                raise InvalidFilter("stage", st, STAGES)
-        for kind in f.kinds:
-            if kind not in KINDS and kind != ALL_KINDS:
-                raise InvalidFilter("kind", kind, [*KINDS, ALL_KINDS])
+        for parameter, values, valid in (  # the closed vocabularies
+            ("component", f.components, COMPONENTS),
+            ("stage", f.stages, STAGES),
+            ("kind", f.kinds, [*KINDS, ALL_KINDS]),
+            ("region", f.regions, REGIONS),
+            ("document_type", f.document_types, DOCUMENT_TYPES),
+        ):
+            for value in values:
+                if value not in valid:
+                    raise InvalidFilter(parameter, value, valid)
         if f.min_confidence is not None and not 0.0 <= f.min_confidence <= 1.0:
             raise InvalidFilter(
                 "min_confidence", str(f.min_confidence), [], "min_confidence must be in [0, 1]"
             )
-        for r in f.regions:
-            if r not in REGIONS:
-                raise InvalidFilter("region", r, REGIONS)
-        for t in f.document_types:
-            if t not in DOCUMENT_TYPES:
-                raise InvalidFilter("document_type", t, DOCUMENT_TYPES)
         # A country or language that exists but has no passage here is a valid filter with no hits;
         # one that does not exist ("BRZ", "cn", "") is a mistake, named with the values this index has.
         for c in f.countries:

@@ -12,8 +12,7 @@ from typing import Any
 
 from housing_kb.index.lexical.translation import Translation
 from housing_kb.index.query.relevance import Relevance
-from housing_kb.index.store.records import passage_row_to_dict
-from housing_kb.schema.records import DocumentRecord
+from housing_kb.schema.records import DocumentRecord, PassageRecord
 
 
 @dataclass
@@ -152,31 +151,30 @@ class SearchResult:
     total: int = 0
 
 
-def hit_from_row(row: Any, doc: DocumentRecord, score: float = 0.0) -> Hit:
-    """A stored passage row of ``doc`` as a :class:`Hit` (an untagged passage takes its document's places)."""
-    p = passage_row_to_dict(row)
-    tagged = p.get("tags_version") is not None
+def hit_from_record(p: PassageRecord, doc: DocumentRecord, score: float = 0.0) -> Hit:
+    """A stored passage of ``doc`` as a :class:`Hit` (an untagged passage takes its document's places)."""
+    tagged = p.tags_version is not None
     return Hit(
-        internal_id=int(p["id"]),
-        passage_id=p["passage_id"],
+        internal_id=p.id,
+        passage_id=p.passage_id,
         score=float(score),
-        text=p["text"],
-        language=p["language"],
-        page_start=p["page_start"],
-        page_end=p["page_end"],
-        paragraphs=p["paragraphs"],
-        heading_path=p["heading_path"],
-        char_start=p["char_start"],
-        char_end=p["char_end"],
-        components=p["components"],
-        countries=p["countries"] if tagged else list(doc.countries),
-        regions=p["regions"] if tagged else list(doc.regions),
+        text=p.text,
+        language=p.language,
+        page_start=p.page_start,
+        page_end=p.page_end,
+        paragraphs=p.paragraphs,
+        heading_path=p.heading_path,
+        char_start=p.char_start,
+        char_end=p.char_end,
+        components=p.components,
+        countries=p.countries if tagged else list(doc.countries),
+        regions=p.regions if tagged else list(doc.regions),
         document=DocumentRef.from_record(doc),
-        component_scores=p.get("component_scores") or {},
-        stages=p.get("stages") or [],
-        stage_scores=p.get("stage_scores") or {},
-        articles=p.get("articles") or [],
-        kind=p.get("kind") or "body",
+        component_scores=p.component_scores,
+        stages=p.stages,
+        stage_scores=p.stage_scores,
+        articles=p.articles,
+        kind=p.kind,
     )
 
 

@@ -57,10 +57,12 @@ from housing_kb.index.store.records import (
     document_from_row,
     document_values,
     page_from_row,
+    passage_fields,
+    passage_from_row,
     to_json,
 )
 from housing_kb.schema.indicators import IndicatorData, Observation
-from housing_kb.schema.records import DocumentRecord, Page, Passage, PassageTagsRecord
+from housing_kb.schema.records import DocumentRecord, Page, Passage, PassageRecord, PassageTagsRecord
 
 if TYPE_CHECKING:
     from housing_kb.index.adapters.faiss_vectors import FaissVectorIndex
@@ -552,8 +554,9 @@ class IndexStore:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # VACUUM wrote through the WAL
 
     # ------------------------------------------------------------------ passages
-    def passage_rows(self, ids: Sequence[int] | np.ndarray) -> dict[int, sqlite3.Row]:
-        out: dict[int, sqlite3.Row] = {}
+    def passages(self, ids: Sequence[int] | np.ndarray) -> dict[int, PassageRecord]:
+        """The passages with these row ids, by id (ids no longer in the index are left out)."""
+        out: dict[int, PassageRecord] = {}
         conn = self._conn()
         ids = [int(i) for i in ids]
         for start in range(0, len(ids), 500):
@@ -561,31 +564,36 @@ class IndexStore:
             rows = conn.execute(
                 f"SELECT * FROM passages WHERE id IN ({', '.join('?' * len(chunk))})", chunk
             ).fetchall()
-            out.update({int(r["id"]): r for r in rows})
+            out.update({int(r["id"]): passage_from_row(r) for r in rows})
         return out
 
-    def passage_by_public_id(self, passage_id: str) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = (
-            self._conn().execute("SELECT * FROM passages WHERE passage_id = ?", (passage_id,)).fetchone()
-        )
-        return row
+    def passage(self, passage_id: str) -> PassageRecord | None:
+        """The passage with this public id (``doc:0003:1a2b3c4d``)."""
+        row = self._conn().execute("SELECT * FROM passages WHERE passage_id = ?", (passage_id,)).fetchone()
+        return None if row is None else passage_from_row(row)
 
-    def passages_of(self, doc_id: str) -> list[sqlite3.Row]:
-        return (
-            self._conn()
-            .execute("SELECT * FROM passages WHERE doc_id = ? ORDER BY ordinal", (doc_id,))
-            .fetchall()
-        )
+    def passages_of(self, doc_id: str) -> list[PassageRecord]:
+        rows = self._conn().execute("SELECT * FROM passages WHERE doc_id = ? ORDER BY ordinal", (doc_id,))
+        return [passage_from_row(r) for r in rows]
 
-    def iter_passages(self, columns: str = "*", batch: int = 2000) -> Iterator[sqlite3.Row]:
+    def iter_passages(self, columns: str = "*", batch: int = 2000) -> Iterator[dict[str, Any]]:
+        """Every passage in row-id order, as the selected fields (JSON fields decoded): for scans over
+        the whole index that need a few fields of each passage, not the records."""
         cur = self._conn().execute(f"SELECT {columns} FROM passages ORDER BY id")
         while rows := cur.fetchmany(batch):
-            yield from rows
+            yield from (passage_fields(r) for r in rows)
+
+    def document_counts(self) -> dict[str, tuple[int, int]]:
+        """(passages, pages) per document id."""
+        conn = self._conn()
+        passages = dict(conn.execute("SELECT doc_id, COUNT(*) FROM passages GROUP BY doc_id").fetchall())
+        pages = dict(conn.execute("SELECT doc_id, COUNT(*) FROM pages GROUP BY doc_id").fetchall())
+        return {d: (passages.get(d, 0), pages.get(d, 0)) for d in self.document_ids()}
 
     def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
         """Stored vectors of these passages, in the given order."""
-        rows = self.passage_rows(ids)
-        hashes = [rows[int(i)]["content_hash"] for i in ids]
+        records = self.passages(ids)
+        hashes = [records[int(i)].content_hash for i in ids]
         cache = self.embeddings.vectors(hashes)
         return np.vstack([cache[h] for h in hashes]) if hashes else np.zeros((0, self.config.dim), np.float32)
 

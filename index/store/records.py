@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from housing_kb.schema.records import DocumentRecord, Page
+from housing_kb.schema.records import DocumentRecord, Page, PassageRecord
 
 #: Columns of ``documents`` that come from the manifest entry.
 DOCUMENT_FIELDS = (
@@ -70,10 +70,14 @@ def page_from_row(row: sqlite3.Row) -> Page:
     return Page(number=row["page_no"], text=row["text"], empty=bool(row["empty"]))
 
 
-def passage_row_to_dict(row: sqlite3.Row) -> dict[str, Any]:
-    """A passage row with JSON columns decoded."""
+def passage_fields(row: sqlite3.Row) -> dict[str, Any]:
+    """The columns of a passage row (all of them or those selected), JSON columns decoded."""
     data = {k: row[k] for k in row.keys()}  # noqa: SIM118
     for key in JSON_PASSAGE_COLUMNS:
         if key in data:
             data[key] = json.loads(data[key]) if data[key] else ({} if key.endswith("_scores") else [])
     return data
+
+
+def passage_from_row(row: sqlite3.Row) -> PassageRecord:
+    return PassageRecord(**passage_fields(row))
