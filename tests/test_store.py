@@ -60,6 +60,9 @@ def test_replace_search_and_filters_are_exact(tmp_path):
     docs = {store.passages([h])[h].doc_id for h, _ in hits}
     assert docs == {"ken-law", "zaf-law"} and len(hits) == 20 + 1
     assert len(store.search_dense(q, 10, table.allowed_ids(Filters(year_to=2010)))) == 10
+    # the table knows each passage's document, as the store does (an unknown id is left out)
+    some = [int(i) for i in table.ids[::7]]
+    assert table.documents_of([*some, 10**9]) == {pid: p.doc_id for pid, p in store.passages(some).items()}
 
     with pytest.raises(InvalidFilter, match="valid values: .*africa"):
         table.validate(Filters(regions=["mars"]))

@@ -700,8 +700,8 @@ class SearchEngine:
         return suggestions
 
     def _doc_of(self, ranked: list[tuple[int, float]]) -> dict[int, str]:
-        records = self.passages.passages([pid for pid, _ in ranked])
-        return {pid: records[pid].doc_id for pid, _ in ranked if pid in records}
+        # from the filter table: the candidate pool's records are not read, only the hits' are
+        return self._view.table.documents_of(pid for pid, _ in ranked)
 
     def _hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
         records = self.passages.passages([pid for pid, _ in ranked])

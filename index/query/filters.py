@@ -426,6 +426,15 @@ class FilterTable:
             cached = self._allowed[key] = self.ids[self.row_mask(f)]
         return cached
 
+    def documents_of(self, passage_ids: Iterable[int]) -> dict[int, str]:
+        """The document id of each of these passages (those in the table)."""
+        out = {}
+        for pid in passage_ids:
+            row = self._row_of.get(int(pid))
+            if row is not None:
+                out[int(pid)] = self.doc_ids[int(self.doc[row])]
+        return out
+
     # ------------------------------------------------------------------ facets
     def facets(self, passage_ids: Sequence[int]) -> dict[str, dict[str, int]]:
         """Counts per component, stage, region, country, document type, language, year and passage
