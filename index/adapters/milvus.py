@@ -335,12 +335,7 @@ def document_rows(store: Any) -> list[dict[str, Any]]:
     for d in store.documents():
         passages, pages = counts.get(d.doc_id, (0, 0))
         record = {"document": dataclasses.asdict(d), "passages": passages, "pages": pages}
-        size = len(json.dumps(record, ensure_ascii=False).encode("utf-8"))
-        if size > MAX_JSON_BYTES:
-            raise ValueError(
-                f"document {d.doc_id!r}: its record is {size} bytes, over Milvus's {MAX_JSON_BYTES}-byte JSON limit"
-            )
-        rows.append(_record_row(d.doc_id, d.doc_id, 0, record))
+        rows.append(_record_row(d.doc_id, d.doc_id, 0, _fits_json(f"document {d.doc_id!r}", record)))
     return rows
 
 
@@ -488,7 +483,6 @@ class MilvusIndex:
     client: MilvusClient
 
     CHANNELS = ("e5", "use", "bm25")
-    RECORDS = ("documents", "pages")
 
     @classmethod
     def connect(cls, target: MilvusTarget) -> MilvusIndex:
@@ -498,7 +492,7 @@ class MilvusIndex:
         return MilvusChannel(self.client, f"{self.target.prefix}_{name}", dim=dim, with_record=name == "e5")
 
     def collection(self, name: str) -> MilvusRecords:
-        """One of the record collections (``RECORDS``)."""
+        """A record collection: ``documents`` or ``pages``."""
         return MilvusRecords(self.client, f"{self.target.prefix}_{name}")
 
     def stamp(self) -> dict[str, Any] | None:
@@ -771,10 +765,14 @@ def milvus_stamp(store: Any) -> dict[str, Any]:
 
 def _record(passage: dict[str, Any]) -> dict[str, Any]:
     """What the e5 row keeps of a passage: every stored field (a ``PassageRecord``)."""
-    size = len(json.dumps(passage, ensure_ascii=False).encode("utf-8"))
+    return _fits_json(f"passage {passage['passage_id']!r}", passage)
+
+
+def _fits_json(what: str, value: dict[str, Any]) -> dict[str, Any]:
+    """``value``, or a ValueError naming ``what`` when it is over Milvus's JSON limit."""
+    size = len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
     if size > MAX_JSON_BYTES:
         raise ValueError(
-            f"passage {passage['passage_id']!r}: its record is {size} bytes, over Milvus's "
-            f"{MAX_JSON_BYTES}-byte JSON limit"
+            f"{what}: its record is {size} bytes, over Milvus's {MAX_JSON_BYTES}-byte JSON limit"
         )
-    return passage
+    return value

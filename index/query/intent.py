@@ -55,9 +55,9 @@ class RegionMentions:
         if candidates is not None and len(candidates):
             gazetteer = Gazetteer.default()
             for start in range(0, len(candidates), 2000):
-                passages = store.passages(candidates[start : start + 2000])
+                texts = store.passage_texts(candidates[start : start + 2000])
                 found.extend(
-                    pid for pid, p in passages.items() if _names_region(p.text, region, spec, gazetteer)
+                    pid for pid, text in texts.items() if _names_region(text, region, spec, gazetteer)
                 )
         ids = np.array(sorted(found), dtype=np.int64)
         with self._lock:

@@ -556,16 +556,20 @@ class IndexStore:
     # ------------------------------------------------------------------ passages
     def passages(self, ids: Sequence[int] | np.ndarray) -> dict[int, PassageRecord]:
         """The passages with these row ids, by id (ids no longer in the index are left out)."""
-        out: dict[int, PassageRecord] = {}
+        return {int(r["id"]): passage_from_row(r) for r in self._rows_by_id(ids, "*")}
+
+    def passage_texts(self, ids: Sequence[int] | np.ndarray) -> dict[int, str]:
+        """The text of each of these passages, by id: for scans that read nothing else."""
+        return {int(r["id"]): r["text"] for r in self._rows_by_id(ids, "id, text")}
+
+    def _rows_by_id(self, ids: Sequence[int] | np.ndarray, columns: str) -> Iterator[sqlite3.Row]:
         conn = self._conn()
         ids = [int(i) for i in ids]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            rows = conn.execute(
-                f"SELECT * FROM passages WHERE id IN ({', '.join('?' * len(chunk))})", chunk
-            ).fetchall()
-            out.update({int(r["id"]): passage_from_row(r) for r in rows})
-        return out
+            yield from conn.execute(
+                f"SELECT {columns} FROM passages WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+            )
 
     def passage(self, passage_id: str) -> PassageRecord | None:
         """The passage with this public id (``doc:0003:1a2b3c4d``)."""
@@ -592,8 +596,8 @@ class IndexStore:
 
     def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
         """Stored vectors of these passages, in the given order."""
-        records = self.passages(ids)
-        hashes = [records[int(i)].content_hash for i in ids]
+        by_id = {int(r["id"]): r["content_hash"] for r in self._rows_by_id(ids, "id, content_hash")}
+        hashes = [by_id[int(i)] for i in ids]
         cache = self.embeddings.vectors(hashes)
         return np.vstack([cache[h] for h in hashes]) if hashes else np.zeros((0, self.config.dim), np.float32)
 
