@@ -102,6 +102,7 @@ def data_import(
     that area (areas the export leaves out keep theirs)."""
     from housing_kb.index.store.index_store import IndexStore
     from housing_kb.index.store.lock import writer_lock
+    from housing_kb.ingest.search_backend import sync_search_backend
     from housing_kb.schema.indicators import SERIES, changes, read_indicators
 
     data = read_indicators(path, source=source, retrieved=retrieved)
@@ -113,6 +114,10 @@ def data_import(
         report = changes(store.indicator_observations(), data)
         if not dry_run:
             store.import_indicators(data)
+            # servers on Milvus read the series from the deployment, not from the index directory
+            synced = sync_search_backend(s, show_progress=False)
+            if synced:
+                typer.echo(synced)
     typer.echo(
         f"{path}: {len(data.observations)} values of {len(data.series)} series ({data.source}, retrieved {data.retrieved})"
     )

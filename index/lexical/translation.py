@@ -26,6 +26,7 @@ rebuild embeds only the words the previous lexicon lacked (about 20,000 words in
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import re
@@ -270,6 +271,40 @@ class WordLexicon:
         except (OSError, KeyError, ValueError) as exc:
             raise TranslationError(f"word lexicon {path} is unreadable: {exc}") from exc
 
+    def to_json(self, generation: int) -> dict[str, Any]:
+        """The lexicon as plain JSON, for a store that keeps no files (the Milvus backend's state):
+        the same float16 vectors as :meth:`save`, base64-encoded. Byte-for-byte the same for the same
+        lexicon, so an unchanged one is not written again.
+
+        >>> lex = WordLexicon("toy", {"en": ["eviction"]}, {"en": np.array([[0.6, 0.8]], np.float32)})
+        >>> back, generation = WordLexicon.from_json(lex.to_json(7))
+        >>> back.words, back.vectors["en"].tolist(), generation
+        ({'en': ['eviction']}, [[0.60009765625, 0.7998046875]], 7)
+        """
+        languages = {
+            language: {
+                "words": self.words[language],
+                "dim": int(self.vectors[language].shape[1]) if self.vectors[language].ndim == 2 else 0,
+                "vectors": base64.b64encode(self.vectors[language].astype("<f2").tobytes()).decode("ascii"),
+            }
+            for language in self.languages
+        }
+        return {"recipe": RECIPE, "model_id": self.model_id, "languages": languages, "generation": generation}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> tuple[WordLexicon, int]:
+        """(the lexicon, its generation) from :meth:`to_json`; refuses another recipe."""
+        if value.get("recipe") != RECIPE:
+            raise TranslationError(
+                f"stored word lexicon has recipe {value.get('recipe')!r}, this version builds {RECIPE!r}"
+            )
+        words, vectors = {}, {}
+        for language, entry in value["languages"].items():
+            words[language] = list(entry["words"])
+            flat = np.frombuffer(base64.b64decode(entry["vectors"]), dtype="<f2").astype(np.float32)
+            vectors[language] = flat.reshape(len(words[language]), int(entry["dim"]))
+        return cls(str(value["model_id"]), words, vectors), int(value["generation"])
+
 
 def build_lexicon(
     passages: Iterable[tuple[str, str]],
@@ -343,28 +378,43 @@ def open_lexicon(store: Any, model_id: str) -> WordLexicon | None:
 
     A lexicon an ingest left behind is still used: it lacks only the newest documents' words."""
     path = store.directory / LEXICON_FILE
-    loaded = _load_quietly(path, "questions are not translated for BM25 until the next ingest rebuilds it")
+    loaded = read_lexicon(store)
+    if loaded is None and not path.exists():
+        log.warning(
+            "no word lexicon in %s: questions are not translated for BM25 until the next ingest",
+            store.directory,
+        )
+    return usable_lexicon(loaded, model_id, store.generation, str(store.directory))
+
+
+def read_lexicon(store: Any) -> tuple[WordLexicon, int] | None:
+    """(the lexicon, the generation it was built at) in the index directory, or None."""
+    return _load_quietly(
+        store.directory / LEXICON_FILE,
+        "questions are not translated for BM25 until the next ingest rebuilds it",
+    )
+
+
+def usable_lexicon(
+    loaded: tuple[WordLexicon, int] | None, model_id: str, generation: int, where: str
+) -> WordLexicon | None:
+    """The lexicon when it was built with ``model_id`` (queries are embedded with it), else None."""
     if loaded is None:
-        if not path.exists():
-            log.warning(
-                "no word lexicon in %s: questions are not translated for BM25 until the next ingest",
-                store.directory,
-            )
         return None
-    lexicon, generation = loaded
+    lexicon, built_at = loaded
     if lexicon.model_id != model_id:
         log.warning(
             "word lexicon in %s was built with %s, queries are embedded with %s: not translating",
-            store.directory,
+            where,
             lexicon.model_id,
             model_id,
         )
         return None
-    if generation != store.generation:
+    if built_at != generation:
         log.info(
             "word lexicon is from generation %d (index at %d); re-run ingest to add new words",
+            built_at,
             generation,
-            store.generation,
         )
     return lexicon
 

@@ -13,7 +13,7 @@ import copy
 import logging
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
@@ -29,8 +29,9 @@ from housing_kb.index.lexical.translation import (
     open_lexicon,
     script_language,
     translation_terms,
+    usable_lexicon,
 )
-from housing_kb.index.protocols import PassageStore
+from housing_kb.index.protocols import PassageStore, ServedIndex
 from housing_kb.index.query.filters import Filters, FilterTable, InvalidFilter
 from housing_kb.index.query.fusion import (
     RRF_K,
@@ -55,6 +56,9 @@ from housing_kb.index.store.index_store import (
 from housing_kb.schema.records import DocumentRecord, PassageRecord
 from housing_kb.schema.vocabulary import REGIONS
 from housing_kb.text.geography import GLOBAL_REGION, Gazetteer
+
+if TYPE_CHECKING:
+    from housing_kb.index.adapters.milvus_store import MilvusServedIndex
 
 log = logging.getLogger("housing_kb.search")
 Mode = Literal["dense", "lexical", "hybrid"]
@@ -103,7 +107,9 @@ class IndexView:
     a rebuild swapping in a new index never shows it half of one state and half of another. The
     caches at the end fill on first use and belong to this state only."""
 
-    store: IndexStore
+    #: The index directory's store, or on the Milvus backend the deployment itself
+    #: (``MilvusServedIndex``), when the server was opened from it (``SearchEngine.open``).
+    store: ServedIndex
     generation: int
     #: Where hits' documents, pages and passages are read (``PassageStore``): the store itself, or
     #: Milvus on that backend, so every server shows what the one deployment holds.
@@ -132,7 +138,7 @@ class SearchEngine:
     engine moves to a new view when an ingest has committed, and to a new index when ``ingest
     --rebuild`` has pointed the index path at one."""
 
-    def __init__(self, store: IndexStore, embedder: Any, settings: Settings, secondary: Any = None) -> None:
+    def __init__(self, store: ServedIndex, embedder: Any, settings: Settings, secondary: Any = None) -> None:
         self.embedder = embedder
         self.settings = settings
         self._second_embedder = secondary
@@ -143,14 +149,17 @@ class SearchEngine:
         self.refused_swap: str | None = None
         self.config = SearchConfig()
         #: The Milvus connection when the backend is Milvus (one per engine, shared by its views).
-        self._milvus: Any = None
+        deployment = _deployment(store)
+        self._milvus: Any = None if deployment is None else deployment.index
         _single_threaded_faiss()
         _single_threaded_blas()
         self._view = self._load_view(store)
 
     @classmethod
     def open(cls, settings: Settings, embedder: Any = None) -> SearchEngine:
-        store = IndexStore.open(settings.index_dir, readonly=True)
+        """The engine over the configured index: the index directory, or on the Milvus backend the
+        deployment alone (the server then holds no index state of its own)."""
+        store = _open_index(settings)
         if embedder is None:
             from housing_kb.models.registry import load_embedder
 
@@ -177,8 +186,10 @@ class SearchEngine:
                     return  # Milvus is still being synced to this state: answer from the last whole one
                 self._view = self._load_view(store)
 
-    def _backend_has(self, store: IndexStore) -> bool:
+    def _backend_has(self, store: ServedIndex) -> bool:
         """Whether the search backend holds this state of the index (the embedded one always does)."""
+        if _deployment(store) is not None:
+            return store.generation >= 0  # -1: a rebuild of the collections is under way
         if self.settings.backend != "milvus" or self._milvus is None:
             return True
         from housing_kb.index.adapters.milvus import milvus_stamp
@@ -193,23 +204,25 @@ class SearchEngine:
         clone._pinned = True
         return clone
 
-    def _reopen(self, old: IndexStore) -> IndexStore:
-        """The index now at the path, or the old store when it cannot serve (logged, and in /health)."""
+    def _reopen(self, old: ServedIndex) -> ServedIndex:
+        """The index now at the path (or in Milvus), or the old one when it cannot serve (logged, and
+        in /health)."""
         try:
-            store = IndexStore.open(old.location, readonly=True)
+            store = _open_index(self.settings, old)
             _check_model(store, self.embedder, self.settings)
         except IndexError_ as exc:
             self.refused_swap = str(exc)
             log.error("the index now at %s is not served: %s", old.location, exc)
             return old
         self.refused_swap = None
-        log.info("serving the index swapped in at %s (%s)", old.location, store.directory.name)
+        log.info("serving the index now at %s (generation %d)", store.location, store.generation)
         return store
 
-    def _load_view(self, store: IndexStore) -> IndexView:
+    def _load_view(self, store: ServedIndex) -> IndexView:
         generation = store.generation
         table, regions = filter_table_with_mentions(store)
-        lexical = _open_lexical(store)
+        deployment = _deployment(store)
+        lexical = _open_lexical(cast(IndexStore, store)) if deployment is None else deployment.lexical_index()
         secondary, catching_up = self._second_channel(store, len(table))
         translator = self._load_translator(store, secondary, lexical)
         channels = self._channels_of(store, table, lexical, secondary)
@@ -228,19 +241,19 @@ class SearchEngine:
             channels=channels,
         )
 
-    def _passage_store(self, store: IndexStore) -> PassageStore:
+    def _passage_store(self, store: ServedIndex) -> PassageStore:
         """The ``PassageStore`` of the configured backend (``_channels_of`` has checked Milvus's stamp)."""
-        if self.settings.backend != "milvus":
+        if self.settings.backend != "milvus" or _deployment(store) is not None:
             return store
         from housing_kb.index.adapters.milvus_store import MilvusPassageStore
 
         return MilvusPassageStore(self._milvus)
 
     def _channels_of(
-        self, store: IndexStore, table: FilterTable, lexical: Any, secondary: Any
+        self, store: ServedIndex, table: FilterTable, lexical: Any, secondary: Any
     ) -> dict[str, Any]:
         """The search channels of the configured backend, for this state of the index."""
-        if self.settings.backend != "milvus":
+        if self.settings.backend != "milvus" and isinstance(store, IndexStore):
             return embedded_channels(store, table, lexical, secondary)
         from housing_kb.index.adapters.milvus import MilvusIndex, MilvusTarget, milvus_stamp
 
@@ -254,7 +267,7 @@ class SearchEngine:
             channels.pop("bm25", None)
         return channels
 
-    def _second_channel(self, store: IndexStore, passages: int) -> tuple[Any, dict[str, str]]:
+    def _second_channel(self, store: ServedIndex, passages: int) -> tuple[Any, dict[str, str]]:
         """The second channel's embedder when its vectors cover every passage; otherwise None, with the
         channel named as catching up (a run was stopped while embedding it)."""
         model_id = store.secondary_model_id
@@ -264,7 +277,7 @@ class SearchEngine:
             self._second_embedder = _secondary_for(store, self.settings)
         if self._second_embedder is None:
             return None, {}
-        covered = store.faiss_index(model_id).count()
+        covered = store.vector_count(model_id)
         if covered < passages:
             log.warning(
                 "second channel %s covers %d of %d passages; searching without it",
@@ -285,11 +298,16 @@ class SearchEngine:
             if region != GLOBAL_REGION:
                 view.regions.ids(view.store, view.table, region)
 
-    def _load_translator(self, store: IndexStore, secondary: Any, lexical: Any) -> QueryTranslator | None:
+    def _load_translator(self, store: ServedIndex, secondary: Any, lexical: Any) -> QueryTranslator | None:
         """Query translation needs the BM25 channel, the second dense channel and the index's word lexicon."""
         if secondary is None or lexical is None:
             return None
-        lexicon = open_lexicon(store, secondary.model_id)
+        deployment = _deployment(store)
+        if deployment is None:
+            lexicon = open_lexicon(store, secondary.model_id)
+        else:
+            stored = deployment.word_lexicon()
+            lexicon = usable_lexicon(stored, secondary.model_id, store.generation, str(store.location))
         if lexicon is None:
             return None
         # HOUSING_KB_TRANSLATION_CACHE words keep their translations; 0 (as the latency benchmark runs): none.
@@ -297,7 +315,7 @@ class SearchEngine:
         return QueryTranslator(lexicon, secondary, cache_size=cache_size)
 
     @property
-    def store(self) -> IndexStore:
+    def store(self) -> ServedIndex:
         return self._view.store
 
     @property
@@ -737,10 +755,32 @@ def _single_threaded_blas() -> None:
     threadpool_limits(limits=current_settings().blas_threads, user_api="blas")
 
 
-def _check_model(store: IndexStore, embedder: Any, settings: Settings) -> None:
+def _open_index(settings: Settings, old: ServedIndex | None = None) -> ServedIndex:
+    """The index a server reads: its directory, or on the Milvus backend the deployment alone.
+    ``old``: the one being replaced (its Milvus connection is kept)."""
+    if settings.backend != "milvus":
+        return IndexStore.open(
+            old.location if isinstance(old, IndexStore) else settings.index_dir, readonly=True
+        )
+    from housing_kb.index.adapters.milvus import MilvusTarget
+    from housing_kb.index.adapters.milvus_store import MilvusServedIndex
+
+    previous = None if old is None else _deployment(old)
+    return MilvusServedIndex.open(
+        MilvusTarget.from_settings(settings), None if previous is None else previous.index
+    )
+
+
+def _deployment(store: ServedIndex) -> MilvusServedIndex | None:
+    """The Milvus deployment when the engine reads the index from it alone, else None (the index
+    directory)."""
+    return None if isinstance(store, IndexStore) else cast("MilvusServedIndex", store)
+
+
+def _check_model(store: ServedIndex, embedder: Any, settings: Settings) -> None:
     if embedder.model_id != store.config.model_id:
         raise IndexConfigMismatch(
-            f"The index at {settings.index_dir} was built with {store.config.model_id}, "
+            f"The index at {store.location} was built with {store.config.model_id}, "
             f"but queries would be embedded with {embedder.model_id}; they cannot be compared. "
             "Set --embedder / HOUSING_KB_EMBEDDER to the index's model or rebuild the index."
         )
@@ -769,7 +809,7 @@ def _open_lexical(store: IndexStore) -> Any:
     return open_lexical(store)
 
 
-def _secondary_for(store: IndexStore, settings: Settings) -> Any:
+def _secondary_for(store: ServedIndex, settings: Settings) -> Any:
     """The second dense channel's embedder, when the index has its vectors and it is configured."""
     model_id = store.secondary_model_id
     if not model_id or settings.second_embedder.lower() == "none":

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from housing_kb.index.protocols import PassageFields
-from housing_kb.index.store.index_store import IndexStore
+from housing_kb.index.protocols import PassageFields, ServedIndex
 from housing_kb.schema.vocabulary import (
     COMPONENT_KEYS,
     DEFAULT_KINDS,
@@ -191,7 +190,7 @@ class FilterTable:
         self._allowed: dict[str, np.ndarray | None] = {}
 
     @classmethod
-    def from_store(cls, store: IndexStore) -> FilterTable:
+    def from_store(cls, store: ServedIndex) -> FilterTable:
         table = cls()
         docs = {d.doc_id: d for d in store.documents()}
         table.doc_ids = sorted(docs)

@@ -21,8 +21,8 @@ from functools import cache
 
 import numpy as np
 
+from housing_kb.index.protocols import ServedIndex
 from housing_kb.index.query.filters import Filters, FilterTable
-from housing_kb.index.store.index_store import IndexStore
 from housing_kb.text.geography import Gazetteer, region_name_terms, without_addresses
 from housing_kb.text.textnorm import fold
 
@@ -35,7 +35,7 @@ class RegionMentions:
         self._ids: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
-    def ids(self, store: IndexStore, table: FilterTable, region: str) -> np.ndarray:
+    def ids(self, store: ServedIndex, table: FilterTable, region: str) -> np.ndarray:
         """Sorted ids of the passages that name ``region`` (by any of its names, in any language).
 
         Only passages tagged with the region can name it, so only their texts are read; a set
@@ -117,7 +117,7 @@ def _name_spec(region: str) -> _NameSpec:
     return _NameSpec(frozenset(prefixes), frozenset(whole), tuple(sorted(cjk)))
 
 
-def filter_table_with_mentions(store: IndexStore) -> tuple[FilterTable, RegionMentions]:
+def filter_table_with_mentions(store: ServedIndex) -> tuple[FilterTable, RegionMentions]:
     """The index's filter table, able to filter on the regions passages name (``named_regions``),
     and the region mentions it reads them from."""
     table = FilterTable.from_store(store)

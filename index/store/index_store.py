@@ -660,6 +660,10 @@ class IndexStore:
             channel = self._dense.channel(model_id, int(self.get_state("secondary_dim") or 0), primary=False)
         return channel
 
+    def vector_count(self, model_id: str | None = None) -> int:
+        """How many passages a dense channel's FAISS index holds."""
+        return self.faiss_index(model_id).count()
+
     def faiss_index(self, model_id: str | None = None) -> FaissVectorIndex:
         """The FAISS index of a channel for the current generation, loaded or rebuilt as needed."""
         return self.dense_channel(model_id)[0]
