@@ -50,7 +50,7 @@ STAMP_PROPERTY = "housing_kb.stamp"
 #: Milvus's largest top-k.
 MAX_K = 16384
 #: The collections' layout: a stamp of another layout makes the sync rebuild them.
-LAYOUT = 3
+LAYOUT = 4
 #: Milvus counts a VARCHAR's length in UTF-8 bytes, at most 65,535; page texts are stored in parts
 #: of at most this many.
 PAGE_PART_BYTES = 60_000
@@ -277,8 +277,12 @@ class MilvusChannel(_Collection):
             # every stored field of the passage (index/adapters/milvus_store.py reads it), and its public id
             schema.add_field("record", DataType.JSON)
             schema.add_field("passage_id", DataType.VARCHAR, max_length=320)
+            # the passage's vector as embedded, before any projection: what /examples compares
+            schema.add_field("stored_vector", DataType.FLOAT_VECTOR, dim=self.dim)
         params = self.client.prepare_index_params()
         params.add_index("vector", **(SPARSE_INDEX if self.dim is None else DENSE_INDEX))
+        if self.with_record:
+            params.add_index("stored_vector", **DENSE_INDEX)
         self._create(schema, params, stamp)
 
     def count(self) -> int:
@@ -396,9 +400,13 @@ def text_parts(text: str, limit: int | None = None) -> list[str]:
     return parts or [""]
 
 
-def _row(fields: PassageFields, vector: Any, record: dict[str, Any] | None = None) -> dict[str, Any]:
+def _row(
+    fields: PassageFields, vector: Any, record: dict[str, Any] | None = None, stored: Any = None
+) -> dict[str, Any]:
     row: dict[str, Any] = {key: value for key, value in fields.items()}
     row["vector"] = vector
+    if stored is not None:
+        row["stored_vector"] = stored
     for name, cap in (("countries", MAX_COUNTRIES), ("doc_countries", MAX_COUNTRIES)):
         row[name] = row[name][:cap]
     if record is not None:
@@ -413,7 +421,7 @@ def _fingerprint(row: dict[str, Any]) -> str:
     digest = hashlib.blake2b(digest_size=16)
     for key in sorted(row):
         value = row[key]
-        if key == "vector" and isinstance(value, list):
+        if key in ("vector", "stored_vector") and isinstance(value, list):
             digest.update(np.asarray(value, dtype=np.float32).tobytes())
         elif key == "vector":
             digest.update(json.dumps(sorted(value.items())).encode())
@@ -675,10 +683,14 @@ def _sync(
         faiss_index, basis = store.dense_channel(model_id)
         ids, vectors = faiss_index.vectors()
         channel = index.channel(name, dim=vectors.shape[1])
-        rows = [
-            _row(fields[pid], vec.tolist(), records[pid] if name == "e5" else None)
-            for pid, vec in zip(ids.tolist(), vectors, strict=True)
-        ]
+        if name == "e5":
+            stored = store.vectors_for(ids.tolist())
+            rows = [
+                _row(fields[pid], vec.tolist(), records[pid], raw.tolist())
+                for pid, vec, raw in zip(ids.tolist(), vectors, stored, strict=True)
+            ]
+        else:
+            rows = [_row(fields[pid], vec.tolist()) for pid, vec in zip(ids.tolist(), vectors, strict=True)]
         channels[name] = (channel, rows)
         index.write_basis(name, basis)
     if lexical is not None:

@@ -182,13 +182,12 @@ class MilvusServedIndex(MilvusPassageStore):
         return {pid: p.text for pid, p in self.passages([int(i) for i in ids]).items()}
 
     def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
-        """The e5 vectors of these passages as the channel holds them, in the given order. A
-        language-neutral channel holds them projected: cosines with an unprojected query are the same
-        as the projected query's."""
+        """The e5 vectors of these passages as embedded (before the channel's projection), in the
+        given order, like ``IndexStore.vectors_for``."""
         if not len(ids):
             return np.zeros((0, self.config.dim), np.float32)
-        rows = self._client.get(self._passages, ids=[int(i) for i in ids], output_fields=["vector"])
-        by_id = {int(r["id"]): r["vector"] for r in rows}
+        rows = self._client.get(self._passages, ids=[int(i) for i in ids], output_fields=["stored_vector"])
+        by_id = {int(r["id"]): r["stored_vector"] for r in rows}
         return np.asarray([by_id[int(i)] for i in ids], dtype=np.float32)
 
     def vector_count(self, model_id: str | None = None) -> int:
