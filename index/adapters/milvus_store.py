@@ -204,7 +204,8 @@ class MilvusServedIndex(MilvusPassageStore):
 
     def lexical_index(self) -> Any:
         """The BM25 channel, or None when the index has none."""
-        return self.index.search_channels().get("bm25")
+        has_bm25 = self._client.has_collection(self.index.channel("bm25").name)
+        return self.index.lexical() if has_bm25 else None
 
     def word_lexicon(self) -> Any:
         """(the word lexicon, the generation it was built at), or None."""
@@ -219,11 +220,16 @@ class MilvusServedIndex(MilvusPassageStore):
             log.warning("%s; questions are not translated for BM25 until the next sync", exc)
             return None
 
+    @cached_property
+    def _countries(self) -> dict[str, Any]:
+        value: dict[str, Any] = self.state("countries") or {}
+        return value
+
     def indicator_observations(self) -> list[Observation]:
-        return [Observation(**o) for o in (self.state("countries") or {}).get("observations", [])]
+        return [Observation(**o) for o in self._countries.get("observations", [])]
 
     def indicator_imports(self) -> dict[int, dict[str, Any]]:
-        return {int(k): v for k, v in (self.state("countries") or {}).get("imports", {}).items()}
+        return {int(k): v for k, v in self._countries.get("imports", {}).items()}
 
 
 def _equals(field: str, value: str) -> str | None:
